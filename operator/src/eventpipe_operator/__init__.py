@@ -1,0 +1,1 @@
+"""The EventPipeline operator."""

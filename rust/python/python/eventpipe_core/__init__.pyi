@@ -1,0 +1,135 @@
+"""eventpipe_core: the Rust core of eventpipe (parse, validate, transform, dedupe, Arrow, Parquet).
+
+This stub is the contract between the Rust core and the Python services. Change it only together with every
+caller (services/ingest, services/consumer, tests) and say so in the issue note.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pyarrow as pa
+
+__version__: str
+
+# ---------------------------------------------------------------- errors (Property 12)
+class EventpipeError(ValueError):
+    """Base of every error the core raises. A Rust error or panic always surfaces as one of these."""
+
+class ParseError(EventpipeError):
+    """The input cannot be parsed. `line` and `column` are 1-based; `line` is 0 when unknown."""
+    line: int
+    column: int
+    message: str
+
+class SchemaError(EventpipeError):
+    """A pipeline schema is invalid. `rule` names the offending rule, e.g. "fields[2].pattern"."""
+    rule: str
+    message: str
+
+class UnsupportedFormatError(EventpipeError):
+    """`format` is not one of "json", "ndjson", "csv" (Property 48)."""
+    format: str
+
+class ValidationFailed(EventpipeError):
+    """Raised by `validate_or_raise`: carries every violation (like pydantic's ValidationError)."""
+    def errors(self) -> list[Violation]: ...
+    def error_count(self) -> int: ...
+    def json(self) -> str: ...
+
+# ---------------------------------------------------------------- schema
+class Violation:
+    """One broken rule of one event."""
+    index: int          # 0-based index of the event in the batch (parse_*/validate_schema), or line-1 in process_batch
+    field: str          # field path, e.g. "event_type" or "properties.amount"
+    rule: str           # "required" | "type" | "min" | "max" | "enum" | "pattern" | "max_length" | "event_type" | "json" | "timestamp"
+    message: str        # human sentence naming field and rule
+    value: Any          # the offending value (None when missing)
+    def to_dict(self) -> dict[str, Any]: ...
+
+class Schema:
+    """A compiled pipeline schema.
+
+    Source form (dict or JSON text)::
+
+        {"event_types": ["page_view", "purchase", ...],          # optional: any type allowed when absent
+         "fields": [                                              # envelope fields or "properties.<path>"
+            {"path": "properties.amount", "type": "number", "required": true, "min": 0, "max": 1e6,
+             "event_types": ["purchase"]},                         # optional per-type scope
+            {"path": "properties.currency", "type": "string", "enum": ["EUR", "USD"]},
+            {"path": "user_id", "type": "string", "pattern": "^u_[0-9]+$", "max_length": 64}],
+         "promote": [{"path": "properties.amount", "column": "amount", "type": "double"},
+                     {"path": "properties.currency", "column": "currency", "type": "string"}]}
+
+    Field types: "string", "number", "integer", "boolean", "object", "array". Promoted column types:
+    "double", "long", "int", "string", "boolean" (see eventpipe_common.tables.PROMOTED_TYPES).
+    """
+    def __init__(self, source: Mapping[str, Any] | str) -> None: ...  # raises SchemaError
+    @staticmethod
+    def envelope() -> Schema: ...  # the envelope contract of ARCHITECTURE.md, no extra rules
+    @property
+    def event_types(self) -> list[str] | None: ...
+    @property
+    def promoted(self) -> list[tuple[str, str]]: ...  # (column name, type name) in declaration order
+    def to_json(self) -> str: ...
+
+# ---------------------------------------------------------------- row-level API (tests, small batches)
+Format = Literal["json", "ndjson", "csv"]
+
+def parse_json(data: bytes | str) -> list[dict[str, Any]]: ...  # NDJSON or a JSON array; ParseError on bad input
+def parse_csv(data: bytes | str) -> list[dict[str, Any]]: ...   # header row; "properties" column is JSON text
+def parse(data: bytes | str, format: str) -> list[dict[str, Any]]: ...  # UnsupportedFormatError
+def validate_schema(events: Sequence[Mapping[str, Any]], schema: Schema | None = None) -> list[Violation]: ...
+def validate_or_raise(events: Sequence[Mapping[str, Any]], schema: Schema | None = None) -> None: ...
+def transform_batch(events: Sequence[Mapping[str, Any]], schema: Schema | None = None) -> list[dict[str, Any]]: ...
+    # each output: envelope fields, event_ts (int, UTC microseconds), event_date (datetime.date),
+    # event_hour (int), properties (JSON text or None), schema_version (int), promoted columns typed
+def deduplicate(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]: ...  # first event_id wins
+
+# ---------------------------------------------------------------- the fast path
+class Reject:
+    line: int                 # 1-based line (NDJSON/CSV data line; for a JSON array, the element's 1-based index)
+    reason: str               # all violations in one sentence
+    violations: list[Violation]
+    raw: str                  # the raw line / element text as received
+    def to_dict(self) -> dict[str, Any]: ...
+
+class BatchResult:
+    records: pa.Table
+    """Columns, in order: event_id string, event_type string, user_id string?, session_id string?,
+    event_ts timestamp[us, tz=UTC], event_date date32, event_hour int32, properties string? (JSON text),
+    schema_version int32, <promoted columns>, job_id string? (from a reserved top-level "_job_id" field),
+    source_line int64 (the 1-based line each record came from), and, when include_raw=True,
+    raw string (the event as compact JSON, with "_job_id" set when job_id was given)."""
+    rejects: list[Reject]
+    duplicates: int            # valid events dropped because an earlier one had the same event_id
+    received: int              # lines / elements seen
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...  # the records
+
+def process_batch(
+    data: bytes | str,
+    *,
+    format: str = "ndjson",
+    schema: Schema | None = None,
+    job_id: str | None = None,
+    include_raw: bool = False,
+) -> BatchResult: ...
+
+# ---------------------------------------------------------------- Iceberg Parquet
+class DataFileMeta:
+    path: str
+    record_count: int
+    file_size_in_bytes: int
+    column_sizes: dict[int, int]          # by Iceberg field id
+    value_counts: dict[int, int]
+    null_value_counts: dict[int, int]
+    lower_bounds: dict[int, bytes]        # Iceberg single-value binary serialization
+    upper_bounds: dict[int, bytes]
+    split_offsets: list[int]
+
+def write_iceberg_parquet(
+    records: Any,                # anything with __arrow_c_stream__ (pyarrow.Table, BatchResult, ...)
+    path: str,
+    iceberg_schema: str,         # the table schema as Iceberg JSON (pyiceberg: schema.model_dump_json())
+    compression: Literal["zstd", "snappy"] = "zstd",
+) -> DataFileMeta: ...
+def read_iceberg_parquet(path: str) -> pa.Table: ...

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Build the Rust core (rust/) into an abi3 wheel with maturin. The cargo target dir lives in the cache, keyed by
+# the Rust toolchain version, so rebuilds are incremental across clones. Prints nothing on stdout.
+source "$(dirname "$0")/common.sh"
+ensure_uv
+toolchain="$(rustc --version | awk '{print $2}')"
+export CARGO_TARGET_DIR="$EVENTPIPE_CACHE/cargo-target-$toolchain"
+tools="$EVENTPIPE_CACHE/tools-venv"
+if [ ! -x "$tools/bin/maturin" ]; then
+  log "installing maturin into $tools"
+  uv venv --quiet --python "$PYTHON_VERSION" "$tools"
+  uv pip install --quiet --python "$tools/bin/python" "maturin>=1.9,<2"
+fi
+src_hash="$(cd "$REPO_ROOT/rust" && git ls-files -co --exclude-standard | sort | xargs sha256sum | sha256sum | cut -c1-16)"
+wheels="$EVENTPIPE_CACHE/wheels/$src_hash"
+if ! ls "$wheels"/eventpipe_core-*.whl >/dev/null 2>&1; then
+  log "building the Rust core wheel (maturin, release)"
+  rm -rf "$wheels"
+  "$tools/bin/maturin" build --quiet --release --manifest-path "$REPO_ROOT/rust/python/Cargo.toml" \
+    --interpreter python3 --out "$wheels" >&2
+fi
+ls "$wheels"/eventpipe_core-*.whl | head -n 1 > "$EVENTPIPE_CACHE/wheels/eventpipe_core.latest"

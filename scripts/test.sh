@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
+# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core ingest consumer analytics operator e2e)
+# Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/servers.py).
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+toolchain="$(rustc --version | awk '{print $2}')"
+export CARGO_TARGET_DIR="$EVENTPIPE_CACHE/cargo-target-$toolchain"
+export PYTHONDONTWRITEBYTECODE=1
+
+failures=()
+run_stage() {
+  local name="$1"; shift
+  log "stage $name"
+  local start=$SECONDS
+  if "$@"; then
+    log "stage $name passed in $((SECONDS - start))s"
+  else
+    log "stage $name FAILED in $((SECONDS - start))s"
+    failures+=("$name")
+  fi
+}
+
+# pytest exits 5 when it collected nothing: that is a failure here, not a pass.
+pytest_in() {
+  local venv="$1"; shift
+  "$REPO_ROOT/scripts/venv.sh" "$venv"
+  "$VENVS_DIR/$venv/bin/python" -m pytest "$@"
+}
+
+stage_rust() {
+  (cd rust && cargo test --workspace --quiet && cargo clippy --workspace --all-targets --quiet -- -D warnings)
+}
+
+stage_python_lint() {
+  "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" operator &&
+  "$VENVS_DIR/services/bin/ruff" check services operator tests bench rust/python/python dags dashboard gx &&
+  "$VENVS_DIR/services/bin/mypy" services/common/src services/ingest/src services/consumer/src &&
+  "$VENVS_DIR/operator/bin/mypy" operator/src
+}
+
+stage_core()      { pytest_in services tests/core; }
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(rust core)
+for stage in "${stages[@]}"; do
+  run_stage "$stage" "stage_${stage//-/_}"
+done
+
+if [ ${#failures[@]} -gt 0 ]; then
+  log "failed stages: ${failures[*]}"
+  exit 1
+fi
+log "all stages passed: ${stages[*]}"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create or update the virtualenv .venvs/NAME from envs/NAME.txt (one environment per container image).
+# A line "# needs: eventpipe_core" in the file installs the Rust core wheel built by scripts/build-core.sh.
+# Usage: scripts/venv.sh NAME
+source "$(dirname "$0")/common.sh"
+name="${1:?usage: scripts/venv.sh NAME}"
+req="$REPO_ROOT/envs/$name.txt"
+[ -f "$req" ] || { echo "no such environment: envs/$name.txt" >&2; exit 2; }
+venv="$VENVS_DIR/$name"
+ensure_uv
+
+core_wheel=""
+if grep -q '^# needs: eventpipe_core' "$req"; then
+  "$REPO_ROOT/scripts/build-core.sh" >&2
+  core_wheel="$(cat "$EVENTPIPE_CACHE/wheels/eventpipe_core.latest")"
+fi
+
+stamp="$(cat "$req" "$REPO_ROOT"/envs/constraints.txt 2>/dev/null | sha256sum | cut -c1-16)-${core_wheel:-none}"
+if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ]; then
+  exit 0
+fi
+log "preparing virtualenv .venvs/$name"
+[ -x "$venv/bin/python" ] || uv venv --quiet --python "$PYTHON_VERSION" "$venv"
+cd "$REPO_ROOT"
+constraints=()
+[ -f envs/constraints.txt ] && constraints=(--constraint envs/constraints.txt)
+uv pip install --quiet --compile-bytecode --python "$venv/bin/python" "${constraints[@]}" -r "$req"
+if [ -n "$core_wheel" ]; then
+  uv pip install --quiet --reinstall-package eventpipe-core --python "$venv/bin/python" "$core_wheel"
+fi
+echo "$stamp" > "$venv/.stamp"

@@ -1,0 +1,1 @@
+"""Conventions shared by every eventpipe component (settings, structured logs, errors)."""

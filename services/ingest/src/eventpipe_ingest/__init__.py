@@ -1,0 +1,1 @@
+"""eventpipe ingest service."""
