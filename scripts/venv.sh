@@ -15,16 +15,14 @@ if grep -q '^# needs: eventpipe_core' "$req"; then
   core_wheel="$(cat "$EVENTPIPE_CACHE/wheels/eventpipe_core.latest")"
 fi
 
-stamp="$(cat "$req" "$REPO_ROOT"/envs/constraints.txt 2>/dev/null | sha256sum | cut -c1-16)-${core_wheel:-none}"
+stamp="$(cat "$req" | sha256sum | cut -c1-16)-${core_wheel:-none}"
 if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ]; then
   exit 0
 fi
 log "preparing virtualenv .venvs/$name"
 [ -x "$venv/bin/python" ] || uv venv --quiet --python "$PYTHON_VERSION" "$venv"
 cd "$REPO_ROOT"
-constraints=()
-[ -f envs/constraints.txt ] && constraints=(--constraint envs/constraints.txt)
-uv pip install --quiet --compile-bytecode --python "$venv/bin/python" "${constraints[@]}" -r "$req"
+uv pip install --quiet --compile-bytecode --python "$venv/bin/python" -r "$req"
 if [ -n "$core_wheel" ]; then
   uv pip install --quiet --reinstall-package eventpipe-core --python "$venv/bin/python" "$core_wheel"
 fi
