@@ -1,0 +1,296 @@
+"""The `eventpipe` command: run the local stack, send sample traffic, look at what happened.
+
+    eventpipe up                       # the whole pipeline on 127.0.0.1, state in ./.eventpipe, Ctrl-C stops it
+    eventpipe send --count 5000 --duplicates 0.02 --invalid 0.01 --wait
+    eventpipe status
+    eventpipe query "select event_type, count(*) from raw_events group by 1"
+    eventpipe bench                    # benchmark W3 (bench/w3.py)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eventpipe_cli import catalog, locations
+from eventpipe_cli import send as sender
+from eventpipe_cli.generator import GeneratorConfig, generate
+from eventpipe_cli.stack import Stack, StackConfig, plan_components, run
+from eventpipe_cli.stack import urls as stack_urls
+from eventpipe_cli.state import StatePaths, read_dev_key, read_json
+from eventpipe_cli.status import gather, pid_alive
+
+app = typer.Typer(help="eventpipe: the streaming pipeline on your machine.", no_args_is_help=True,
+                  add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+StateDir = Annotated[Path, typer.Option("--state-dir", envvar="EVENTPIPE_STATE_DIR",
+                                        help="The local stack's state folder.")]
+DEFAULT_STATE = Path(".eventpipe")
+
+
+def _stack_info(state_dir: Path) -> dict[str, Any]:
+    info = read_json(StatePaths.at(state_dir).stack)
+    if info is None:
+        err.print(f"[red]no running stack in {state_dir.resolve()}[/]: start one with `eventpipe up`")
+        raise typer.Exit(2)
+    return info
+
+
+def _ingest_base(state_dir: Path, url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    return f"http://127.0.0.1:{_stack_info(state_dir)['config']['ingest_port']}"
+
+
+@app.command()
+def up(
+    state_dir: StateDir = DEFAULT_STATE,
+    ingest_port: Annotated[int, typer.Option(help="Ingest API port on 127.0.0.1.")] = 8000,
+    kinesis_port: Annotated[int, typer.Option(help="kinesalite port on 127.0.0.1.")] = 4567,
+    metrics_port: Annotated[int, typer.Option(help="Consumer /metrics port on 127.0.0.1.")] = 9102,
+    shards: Annotated[int, typer.Option(min=1, help="Shards of a new stream (an existing one is kept).")] = 2,
+    commit_interval: Annotated[float, typer.Option(help="Consumer commit interval, seconds.")] = 2.0,
+    transform_interval: Annotated[float, typer.Option(help="Minimum seconds between dbt + GX runs.")] = 10.0,
+    schema: Annotated[Path | None, typer.Option(help="Pipeline schema (default: examples/shop-schema.json).")] = None,
+) -> None:
+    """Start the pipeline in the foreground: kinesalite, consumer, ingest, transform loop. Ctrl-C stops it."""
+    paths = StatePaths.at(state_dir)
+    config = StackConfig(state_dir=paths.root, ingest_port=ingest_port, kinesis_port=kinesis_port,
+                         consumer_metrics_port=metrics_port, shards=shards, commit_interval=commit_interval,
+                         transform_interval=transform_interval,
+                         schema_path=(schema or locations.shop_schema()).resolve())
+    if not config.analytics_python.exists():
+        err.print(f"[yellow]warning[/]: {config.analytics_python} is missing, so dbt and GX cannot run; "
+                  "create it with `scripts/venv.sh analytics`")
+    specs = plan_components(config, paths, locations.kinesalite_bin())
+    resumed = paths.stack.exists() or (paths.root / "catalog.db").exists()
+
+    def ready() -> None:
+        table = Table(title="eventpipe is running" + (" (resumed from its state)" if resumed else ""),
+                      show_header=False)
+        for name, url in stack_urls(config).items():
+            table.add_row(name, url)
+        table.add_row("state", str(paths.root))
+        table.add_row("logs", str(paths.logs))
+        console.print(table)
+        console.print("Send sample traffic: [bold]eventpipe send --count 5000 --wait[/]   Stop: [bold]Ctrl-C[/]")
+
+    stack = Stack(config, paths, specs, say=lambda line: console.print(f"[dim]{line}[/]"))
+    raise typer.Exit(run(stack, on_ready=ready))
+
+
+@app.command()
+def send(
+    state_dir: StateDir = DEFAULT_STATE,
+    count: Annotated[int, typer.Option(min=0, help="Lines to send.")] = 1000,
+    rate: Annotated[float, typer.Option(min=0, help="Events per second (0: no limit).")] = 0.0,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Events per request.")] = 500,
+    duplicates: Annotated[float, typer.Option(min=0, max=0.9, help="Share of re-sent lines.")] = 0.0,
+    invalid: Annotated[float, typer.Option(min=0, max=0.9, help="Share of invalid lines.")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Generator seed (default: random).")] = None,
+    users: Annotated[int, typer.Option(min=1)] = 200,
+    url: Annotated[str | None, typer.Option(help="Ingest base URL (default: the running stack's).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until every job is committed.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300.0,
+) -> None:
+    """Generate shop events and POST them with a progress bar, a rate limit and a summary."""
+    base = _ingest_base(state_dir, url)
+    api_key = os.environ.get("EVENTPIPE_API_KEY") or read_dev_key(StatePaths.at(state_dir))
+    config = GeneratorConfig(seed=seed if seed is not None else int.from_bytes(os.urandom(4), "big"), users=users,
+                             duplicate_share=duplicates, invalid_share=invalid)
+    lines = (line.text for line in generate(config, count))
+    with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("send", total=count)
+        summary = sender.send(f"{base}/api/v1/ingest", api_key, lines, batch_size=batch_size, rate=rate,
+                              on_batch=lambda n: progress.advance(task, n))
+    table = Table(title="sent", show_header=False)
+    for label, value in (("lines", summary.lines), ("requests", summary.requests),
+                         ("accepted", summary.accepted), ("rejected", summary.rejected),
+                         ("failed requests", summary.failed_requests), ("retries (429/503)", summary.retries),
+                         ("seconds", f"{summary.seconds:.1f}"), ("lines/s", f"{summary.lines_per_second:,.0f}")):
+        table.add_row(label, str(value))
+    console.print(table)
+    for error in summary.errors[:5]:
+        err.print(f"[red]{error}[/]")
+    for reject in summary.rejects[:3]:
+        console.print(f"[yellow]rejected[/] {json.dumps(reject)[:200]}")
+    if wait and summary.job_ids:
+        with Progress(TextColumn("committing"), BarColumn(), MofNCompleteColumn(), TextColumn("jobs"),
+                      TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("commit", total=len(summary.job_ids))
+            try:
+                states = sender.wait_committed(base, api_key, summary.job_ids, timeout,
+                                               on_poll=lambda done, _total: progress.update(task, completed=done))
+            except TimeoutError as exc:
+                err.print(f"[red]{exc}[/]")
+                raise typer.Exit(1) from exc
+        failed = [job for job, state in states.items() if state.get("state") == "failed"]
+        committed = sum(int(state.get("committed", 0)) for state in states.values())
+        console.print(f"committed: {committed} events in {len(states) - len(failed)} jobs"
+                      + (f"; [red]{len(failed)} jobs failed[/]" if failed else ""))
+        if failed:
+            raise typer.Exit(1)
+    if summary.failed_requests:
+        raise typer.Exit(1)
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return f"{moment:%H:%M:%S} UTC ({time.time() - ms / 1000:.0f}s ago)"
+
+
+@app.command()
+def status(
+    state_dir: StateDir = DEFAULT_STATE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw report as JSON.")] = False,
+) -> None:
+    """Jobs, shards, lag, last snapshot, last quality run."""
+    report = gather(state_dir)
+    if as_json:
+        console.print_json(json.dumps(report, default=str))
+        return
+    stack = report["stack"]
+    procs = Table(title=f"stack in {report['state_dir']}: " + ("running" if stack["running"] else "stopped"))
+    for column in ("component", "pid", "alive", "restarts", "log"):
+        procs.add_column(column)
+    for name, info in stack.get("components", {}).items():
+        procs.add_row(name, str(info.get("pid")), "yes" if info["alive"] else "[red]no[/]", str(info.get("restarts")),
+                      info.get("log", ""))
+    console.print(procs)
+    if "shards" in report or "lag_ms" in report:
+        lag = report.get("lag_ms", {})
+        shard_table = Table(title="stream shards")
+        for column in ("shard", "open", "lag (ms behind latest)"):
+            shard_table.add_column(column)
+        for shard in report.get("shards", []):
+            shard_lag = lag.get(shard["shard_id"])
+            shard_table.add_row(shard["shard_id"], str(shard["open"]), "-" if shard_lag is None else f"{shard_lag:.0f}")
+        console.print(shard_table)
+    for key in ("shards_error", "lag_error", "jobs_error"):
+        if key in report:
+            err.print(f"[yellow]{key.replace('_', ' ')}[/]: {report[key]}")
+    jobs = Table(title="ingest jobs")
+    for column in ("state", "jobs", "accepted", "rejected", "committed"):
+        jobs.add_column(column)
+    for state, row in sorted(report.get("jobs", {}).items()):
+        jobs.add_row(state, str(row["jobs"]), str(row["accepted"]), str(row["rejected"]), str(row["committed"]))
+    console.print(jobs)
+    tables = Table(title="Iceberg tables")
+    for column in ("table", "last snapshot", "committed at", "rows", "snapshots"):
+        tables.add_column(column)
+    for name, snap in report["tables"].items():
+        if snap is None:
+            tables.add_row(name, "-", "not created yet", "-", "-")
+        elif "error" in snap:
+            tables.add_row(name, "[red]error[/]", snap["error"][:60], "-", "-")
+        else:
+            tables.add_row(name, str(snap["snapshot_id"]), _when(snap["timestamp_ms"]), str(snap["total_records"]),
+                           str(snap["snapshots"]))
+    console.print(tables)
+    transform = report.get("transform")
+    if transform:
+        steps = ", ".join(f"{s['step']}: {'ok' if s['exit_code'] == 0 else 'FAILED'}" for s in transform["steps"])
+        console.print(f"last transform + quality run: {_when(int(transform['finished_at'] * 1000))} — {steps} "
+                      f"(runs: {transform['runs']}; results in {StatePaths.at(state_dir).quality})")
+    else:
+        console.print("last transform + quality run: none yet")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL over raw_events, raw_events_rejected and warehouse.*")],
+    state_dir: StateDir = DEFAULT_STATE,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to print at most.")] = 50,
+) -> None:
+    """Run DuckDB SQL over the Iceberg tables (scanned with pyiceberg) and dbt's models; print a table.
+
+    Views: raw_events, raw_events_rejected; the dbt models are in the attached database `warehouse`
+    (e.g. warehouse.marts.fact_events).
+    """
+    import duckdb
+
+    info = read_json(StatePaths.at(state_dir).stack) or {}
+    settings = catalog.settings_for(state_dir, info.get("config", {}).get("namespace"))
+    connection = duckdb.connect()
+    try:
+        catalog.register_tables(connection, settings)
+        for attempt in range(20):
+            try:
+                catalog.attach_models(connection, StatePaths.at(state_dir).duckdb)
+                break
+            except duckdb.IOException:
+                # dbt holds the file's write lock during a build; it is released within seconds.
+                if attempt == 19:
+                    err.print("[yellow]warning[/]: dbt's warehouse.duckdb is locked; models not attached")
+                time.sleep(0.5)
+        result = connection.execute(sql)
+        columns = [d[0] for d in result.description or []]
+        rows = result.fetchmany(limit + 1)
+    except duckdb.Error as exc:
+        err.print(f"[red]query failed[/]: {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        connection.close()
+    table = Table(*columns)
+    for row in rows[:limit]:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    console.print(table)
+    if len(rows) > limit:
+        console.print(f"(first {limit} rows)")
+
+
+@app.command("wait")
+def wait_for(
+    state_dir: StateDir = DEFAULT_STATE,
+    modelled: Annotated[bool, typer.Option("--modelled", help="Also wait for dbt + GX on the latest snapshot.")]
+    = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 300.0,
+) -> None:
+    """Wait until the stack is up (and, with --modelled, until dbt + GX ran on the tables' latest snapshot)."""
+    paths = StatePaths.at(state_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = read_json(paths.stack)
+        if info is not None and pid_alive(info.get("pid")) and len(info.get("components", {})) == 4:
+            if not modelled:
+                console.print("stack is up")
+                return
+            settings = catalog.settings_for(state_dir, info["config"].get("namespace"))
+            transform = read_json(paths.transform)
+            current = catalog.fingerprint(settings)
+            if current is not None and transform is not None and transform.get("snapshot") == current:
+                verdict = "ok" if transform["ok"] else "with failures: " + ", ".join(
+                    s["step"] for s in transform["steps"] if s["exit_code"] != 0)
+                console.print(f"modelled snapshot {current} ({verdict})")
+                return
+        time.sleep(1.0)
+    err.print(f"[red]timed out after {timeout:.0f}s[/] (see {paths.logs})")
+    raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    duration: Annotated[float, typer.Option(help="Seconds of sustained load.")] = 60.0,
+    rate: Annotated[float, typer.Option(help="Offered events per second.")] = 10_000.0,
+) -> None:
+    """Run benchmark W3 (sustained load into a fresh local stack; results for docs/benchmarks.md)."""
+    root = locations.repo_root()
+    code = subprocess.call([sys.executable, "-m", "bench.w3", "--duration", str(duration), "--rate", str(rate)],
+                           cwd=root)
+    raise typer.Exit(code)

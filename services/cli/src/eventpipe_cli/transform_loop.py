@@ -1,0 +1,117 @@
+"""The local stack's stand-in for the Airflow DAG: after each new snapshot, `dbt build` then the GX suites.
+
+Runs as a child of `eventpipe up` in the services venv; the transform and quality commands run in the analytics
+venv (their pins clash with the services'). Each run is recorded in `<state>/transform.json`, which `status`
+and `wait --modelled` read. A critical GX failure is an alert: logged and recorded, and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eventpipe_common.logging import configure_logging, get_logger
+
+from eventpipe_cli.catalog import fingerprint, settings_for
+from eventpipe_cli.state import StatePaths, read_json, write_json
+from eventpipe_cli.supervisor import should_transform
+
+STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("dbt build", ("-m", "eventpipe_transform", "build")),
+    ("quality staging", ("-m", "eventpipe_quality", "run", "--suite", "staging")),
+    ("quality marts", ("-m", "eventpipe_quality", "run", "--suite", "marts")),
+)
+
+
+@dataclass
+class Loop:
+    paths: StatePaths
+    analytics_python: Path
+    interval: float
+    stopping: bool = False
+    current: subprocess.Popen[bytes] | None = None
+
+    def run_step(self, name: str, args: tuple[str, ...]) -> dict[str, Any]:
+        started = time.monotonic()
+        self.current = subprocess.Popen([str(self.analytics_python), *args, "--state-dir", str(self.paths.root)],
+                                        start_new_session=True, stdin=subprocess.DEVNULL)
+        code = self.current.wait()
+        self.current = None
+        return {"step": name, "exit_code": code, "seconds": round(time.monotonic() - started, 2)}
+
+    def run_once(self, snapshot: str) -> dict[str, Any]:
+        log = get_logger()
+        started = time.time()
+        steps: list[dict[str, Any]] = []
+        for name, args in STEPS:
+            if self.stopping:
+                break
+            result = self.run_step(name, args)
+            steps.append(result)
+            if result["exit_code"] != 0:
+                level = log.error if name == "dbt build" else log.warning
+                level("transform step failed", step=name, exit_code=result["exit_code"],
+                      alert=name.startswith("quality"))
+                if name == "dbt build":
+                    break
+        previous = read_json(self.paths.transform) or {}
+        finished = time.time()
+        record: dict[str, Any] = {
+            "snapshot": snapshot, "started_at": started, "finished_at": finished,
+            "ok": all(s["exit_code"] == 0 for s in steps) and len(steps) == len(STEPS),
+            "dbt_ok": bool(steps) and steps[0]["exit_code"] == 0,
+            "quality_ok": len(steps) == len(STEPS) and all(s["exit_code"] == 0 for s in steps[1:]),
+            "steps": steps, "runs": int(previous.get("runs", 0)) + 1,
+        }
+        write_json(self.paths.transform, record)
+        log.info("transform run finished", snapshot=snapshot, ok=record["ok"],
+                 seconds=round(finished - started, 2))
+        return record
+
+    def serve(self, namespace: str | None) -> None:
+        log = get_logger()
+        settings = settings_for(self.paths.root, namespace)
+        previous = read_json(self.paths.transform) or {}
+        seen = previous.get("snapshot")
+        last_finished: float | None = None
+        while not self.stopping:
+            try:
+                current = fingerprint(settings)
+            except Exception as exc:  # noqa: BLE001 (catalog mid-write or locked: try again next round)
+                log.warning("could not read the catalog", error=str(exc))
+                current = None
+            if should_transform(seen, current, last_finished, time.monotonic(), self.interval) and current:
+                self.run_once(current)
+                seen, last_finished = current, time.monotonic()
+            time.sleep(1.0)
+
+    def request_stop(self, _signum: int, _frame: Any) -> None:
+        self.stopping = True
+        if self.current is not None and self.current.poll() is None:
+            os.killpg(self.current.pid, signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m eventpipe_cli.transform_loop")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--interval", type=float, default=10.0, help="Minimum seconds between runs.")
+    parser.add_argument("--analytics-python", type=Path, required=True)
+    parser.add_argument("--namespace", default=os.environ.get("EVENTPIPE_NAMESPACE"))
+    args = parser.parse_args(argv)
+    configure_logging("transform")
+    loop = Loop(StatePaths.at(args.state_dir), args.analytics_python, args.interval)
+    signal.signal(signal.SIGTERM, loop.request_stop)
+    signal.signal(signal.SIGINT, loop.request_stop)
+    get_logger().info("transform loop started", interval=args.interval)
+    loop.serve(args.namespace)
+    get_logger().info("transform loop stopped")
+
+
+if __name__ == "__main__":
+    main()

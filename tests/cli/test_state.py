@@ -1,0 +1,64 @@
+"""The state folder: a private dev key kept across restarts, atomic status files, the stack's plan."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from eventpipe_cli.stack import HOST, StackConfig, plan_components, urls
+from eventpipe_cli.state import StatePaths, ensure_dev_key, read_dev_key, read_json, write_json
+from eventpipe_cli.status import parse_lag
+
+
+def test_dev_key_is_private_and_survives_a_restart(tmp_path: Path) -> None:
+    paths = StatePaths.at(tmp_path)
+    paths.create()
+    key = ensure_dev_key(paths)
+    assert stat.S_IMODE(paths.api_keys.stat().st_mode) == 0o600
+    assert len(key) > 32
+    assert ensure_dev_key(paths) == key == read_dev_key(paths)
+
+
+def test_missing_key_says_how_to_get_one(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="eventpipe up"):
+        read_dev_key(StatePaths.at(tmp_path))
+
+
+def test_status_files_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    assert read_json(path) is None
+    write_json(path, {"a": 1})
+    assert read_json(path) == {"a": 1}
+    assert not path.with_suffix(".json.tmp").exists()
+
+
+def test_every_child_binds_localhost_and_shares_the_state_dir(tmp_path: Path) -> None:
+    paths = StatePaths.at(tmp_path)
+    config = StackConfig(state_dir=paths.root, ingest_port=18000, kinesis_port=14567, consumer_metrics_port=19102,
+                         analytics_python=Path("/x/python"), schema_path=Path("/x/schema.json"))
+    specs = plan_components(config, paths, Path("/bin/kinesalite"), python="/venv/python")
+    assert [s.name for s in specs] == ["kinesalite", "consumer", "ingest", "transform"]
+    for spec in specs:
+        assert spec.env["EVENTPIPE_STATE_DIR"] == str(paths.root)
+        assert spec.env["EVENTPIPE_KINESIS_ENDPOINT_URL"] == f"http://{HOST}:14567"
+        assert spec.env["EVENTPIPE_SCHEMA_PATH"] == "/x/schema.json"
+    kinesalite, consumer, ingest, _ = specs
+    assert kinesalite.argv[kinesalite.argv.index("--host") + 1] == HOST
+    assert kinesalite.argv[kinesalite.argv.index("--path") + 1] == str(paths.kinesis)
+    assert consumer.env["EVENTPIPE_CONSUMER_METRICS_HOST"] == HOST
+    assert ingest.env["EVENTPIPE_INGEST_HOST"] == HOST
+    assert all(url.startswith(f"http://{HOST}:") for url in urls(config).values())
+    assert json.dumps([s.argv for s in specs]).count(HOST) >= 1
+
+
+def test_lag_is_read_per_shard_from_prometheus_text() -> None:
+    text = "\n".join([
+        "# HELP eventpipe_consumer_millis_behind_latest lag",
+        "# TYPE eventpipe_consumer_millis_behind_latest gauge",
+        'eventpipe_consumer_millis_behind_latest{shard_id="shardId-000000000000"} 120.0',
+        'eventpipe_consumer_millis_behind_latest{shard_id="shardId-000000000001"} 0.0',
+        'eventpipe_consumer_records_total{shard_id="shardId-000000000001"} 5.0',
+    ])
+    assert parse_lag(text) == {"shardId-000000000000": 120.0, "shardId-000000000001": 0.0}
