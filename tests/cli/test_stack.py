@@ -60,7 +60,7 @@ def test_start_restart_stop_and_resume(tmp_path: Path) -> None:
         info = read_json(stack.paths.stack)
         assert info is not None and set(info["components"]) == {"kinesalite", "web"}
         assert len(shards(f"http://127.0.0.1:{stack.config.kinesis_port}", stack.config.stream_name)) == 2
-        assert stat_mode(stack.paths.api_keys) == 0o600
+        assert stat_mode(stack.paths.dev_key) == 0o600
 
         # A second `up` on the same state folder is refused while this one holds it.
         with pytest.raises(StackError, match="another `eventpipe up`"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -16,7 +17,9 @@ def test_dev_key_is_private_and_survives_a_restart(tmp_path: Path) -> None:
     paths = StatePaths.at(tmp_path)
     paths.create()
     key = ensure_dev_key(paths)
-    assert stat.S_IMODE(paths.api_keys.stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.dev_key.stat().st_mode) == 0o600
+    assert paths.api_keys.read_text().strip().endswith(hashlib.sha256(key.encode()).hexdigest())
+    assert key not in paths.api_keys.read_text()
     assert len(key) > 32
     assert ensure_dev_key(paths) == key == read_dev_key(paths)
 

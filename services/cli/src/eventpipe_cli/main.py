@@ -111,7 +111,7 @@ def send(
     api_key = os.environ.get("EVENTPIPE_API_KEY") or read_dev_key(StatePaths.at(state_dir))
     config = GeneratorConfig(seed=seed if seed is not None else int.from_bytes(os.urandom(4), "big"), users=users,
                              duplicate_share=duplicates, invalid_share=invalid)
-    lines = (line.text for line in generate(config, count))
+    lines = generate(config, count)
     with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("send", total=count)
@@ -134,7 +134,8 @@ def send(
             task = progress.add_task("commit", total=len(summary.job_ids))
             try:
                 states = sender.wait_committed(base, api_key, summary.job_ids, timeout,
-                                               on_poll=lambda done, _total: progress.update(task, completed=done))
+                                               on_poll=lambda done, _total: progress.update(task, completed=done),
+                                               first_sends=summary.first_sends)
             except TimeoutError as exc:
                 err.print(f"[red]{exc}[/]")
                 raise typer.Exit(1) from exc

@@ -2,6 +2,11 @@
 
 The server's answer is the truth: accepted and rejected come from its 202 bodies, not from what the generator
 meant to send. 429 and 503 answers are retried after their Retry-After (the ingest's backpressure).
+
+Waiting for "committed": the ingest counts a re-send of an event from an *earlier* request as accepted, and the
+consumer drops it (dedupe window) without counting it for the job, so such a job stays `published` with
+committed = accepted - resends. When the sender knows which lines are first sends (generated lines), a job is
+done when its committed count reaches its first sends; otherwise when its state is `committed`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import httpx
 
 from eventpipe_cli.batching import batches
+from eventpipe_cli.generator import GeneratedLine
 from eventpipe_cli.ratelimit import TokenBucket
 
 API_KEY_HEADER = "X-API-Key"
@@ -32,6 +38,8 @@ class SendSummary:
     failed_requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     job_ids: list[str] = field(default_factory=list)
+    first_sends: dict[str, int] = field(default_factory=dict)
+    """Per job: lines that were neither invalid nor re-sends (known only for generated lines)."""
     rejects: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -51,7 +59,7 @@ def retry_after(response: httpx.Response, default: float = 1.0) -> float:
 
 
 def post_batch(client: httpx.Client, url: str, api_key: str, lines: list[str], summary: SendSummary,
-               max_retries: int = 10) -> None:
+               max_retries: int = 10, first_sends: int | None = None) -> None:
     body = ("\n".join(lines) + "\n").encode()
     headers = {API_KEY_HEADER: api_key, "Content-Type": "application/x-ndjson"}
     for attempt in range(max_retries + 1):
@@ -82,10 +90,12 @@ def post_batch(client: httpx.Client, url: str, api_key: str, lines: list[str], s
     summary.rejected += int(answer.get("rejected", 0))
     if answer.get("job_id"):
         summary.job_ids.append(str(answer["job_id"]))
+        if first_sends is not None:
+            summary.first_sends[str(answer["job_id"])] = first_sends
     summary.rejects.extend(answer.get("rejects") or answer.get("errors") or [])
 
 
-def send(url: str, api_key: str, lines: Iterable[str], *, batch_size: int = 500, rate: float = 0.0,
+def send(url: str, api_key: str, lines: Iterable[str | GeneratedLine], *, batch_size: int = 500, rate: float = 0.0,
          max_bytes: int = 4 * 1024 * 1024, on_batch: Callable[[int], None] | None = None,
          timeout: float = 60.0) -> SendSummary:
     """Send every line; `rate` is events per second (0: as fast as the server answers)."""
@@ -98,7 +108,10 @@ def send(url: str, api_key: str, lines: Iterable[str], *, batch_size: int = 500,
             if wait > 0:
                 time.sleep(wait)
             bucket.take(len(batch), time.monotonic())
-            post_batch(client, url, api_key, batch, summary)
+            texts = [line if isinstance(line, str) else line.text for line in batch]
+            known = all(isinstance(line, GeneratedLine) for line in batch)
+            first = sum(1 for line in batch if isinstance(line, GeneratedLine) and line.kind == "valid")
+            post_batch(client, url, api_key, texts, summary, first_sends=first if known else None)
             summary.lines += len(batch)
             if on_batch is not None:
                 on_batch(len(batch))
@@ -117,8 +130,15 @@ def job_states(base_url: str, api_key: str, job_ids: Iterable[str], timeout: flo
     return out
 
 
+def job_done(state: dict[str, Any], first_sends: int | None) -> bool:
+    if state.get("state") in ("committed", "failed"):
+        return True
+    return first_sends is not None and int(state.get("committed", 0)) >= first_sends
+
+
 def wait_committed(base_url: str, api_key: str, job_ids: list[str], timeout: float,
-                   on_poll: Callable[[int, int], None] | None = None) -> dict[str, dict[str, Any]]:
+                   on_poll: Callable[[int, int], None] | None = None,
+                   first_sends: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
     """Poll until every job is committed (or failed); raise TimeoutError naming the jobs still pending."""
     deadline = time.monotonic() + timeout
     pending = list(job_ids)
@@ -126,7 +146,7 @@ def wait_committed(base_url: str, api_key: str, job_ids: list[str], timeout: flo
     while True:
         states = job_states(base_url, api_key, pending)
         for job_id, state in states.items():
-            if state.get("state") in ("committed", "failed"):
+            if job_done(state, (first_sends or {}).get(job_id)):
                 done[job_id] = state
         pending = [j for j in pending if j not in done]
         if on_poll is not None:

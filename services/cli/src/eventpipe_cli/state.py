@@ -8,13 +8,15 @@ Layout (all under the state dir)::
     warehouse.duckdb            dbt's DuckDB database (schemas staging, intermediate, marts)
     quality/                    GX results
     logs/<component>.log        one log per component (JSON lines from the services)
-    api-keys.json               the dev API key (mode 0600; never printed in logs)
+    dev-api-key                 the dev API key in clear, for `send` (mode 0600; never printed, never logged)
+    api-keys                    its SHA-256 entry `local-dev:<hex>`, the ingest's EVENTPIPE_INGEST_API_KEYS_FILE
     stack.json                  what `up` is running: pids, ports, URLs (read by `status` and `send`)
     transform.json              the transform loop's last run
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -42,8 +44,12 @@ class StatePaths:
         return self.root / "kinesis"
 
     @property
+    def dev_key(self) -> Path:
+        return self.root / "dev-api-key"
+
+    @property
     def api_keys(self) -> Path:
-        return self.root / "api-keys.json"
+        return self.root / "api-keys"
 
     @property
     def stack(self) -> Path:
@@ -82,22 +88,27 @@ def write_private(path: Path, text: str) -> None:
 
 
 def ensure_dev_key(paths: StatePaths) -> str:
-    """The dev API key of this state folder, created once (a second `up` keeps it, so clients keep working)."""
-    if paths.api_keys.exists():
-        return read_dev_key(paths)
-    key = "ep_" + secrets.token_urlsafe(32)
-    write_private(paths.api_keys, json.dumps({DEV_KEY_NAME: key}, indent=2) + "\n")
+    """The dev API key of this state folder, created once (a second `up` keeps it, so clients keep working).
+
+    The ingest service only ever sees the key's SHA-256 digest (its keys-file format, `name:<hex>`).
+    """
+    if paths.dev_key.exists():
+        key = read_dev_key(paths)
+    else:
+        key = "ep_" + secrets.token_urlsafe(32)
+        write_private(paths.dev_key, key + "\n")
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    write_private(paths.api_keys, f"# written by eventpipe up: the dev key's digest\n{DEV_KEY_NAME}:{digest}\n")
     return key
 
 
 def read_dev_key(paths: StatePaths) -> str:
     try:
-        keys = json.loads(paths.api_keys.read_text(encoding="utf-8"))
+        key = paths.dev_key.read_text(encoding="utf-8").strip()
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"no API key in {paths.api_keys}: start the stack with `eventpipe up` first") from exc
-    key = keys.get(DEV_KEY_NAME)
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"{paths.api_keys}: no string key named {DEV_KEY_NAME!r}")
+        raise FileNotFoundError(f"no API key in {paths.dev_key}: start the stack with `eventpipe up` first") from exc
+    if not key:
+        raise ValueError(f"{paths.dev_key} is empty: delete it and run `eventpipe up` again")
     return key
 
 
