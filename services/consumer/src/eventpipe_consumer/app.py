@@ -1,0 +1,47 @@
+"""Wiring: build the consumer's parts from settings and run it until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from aiobotocore.session import get_session
+from eventpipe_common.jobstore import JobStore
+from eventpipe_common.logging import configure_logging, get_logger
+
+from eventpipe_consumer.consumer import Consumer
+from eventpipe_consumer.iceberg import open_catalog
+from eventpipe_consumer.leases import DynamoLeaseStore, LeaseStore, SqlLeaseStore
+from eventpipe_consumer.metrics import ConsumerMetrics
+from eventpipe_consumer.settings import ConsumerSettings
+
+
+def lease_store(settings: ConsumerSettings) -> LeaseStore:
+    if settings.consumer_lease_store == "dynamodb":
+        return DynamoLeaseStore.connect(settings.consumer_lease_table, settings.aws_region,
+                                        settings.consumer_dynamodb_endpoint_url)
+    return SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.consumer_lease_table)
+
+
+async def run_consumer(settings: ConsumerSettings) -> None:
+    """The `run` command: one consumer process, graceful on SIGTERM (commit, release leases, exit 0)."""
+    configure_logging("consumer", settings.log_level)
+    log = get_logger()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    metrics = ConsumerMetrics()
+    if settings.consumer_metrics_port:
+        metrics.serve(settings.consumer_metrics_host, settings.consumer_metrics_port)
+    catalog = open_catalog(settings.catalog_name, settings.resolved_catalog_properties())
+    leases = await asyncio.to_thread(lease_store, settings)
+    jobs = await asyncio.to_thread(JobStore.from_dsn, settings.resolved_job_store_dsn())
+    session = get_session()
+    async with session.create_client("kinesis", region_name=settings.aws_region,
+                                     endpoint_url=settings.kinesis_endpoint_url) as kinesis:
+        consumer = Consumer(settings, kinesis, leases, catalog, jobs, metrics)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, consumer.stop)
+        log.info("consumer_settings", **{k: v for k, v in settings.public_dict().items()
+                                         if k != "catalog_properties" and "dsn" not in k})
+        await consumer.run()
+    jobs.close()

@@ -1,0 +1,343 @@
+"""The consumer loop: lease shards, read them, process records with the Rust core, commit to Iceberg.
+
+Three kinds of asyncio tasks share one buffer of processed segments:
+- the lease task heartbeats, renews, syncs the shard list into the lease store and takes leases;
+- one reader task per owned shard calls GetRecords and turns records into a `Segment` (in a thread);
+- the commit task, every `commit_interval` or `commit_max_records`, commits the buffer: rejects first, then
+  raw_events with the checkpoint map (iceberg.commit_pieces), then job counts and lease hints.
+Blocking work (the core, pyiceberg, lease and job stores) runs in threads through asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import eventpipe_core
+from eventpipe_common.logging import get_logger
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from eventpipe_consumer import checkpoints, iceberg
+from eventpipe_consumer.kinesis import ShardReader, list_shards
+from eventpipe_consumer.leases import SHARD_END, Lease, LeaseStore, plan
+from eventpipe_consumer.metrics import ConsumerMetrics
+from eventpipe_consumer.records import DedupeWindow, Segment, job_counts, process_records, rejects_table
+from eventpipe_consumer.retry import BatchFailedError, with_retries
+from eventpipe_consumer.settings import ConsumerSettings
+
+
+@dataclass(slots=True)
+class OwnedShard:
+    shard_id: str
+    committed: int | None  # raw_events map value when taken, then after each own commit
+    window: DedupeWindow
+    task: asyncio.Task[None] | None = None
+    ended: bool = False  # the reader saw SHARD_END
+    buffered: int = 0
+
+
+@dataclass(slots=True)
+class CycleResult:
+    raw: iceberg.CommitOutcome | None
+    rejected: iceberg.CommitOutcome | None
+    seconds: float
+
+
+@dataclass
+class Consumer:
+    settings: ConsumerSettings
+    kinesis: Any  # an aiobotocore Kinesis client
+    leases: LeaseStore
+    catalog: Catalog
+    jobs: Any | None = None  # JobStore
+    metrics: ConsumerMetrics = field(default_factory=ConsumerMetrics)
+    retry_sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        self.log = get_logger(worker=self.settings.consumer_worker_id)
+        schema_json = self.settings.load_schema_json()
+        self.schema = eventpipe_core.Schema(schema_json) if schema_json else eventpipe_core.Schema.envelope()
+        self.raw_table: Table | None = None
+        self.rejected_table: Table | None = None
+        self.owned: dict[str, OwnedShard] = {}
+        self.buffer: list[Segment] = []
+        self.buffered_records = 0
+        self.failed_until: dict[str, float] = {}
+        self.stopping = asyncio.Event()
+        self.commit_wanted = asyncio.Event()
+        self.last_shard_sync = 0.0
+        self.lease_lock = asyncio.Lock()
+
+    @property
+    def me(self) -> str:
+        return self.settings.consumer_worker_id
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    async def run(self) -> None:
+        """Until `stop()`: then finish the in-flight batch, commit it, and release the leases."""
+        s = self.settings
+        self.raw_table, self.rejected_table = await asyncio.to_thread(
+            iceberg.ensure_tables, self.catalog, s.namespace, self.schema.promoted)
+        self.log.info("consumer_started", stream=s.stream_name, namespace=s.namespace,
+                      commit_interval_seconds=s.consumer_commit_interval_seconds,
+                      commit_max_records=s.consumer_commit_max_records, writer=s.consumer_writer)
+        lease_task = asyncio.create_task(self._lease_loop(), name="leases")
+        commit_task = asyncio.create_task(self._commit_loop(), name="commits")
+        try:
+            await self.stopping.wait()
+        finally:
+            lease_task.cancel()
+            await asyncio.gather(lease_task, return_exceptions=True)
+            for shard in list(self.owned.values()):
+                if shard.task is not None:
+                    shard.task.cancel()
+            await asyncio.gather(*(o.task for o in self.owned.values() if o.task), return_exceptions=True)
+            self.commit_wanted.set()
+            await asyncio.gather(commit_task, return_exceptions=True)
+            await self._commit_cycle()
+            await self._release_all()
+            self.log.info("consumer_stopped")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _release_all(self) -> None:
+        for shard_id in list(self.owned):
+            await asyncio.to_thread(self.leases.release, shard_id, self.me)
+            self._forget(shard_id)
+        await asyncio.to_thread(self.leases.remove_worker, self.me)
+
+    # ------------------------------------------------------------------------------------------ leases
+    async def _lease_loop(self) -> None:
+        interval = self.settings.consumer_lease_duration_seconds / 3
+        while True:
+            try:
+                await self._lease_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (a store or stream hiccup: the next round tries again)
+                self.log.warning("lease_round_failed", error=repr(exc))
+            await asyncio.sleep(interval)
+
+    async def _lease_round(self) -> None:
+        s = self.settings
+        now = time.time()
+        expires = now + s.consumer_lease_duration_seconds
+        await asyncio.to_thread(self.leases.heartbeat, self.me, expires)
+        for shard_id in list(self.owned):
+            if not await asyncio.to_thread(self.leases.renew, shard_id, self.me, expires):
+                self.log.warning("lease_lost", shard=shard_id)
+                self._forget(shard_id)
+        if time.monotonic() - self.last_shard_sync >= s.consumer_shard_sync_seconds:
+            shards = await list_shards(self.kinesis, s.stream_name)
+            for info in shards:
+                await asyncio.to_thread(self.leases.create_lease, info.shard_id, info.parent_ids)
+            self.last_shard_sync = time.monotonic()
+        leases = await asyncio.to_thread(self.leases.list_leases)
+        workers = await asyncio.to_thread(self.leases.live_workers, now)
+        cooling = frozenset(k for k, until in self.failed_until.items() if until > time.monotonic())
+        decision = plan(leases, workers, self.me, now, excluded=cooling | frozenset(self.owned))
+        for lease in decision.take:
+            await self._take(lease, expires)
+        if decision.steal is not None:
+            self.log.info("lease_steal", shard=decision.steal.shard_id, from_worker=decision.steal.owner)
+            await self._take(decision.steal, expires)
+        self.metrics.leases.set(len(self.owned))
+
+    async def _take(self, lease: Lease, expires: float) -> None:
+        if self.stopping.is_set() or not await asyncio.to_thread(self.leases.take, lease, self.me, expires):
+            return
+        assert self.raw_table is not None
+        await asyncio.to_thread(self.raw_table.refresh)
+        committed = checkpoints.read_map(self.raw_table.metadata, self.settings.stream_name).get(lease.shard_id)
+        owned = OwnedShard(lease.shard_id, committed, DedupeWindow(self.settings.consumer_dedupe_window))
+        self.owned[lease.shard_id] = owned
+        owned.task = asyncio.create_task(self._read_shard(owned), name=f"read-{lease.shard_id}")
+        self.log.info("lease_taken", shard=lease.shard_id, resume_after=str(committed) if committed else None,
+                      lease_hint=lease.checkpoint)
+
+    def _forget(self, shard_id: str) -> None:
+        """Stop reading a shard and drop what it buffered (not committed, so not lost: it is read again)."""
+        owned = self.owned.pop(shard_id, None)
+        if owned is None:
+            return
+        if owned.task is not None and owned.task is not asyncio.current_task():
+            owned.task.cancel()
+        kept = [seg for seg in self.buffer if seg.shard_id != shard_id]
+        self.buffered_records -= sum(seg.received for seg in self.buffer if seg.shard_id == shard_id)
+        self.buffer = kept
+        with contextlib.suppress(KeyError):
+            self.metrics.millis_behind.remove(shard_id)
+        self.metrics.leases.set(len(self.owned))
+
+    # ------------------------------------------------------------------------------------------ reading
+    async def _read_shard(self, owned: OwnedShard) -> None:
+        s = self.settings
+        reader = ShardReader(self.kinesis, s.stream_name, owned.shard_id, owned.committed,
+                             limit=s.consumer_get_records_limit, min_interval=s.consumer_poll_interval_seconds,
+                             idle_backoff_max=s.consumer_idle_backoff_max_seconds)
+        try:
+            while not self.stopping.is_set():
+                if owned.buffered >= s.consumer_max_buffered_records_per_shard:
+                    self.commit_wanted.set()
+                    await asyncio.sleep(0.05)
+                    continue
+                result = await reader.read()
+                if result.millis_behind_latest is not None:
+                    self.metrics.millis_behind.labels(owned.shard_id).set(result.millis_behind_latest)
+                if result.records:
+                    segment = await asyncio.to_thread(process_records, result.records, self.schema, owned.window)
+                    if self.owned.get(owned.shard_id) is not owned:
+                        return
+                    self._buffer(owned, segment)
+                if result.shard_ended:
+                    owned.ended = True
+                    self.commit_wanted.set()
+                    self.log.info("shard_end", shard=owned.shard_id)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (any read failure stops this shard only, never the others)
+            self.log.error("shard_read_failed", shard=owned.shard_id, error=repr(exc))
+            await self._stop_shards([owned.shard_id], f"read failed: {exc!r}", [])
+
+    def _buffer(self, owned: OwnedShard, segment: Segment) -> None:
+        self.buffer.append(segment)
+        owned.buffered += segment.received
+        self.buffered_records += segment.received
+        self.metrics.records_read.labels(segment.shard_id).inc(segment.received)
+        self.metrics.bytes_read.labels(segment.shard_id).inc(segment.bytes_read)
+        if segment.duplicates:
+            self.metrics.duplicates.labels(segment.shard_id).inc(segment.duplicates)
+        if self.buffered_records >= self.settings.consumer_commit_max_records:
+            self.commit_wanted.set()
+
+    # ------------------------------------------------------------------------------------------ committing
+    async def _commit_loop(self) -> None:
+        """Commit on the interval or when asked; on stop, return after the cycle in flight (run() commits last)."""
+        while not self.stopping.is_set():
+            try:
+                await asyncio.wait_for(self.commit_wanted.wait(), self.settings.consumer_commit_interval_seconds)
+            except TimeoutError:
+                pass
+            self.commit_wanted.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                await self._commit_cycle()
+            except Exception as exc:  # noqa: BLE001 (after-commit bookkeeping failed; the loop must go on)
+                self.log.error("commit_cycle_failed", error=repr(exc))
+
+    async def _commit_cycle(self) -> None:
+        segments, self.buffer = self.buffer, []
+        self.buffered_records = 0
+        ended = [o for o in self.owned.values() if o.ended]
+        for owned in self.owned.values():
+            owned.buffered = 0
+        if not segments and not ended:
+            return
+        shards = sorted({seg.shard_id for seg in segments})
+        try:
+            result = await asyncio.to_thread(self._commit_with_retries, segments)
+        except Exception as error:  # noqa: BLE001 (whatever failed, the batch's shards stop: nothing skipped)
+            exc = error if isinstance(error, BatchFailedError) else BatchFailedError(repr(error))
+            self.metrics.failed_batches.inc()
+            job_ids = sorted({j for seg in segments if seg.records is not None
+                              for j in job_counts(seg.records)})
+            self.log.error("batch_failed", shards=shards, records=sum(s.received for s in segments),
+                           sequence_ranges={seg.shard_id: [str(seg.first_sequence), str(seg.last_sequence)]
+                                            for seg in segments}, job_ids=job_ids, **exc.to_dict())
+            await self._stop_shards(shards, exc.message, job_ids)
+            return
+        self._after_commit(result, segments)
+        for owned in ended:
+            if self.owned.get(owned.shard_id) is owned and not any(s.shard_id == owned.shard_id for s in self.buffer):
+                await asyncio.to_thread(self.leases.checkpoint, owned.shard_id, self.me, SHARD_END)
+                await asyncio.to_thread(self.leases.release, owned.shard_id, self.me)
+                self._forget(owned.shard_id)
+                self.log.info("shard_finished", shard=owned.shard_id)
+        if self.jobs is not None and result.raw is not None and result.raw.rows is not None:
+            counts = job_counts(result.raw.rows)
+            if counts:
+                await asyncio.to_thread(self.jobs.record_committed, counts)
+        if result.raw is not None:
+            for shard_id, (_, last) in result.raw.shard_ranges.items():
+                if shard_id in self.owned:
+                    await asyncio.to_thread(self.leases.checkpoint, shard_id, self.me, str(last))
+
+    def _commit_with_retries(self, segments: Sequence[Segment]) -> CycleResult:
+        s = self.settings
+        assert self.raw_table is not None and self.rejected_table is not None
+        raw_table, rejected_table = self.raw_table, self.rejected_table
+        started = time.perf_counter()
+        raw_pieces = [iceberg.Piece(seg.shard_id, seg.first_sequence, seg.last_sequence, seg.records)
+                      for seg in segments]
+        has_rejects = any(seg.rejects for seg in segments)
+        rejected_pieces = [iceberg.Piece(seg.shard_id, seg.first_sequence, seg.last_sequence,
+                                         rejects_table(seg.rejects) if seg.rejects else None) for seg in segments]
+        outcome: dict[str, iceberg.CommitOutcome | None] = {"raw": None, "rejected": None}
+
+        def attempt() -> None:
+            if has_rejects and outcome["rejected"] is None:
+                outcome["rejected"] = iceberg.commit_pieces(
+                    rejected_table, rejected_pieces, stream=s.stream_name, writer=s.consumer_writer,
+                    date_column="rejected_at")
+            if segments and outcome["raw"] is None:
+                outcome["raw"] = iceberg.commit_pieces(
+                    raw_table, raw_pieces, stream=s.stream_name, writer=s.consumer_writer, date_column="event_date")
+
+        def failed(attempt_no: int, exc: BaseException) -> None:
+            self.metrics.commit_failures.inc()
+            self.log.warning("commit_attempt_failed", attempt=attempt_no + 1, error=repr(exc))
+
+        with_retries(attempt, retries=s.consumer_commit_retries, base_delay=s.consumer_retry_base_seconds,
+                     on_failure=failed, sleep=self.retry_sleep)
+        return CycleResult(outcome["raw"], outcome["rejected"], time.perf_counter() - started)
+
+    def _after_commit(self, result: CycleResult, segments: Sequence[Segment]) -> None:
+        self.metrics.commit_latency.observe(result.seconds)
+        for outcome in (result.rejected, result.raw):
+            if outcome is None or outcome.snapshot_id is None:
+                continue
+            self.metrics.commits.labels(outcome.table).inc()
+            self.metrics.data_files.labels(outcome.table).inc(len(outcome.data_files))
+            self.metrics.commit_conflicts.inc(outcome.conflicts)
+            if outcome.table == "raw_events_rejected":
+                self.metrics.records_rejected.inc(outcome.record_count)
+            else:
+                self.metrics.records_committed.inc(outcome.record_count)
+            self.log.info(
+                "iceberg_commit", table=outcome.table, snapshot_id=outcome.snapshot_id,
+                data_files=outcome.data_files, record_count=outcome.record_count,
+                shards=sorted(outcome.shard_ranges),
+                sequence_ranges={k: [str(a), str(b)] for k, (a, b) in sorted(outcome.shard_ranges.items())},
+                conflicts=outcome.conflicts, commit_seconds=round(result.seconds, 4))
+        if result.raw is None:
+            return
+        for shard_id, owned in list(self.owned.items()):
+            before = result.raw.previous_map.get(shard_id)
+            if before is not None and (owned.committed is None or before > owned.committed):
+                # Someone else committed this shard since we took it: the lease moved on without us.
+                self.log.warning("shard_committed_elsewhere", shard=shard_id, table_position=str(before))
+                self._forget(shard_id)
+                continue
+            if shard_id in result.raw.shard_ranges:
+                owned.committed = result.raw.shard_ranges[shard_id][1]
+
+    async def _stop_shards(self, shard_ids: Sequence[str], reason: str, job_ids: Sequence[str]) -> None:
+        """Persistent failure: stop the shards rather than skip data; another attempt starts from the table."""
+        until = time.monotonic() + self.settings.consumer_failed_shard_cooldown_seconds
+        for shard_id in shard_ids:
+            self.failed_until[shard_id] = until
+            if shard_id in self.owned:
+                self._forget(shard_id)
+                await asyncio.to_thread(self.leases.release, shard_id, self.me)
+            self.log.error("shard_stopped", shard=shard_id, reason=reason)
+        if self.jobs is not None:
+            for job_id in job_ids:
+                await asyncio.to_thread(self.jobs.mark_failed, job_id, f"consumer: {reason}")

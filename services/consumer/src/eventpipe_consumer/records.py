@@ -1,0 +1,237 @@
+"""From Kinesis records of one shard to rows of raw_events and raw_events_rejected (pure, no I/O).
+
+The Rust core reads NDJSON: one Kinesis record is one line. A record's Data must therefore hold no line break,
+or every later line would point at the wrong record. Compact JSON never contains a raw line break (JSON escapes
+them inside strings), so a record that does is pretty-printed JSON or garbage: it is re-encoded compactly when
+it parses as JSON, and rejected here (reason "line_break") when it does not. Empty records and records that are
+not UTF-8 are rejected here too, before the core sees the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import eventpipe_core
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+JOB_ID_FIELD = "_job_id"
+
+REJECTED_ARROW_SCHEMA = pa.schema([
+    pa.field("raw", pa.string(), nullable=False),
+    pa.field("reasons", pa.string(), nullable=False),
+    pa.field("line", pa.int64()),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("job_id", pa.string()),
+    pa.field("shard_id", pa.string()),
+    pa.field("sequence_number", pa.string()),
+    pa.field("rejected_at", pa.timestamp("us", tz="UTC"), nullable=False),
+])
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One Kinesis record as read: where it sits in the stream and its payload."""
+
+    shard_id: str
+    sequence_number: str
+    data: bytes
+    arrival_us: int  # ApproximateArrivalTimestamp, UTC microseconds
+
+
+@dataclass(slots=True)
+class Segment:
+    """The processed form of one GetRecords answer of one shard: contiguous sequence numbers first..last."""
+
+    shard_id: str
+    first_sequence: int
+    last_sequence: int
+    records: pa.Table | None  # raw_events columns with lineage; None when no record was valid
+    rejects: list[dict[str, object]]
+    received: int
+    bytes_read: int
+    duplicates: int  # dropped because an earlier record had the same event_id (in the batch or the window)
+
+
+@dataclass(slots=True)
+class DedupeWindow:
+    """The event ids seen last on one shard, so that a producer's re-send (same event_id) is dropped."""
+
+    capacity: int
+    _ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+    def add_all(self, event_ids: Sequence[str]) -> None:
+        if self.capacity <= 0:
+            return
+        for event_id in event_ids:
+            self._ids[event_id] = None
+            self._ids.move_to_end(event_id)
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+    def ids(self) -> pa.Array:
+        return pa.array(list(self._ids), pa.string())
+
+    def clear(self) -> None:
+        self._ids.clear()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def sequence_int(sequence_number: str) -> int:
+    """Kinesis sequence numbers are decimal strings of up to 128 bits; they order as integers."""
+    return int(sequence_number)
+
+
+def _reject_row(record: StreamRecord, raw: str, violations: list[dict[str, object]], line: int | None,
+                now: datetime) -> dict[str, object]:
+    return {
+        "raw": raw,
+        "reasons": json.dumps(violations, ensure_ascii=False, default=str),
+        "line": line,
+        "source": "consumer",
+        "job_id": _job_id_of(raw),
+        "shard_id": record.shard_id,
+        "sequence_number": record.sequence_number,
+        "rejected_at": now,
+    }
+
+
+def _job_id_of(raw: str) -> str | None:
+    """Best effort: the reserved `_job_id` of a rejected line, when it is a JSON object carrying one."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    job_id = value.get(JOB_ID_FIELD) if isinstance(value, dict) else None
+    return job_id if isinstance(job_id, str) else None
+
+
+@dataclass(slots=True)
+class PreparedLines:
+    """The NDJSON payload for the core, which record each line came from, and what was refused before."""
+
+    payload: bytes
+    line_records: list[int]  # line (0-based) -> index into the records
+    prerejected: list[tuple[int, str, str]]  # (record index, rule, message)
+
+
+def prepare_lines(records: Sequence[StreamRecord]) -> PreparedLines:
+    """Make one line per record for the core; refuse records that cannot be one line of UTF-8 JSON text."""
+    datas = [record.data for record in records]
+    payload = b"\n".join(datas)
+    if (payload.count(b"\n") == len(datas) - 1 and b"\r" not in payload
+            and all(data and not data.isspace() for data in datas) and _is_utf8(payload)):
+        return PreparedLines(payload, list(range(len(records))), [])
+    lines: list[bytes] = []
+    line_records: list[int] = []
+    prerejected: list[tuple[int, str, str]] = []
+    for index, data in enumerate(datas):
+        if not data.strip():
+            prerejected.append((index, "empty", "the record is empty"))
+            continue
+        if not _is_utf8(data):
+            prerejected.append((index, "encoding", "the record is not UTF-8 text"))
+            continue
+        if b"\n" in data or b"\r" in data:
+            try:
+                data = orjson.dumps(orjson.loads(data))
+            except orjson.JSONDecodeError:
+                prerejected.append((index, "line_break", "the record holds a line break and is not JSON"))
+                continue
+        lines.append(data)
+        line_records.append(index)
+    return PreparedLines(b"\n".join(lines), line_records, prerejected)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Schema,
+                    window: DedupeWindow, now: datetime | None = None) -> Segment:
+    """Turn one shard's records into raw_events rows (lineage added, re-sends dropped) and reject rows.
+
+    The window is updated with the event ids kept, so the next segment of the shard drops their re-sends.
+    """
+    if not records:
+        raise ValueError("process_records needs at least one record")
+    now = now or datetime.now(UTC)
+    shard_id = records[0].shard_id
+    prepared = prepare_lines(records)
+    rejects = [_reject_row(records[i], records[i].data.decode("utf-8", "replace"),
+                           [{"field": "", "rule": rule, "message": message}], None, now)
+               for i, rule, message in prepared.prerejected]
+    duplicates = 0
+    table: pa.Table | None = None
+    if prepared.line_records:
+        result = eventpipe_core.process_batch(prepared.payload, format="ndjson", schema=schema)
+        duplicates += result.duplicates
+        for reject in result.rejects:
+            record = records[prepared.line_records[reject.line - 1]]
+            rejects.append(_reject_row(record, reject.raw, [v.to_dict() for v in reject.violations],
+                                       reject.line, now))
+        table = _with_lineage(result.records, records, prepared.line_records)
+    if table is not None and len(window) and table.num_rows:
+        kept = table.filter(pc.invert(pc.is_in(table["event_id"], value_set=window.ids())))
+        duplicates += table.num_rows - kept.num_rows
+        table = kept
+    if table is not None:
+        window.add_all(table["event_id"].to_pylist())
+    return Segment(
+        shard_id=shard_id,
+        first_sequence=sequence_int(records[0].sequence_number),
+        last_sequence=sequence_int(records[-1].sequence_number),
+        records=table,
+        rejects=rejects,
+        received=len(records),
+        bytes_read=sum(len(r.data) for r in records),
+        duplicates=duplicates,
+    )
+
+
+LINEAGE_COLUMNS = ("ingested_at", "shard_id", "sequence_number")
+
+
+def _with_lineage(table: pa.Table, records: Sequence[StreamRecord], line_records: list[int]) -> pa.Table:
+    """Add shard_id, sequence_number and ingested_at from the record each row's source_line points at."""
+    lines = table["source_line"].to_numpy()
+    indices = [line_records[line - 1] for line in lines]
+    sequence_numbers = pa.array([records[i].sequence_number for i in indices], pa.string())
+    ingested = pa.array([records[i].arrival_us for i in indices], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    shard = pa.array([records[0].shard_id] * len(indices), pa.string())
+    table = table.drop_columns(["source_line"])
+    return (table.append_column("ingested_at", ingested)
+            .append_column("shard_id", shard)
+            .append_column("sequence_number", sequence_numbers))
+
+
+def rejects_table(rows: Sequence[dict[str, object]]) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=REJECTED_ARROW_SCHEMA)
+
+
+def sequence_filter(table: pa.Table, after: int) -> pa.Table:
+    """Rows whose sequence_number is greater than `after` (the slow path; whole segments are kept or dropped)."""
+    mask = pa.array([sequence_int(s) > after for s in table["sequence_number"].to_pylist()], pa.bool_())
+    return table.filter(mask)
+
+
+def job_counts(table: pa.Table) -> dict[str, int]:
+    """Committed events per job id (rows without a job id are not counted)."""
+    if table.num_rows == 0:
+        return {}
+    counts = pc.value_counts(table["job_id"].combine_chunks())
+    return {str(item["values"]): int(item["counts"]) for item in counts.to_pylist() if item["values"] is not None}

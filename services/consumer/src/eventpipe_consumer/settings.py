@@ -1,0 +1,61 @@
+"""The consumer's one settings object: the pipeline's shared settings plus reading, committing and leasing knobs.
+
+Every field is an EVENTPIPE_* environment variable, e.g. EVENTPIPE_CONSUMER_COMMIT_INTERVAL_SECONDS=5.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from typing import Literal
+
+from eventpipe_common.settings import PipelineSettings
+from pydantic import Field
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+class ConsumerSettings(PipelineSettings):
+    """Settings of `python -m eventpipe_consumer run` and `maintenance`."""
+
+    # Committing (defaults of the issue: every 5 s or 50,000 records)
+    consumer_commit_interval_seconds: float = Field(5.0, gt=0)
+    consumer_commit_max_records: int = Field(50_000, gt=0)
+    consumer_commit_retries: int = Field(3, ge=0, description="Retries of a failed write or commit.")
+    consumer_retry_base_seconds: float = Field(0.2, ge=0, description="First backoff; doubles per retry.")
+    consumer_writer: Literal["core", "pyiceberg"] = Field(
+        "core", description="Who writes the Parquet data files: the Rust core or pyiceberg's own writer.")
+
+    # Reading (Kinesis limits: 5 GetRecords/s and 2 MB/s per shard)
+    consumer_get_records_limit: int = Field(10_000, gt=0, le=10_000)
+    consumer_max_buffered_records_per_shard: int = Field(100_000, gt=0)
+    consumer_poll_interval_seconds: float = Field(0.2, ge=0.2, description="Minimum gap between GetRecords calls.")
+    consumer_idle_backoff_max_seconds: float = Field(2.0, gt=0)
+    consumer_dedupe_window: int = Field(
+        100_000, ge=0, description="Event ids remembered per shard to drop producers' re-sends (0 disables).")
+
+    # Leases
+    consumer_worker_id: str = Field(default_factory=_default_worker_id)
+    consumer_lease_store: Literal["sql", "dynamodb"] = "sql"
+    consumer_lease_dsn: str | None = Field(None, description="SQLAlchemy URL; empty means SQLite under state_dir.")
+    consumer_lease_table: str = "eventpipe_consumer_leases"
+    consumer_dynamodb_endpoint_url: str | None = None
+    consumer_lease_duration_seconds: float = Field(10.0, gt=0)
+    consumer_shard_sync_seconds: float = Field(5.0, gt=0, description="How often the shard list is re-read.")
+    consumer_failed_shard_cooldown_seconds: float = Field(
+        60.0, ge=0, description="How long a shard stopped after a persistent failure stays unclaimed by this worker.")
+
+    # Observability
+    consumer_metrics_port: int = Field(9102, ge=0, description="Prometheus /metrics port; 0 disables it.")
+    consumer_metrics_host: str = "127.0.0.1"
+
+    # Maintenance
+    maintenance_target_file_bytes: int = Field(128 * 1024 * 1024, gt=0)
+    maintenance_min_files_to_compact: int = Field(2, ge=2)
+    maintenance_snapshot_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
+    maintenance_orphan_grace_seconds: float = Field(3 * 24 * 3600.0, ge=0)
+
+    def resolved_lease_dsn(self) -> str:
+        return self.consumer_lease_dsn or f"sqlite:///{(self.state_dir / 'leases.db').resolve()}"
