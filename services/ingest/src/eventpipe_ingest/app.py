@@ -1,0 +1,423 @@
+"""The ingest HTTP API (FastAPI): validate with the Rust core, publish to Kinesis, answer 202 with a job id.
+
+`create_app(settings)` builds the app; `python -m eventpipe_ingest` serves it with uvicorn. Routes:
+POST /api/v1/ingest, GET /api/v1/status/{job_id} (API key required), GET /api/v1/health, /api/v1/ready,
+/api/v1/metrics (open). API keys: see eventpipe_ingest.auth (EVENTPIPE_INGEST_API_KEYS_FILE, lines
+`name:sha256hex`; header `Authorization: Bearer <key>` or `X-API-Key: <key>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import eventpipe_core
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from eventpipe_common.errors import ConfigurationError, EventpipeError
+from eventpipe_common.jobstore import JobState, JobStore
+from eventpipe_common.logging import get_logger
+from fastapi import Depends, FastAPI, Path, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eventpipe_ingest.auth import ApiKeys, load_api_keys
+from eventpipe_ingest.body import BadBodyError, BodyTooLargeError, UnsupportedMediaTypeError, decode_content, format_for
+from eventpipe_ingest.metrics import IngestMetrics
+from eventpipe_ingest.models import (
+    ErrorBody,
+    Health,
+    IngestAccepted,
+    IngestRefused,
+    JobStatus,
+    Readiness,
+    RejectOut,
+    ViolationOut,
+)
+from eventpipe_ingest.publisher import KinesisPublisher, PublishError, PutRecords
+from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, Records, build_records, record_size
+from eventpipe_ingest.settings import IngestSettings, RejectMode
+
+log = get_logger()
+
+API = "/api/v1"
+JSON_ARRAY_EXAMPLE = [{"event_id": "e-1", "event_type": "page_view", "timestamp": "2026-11-27T13:45:12Z",
+                       "user_id": "u_1", "properties": {"page": "/"}}]
+# The body is read raw (several formats, gzip), so the OpenAPI request body is declared by hand.
+INGEST_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}},
+                                 "example": JSON_ARRAY_EXAMPLE},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+# A wrapper around the Kinesis client's PutRecords; tests use it to inject faults the emulators cannot produce.
+PutRecordsWrapper = Callable[[PutRecords], PutRecords]
+
+
+class ApiError(Exception):
+    """An answer other than 2xx, with its status, body and headers."""
+
+    def __init__(self, status: int, body: ErrorBody | IngestRefused, headers: dict[str, str] | None = None) -> None:
+        super().__init__(body.message)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def _error(status: int, exc: EventpipeError, headers: dict[str, str] | None = None, **extra: Any) -> ApiError:
+    details = {k: v for k, v in exc.details.items() if k not in ("line", "column", "job_id")}
+    return ApiError(status, ErrorBody(code=exc.code, message=exc.message, line=exc.details.get("line"),
+                                      column=exc.details.get("column"), details=details or None, **extra),
+                    headers)
+
+
+@dataclass
+class Services:
+    """What the routes need, built in the lifespan (dependency injection through app.state)."""
+
+    settings: IngestSettings
+    metrics: IngestMetrics
+    api_keys: ApiKeys
+    schema: eventpipe_core.Schema | None
+    store: JobStore | None = None
+    publisher: KinesisPublisher | None = None
+    kinesis: Any = None
+    in_flight: int = 0
+
+
+def _load_schema(settings: IngestSettings) -> eventpipe_core.Schema | None:
+    try:
+        text = settings.load_schema_json()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the pipeline schema {settings.schema_path}: {exc.strerror}",
+                                 setting="schema_path") from exc
+    if text is None:
+        return None
+    try:
+        return eventpipe_core.Schema(text)
+    except eventpipe_core.SchemaError as exc:
+        raise ConfigurationError(f"pipeline schema {settings.schema_path}: {exc}", setting="schema_path") from exc
+
+
+class RequestMetricsMiddleware:
+    """Counts every response by route template, method and status (pure ASGI: cheap on the hot path)."""
+
+    def __init__(self, app: ASGIApp, metrics: IngestMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+
+
+def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutRecordsWrapper | None = None) -> FastAPI:
+    """The ingest app. Settings default to the environment (EVENTPIPE_*)."""
+    settings = settings or IngestSettings.model_validate({})
+    metrics = IngestMetrics()
+    api_keys = load_api_keys(
+        settings.ingest_api_keys_file,
+        settings.ingest_api_keys.get_secret_value() if settings.ingest_api_keys else None)
+    services = Services(settings=settings, metrics=metrics, api_keys=api_keys, schema=_load_schema(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            services.store = await asyncio.to_thread(JobStore.from_dsn, settings.resolved_job_store_dsn())
+            stack.callback(services.store.close)
+            config = AioConfig(
+                connect_timeout=min(5.0, settings.ingest_publish_deadline_seconds),
+                read_timeout=settings.ingest_publish_deadline_seconds,
+                retries={"total_max_attempts": 1},  # our own retry loop handles partial failures and throttling
+                max_pool_connections=max(10, settings.ingest_max_concurrent_requests),
+            )
+            services.kinesis = await stack.enter_async_context(get_session().create_client(
+                "kinesis", region_name=settings.aws_region, endpoint_url=settings.kinesis_endpoint_url,
+                config=config))
+            stream_name = settings.stream_name
+            client = services.kinesis
+
+            async def put_records(entries: list[dict[str, Any]]) -> dict[str, Any]:
+                answer: dict[str, Any] = await client.put_records(StreamName=stream_name, Records=entries)
+                return answer
+
+            services.publisher = KinesisPublisher(
+                wrap_put_records(put_records) if wrap_put_records else put_records, metrics,
+                concurrency=settings.ingest_publish_concurrency, retry_base=settings.ingest_retry_base_seconds,
+                retry_max=settings.ingest_retry_max_seconds)
+            if settings.ingest_auth_enabled and not len(api_keys):
+                log.warning("no API keys configured: every ingest and status request will get 401")
+            log.info("ingest started", stream=stream_name, api_keys=len(api_keys),
+                     reject_mode=settings.ingest_reject_mode.value)
+            yield
+
+    app = FastAPI(
+        title="eventpipe ingest", version="0.1.0", lifespan=lifespan,
+        description="Events in (JSON array, NDJSON, CSV; gzip accepted), validated, published to Kinesis.",
+        openapi_url=f"{API}/openapi.json", docs_url=f"{API}/docs", redoc_url=None,
+    )
+    app.state.services = services
+    if settings.ingest_cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.ingest_cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "Content-Encoding"])
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body.model_dump(exclude_none=True), status_code=exc.status, headers=exc.headers)
+
+    bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+    header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key in X-API-Key.")
+
+    async def client_name(credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+                          x_api_key: str | None = Depends(header_key)) -> str:
+        """The name of the caller's API key; 401 without a valid one. The key itself is never logged."""
+        if not settings.ingest_auth_enabled:
+            return "anonymous"
+        key = x_api_key or (credentials.credentials if credentials else None)
+        name = api_keys.verify(key) if key else None
+        if name is None:
+            raise ApiError(401, ErrorBody(code="unauthorized", message="a valid API key is required "
+                                          "(Authorization: Bearer <key> or X-API-Key: <key>)"),
+                           {"WWW-Authenticate": "Bearer"})
+        return name
+
+    retry_after = {"Retry-After": str(settings.ingest_retry_after_seconds)}
+    error_responses: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorBody, "description": "Missing or invalid API key."},
+    }
+
+    @app.post(
+        f"{API}/ingest", status_code=202, response_model=IngestAccepted, openapi_extra=INGEST_REQUEST_BODY,
+        responses={
+            **error_responses,
+            400: {"model": ErrorBody, "description": "The body cannot be parsed (line and column given)."},
+            413: {"model": ErrorBody, "description": "Body or event count over the limit."},
+            415: {"model": ErrorBody, "description": "Unsupported Content-Type or Content-Encoding."},
+            422: {"model": IngestRefused, "description": "Reject mode `whole`: some events invalid, none taken."},
+            429: {"model": ErrorBody, "description": "Too many requests in flight; retry after Retry-After."},
+            503: {"model": ErrorBody, "description": "The stream did not acknowledge in time; the job failed."},
+        },
+    )
+    async def ingest(request: Request, client: str = Depends(client_name)) -> IngestAccepted:
+        """Validate the events and publish the valid ones; 202 only once Kinesis acknowledged every one."""
+        if services.in_flight >= settings.ingest_max_concurrent_requests:
+            metrics.backpressure.inc()
+            raise ApiError(429, ErrorBody(code="too_many_requests", message="too many ingest requests in flight"),
+                           retry_after)
+        services.in_flight += 1
+        metrics.in_flight.inc()
+        try:
+            return await _ingest(request, client)
+        finally:
+            services.in_flight -= 1
+            metrics.in_flight.dec()
+
+    async def _ingest(request: Request, client: str) -> IngestAccepted:
+        try:
+            fmt = format_for(request.headers.get("content-type"))
+            body = await _read_body(request, settings.ingest_max_body_bytes)
+            metrics.body_bytes.inc(len(body))
+            body = decode_content(body, request.headers.get("content-encoding"), settings.ingest_max_body_bytes)
+        except UnsupportedMediaTypeError as exc:
+            raise _error(415, exc) from exc
+        except BodyTooLargeError as exc:
+            raise _error(413, exc) from exc
+        except BadBodyError as exc:
+            raise _error(400, exc) from exc
+
+        job_id = str(uuid.uuid4())
+        try:
+            result = await asyncio.to_thread(eventpipe_core.process_batch, body, format=fmt, schema=services.schema,
+                                             job_id=job_id, include_raw=True)
+        except eventpipe_core.ParseError as exc:
+            raise ApiError(400, ErrorBody(code="parse_error", message=str(exc), line=exc.line,
+                                          column=exc.column)) from exc
+        except ValueError as exc:  # the core's EventpipeError is a ValueError; so is undecodable text
+            raise ApiError(400, ErrorBody(code="bad_request", message=str(exc))) from exc
+
+        if result.received > settings.ingest_max_events:
+            raise ApiError(413, ErrorBody(code="payload_too_large", message=(
+                f"{result.received} events in one request; the limit is {settings.ingest_max_events}")))
+
+        records = build_records(result.records, settings.ingest_partition_key_field)
+        records, oversize = _drop_oversize(records)
+        rejects = [_reject_out(r) for r in result.rejects] + oversize
+        rejects.sort(key=lambda r: r.line)
+        metrics.events_rejected.inc(len(rejects))
+        metrics.events_duplicate.inc(result.duplicates)
+
+        if rejects and settings.ingest_reject_mode is RejectMode.WHOLE:
+            log.info("request refused whole", client=client, received=result.received, rejected=len(rejects))
+            raise ApiError(422, IngestRefused(
+                code="invalid_events", message=f"{len(rejects)} of {result.received} events are invalid; "
+                "this pipeline accepts a request only when every event is valid", received=result.received,
+                rejected=len(rejects), rejects=rejects))
+
+        store = _store()
+        state = JobState.ACCEPTED if len(records) else JobState.COMMITTED  # nothing to publish: nothing pending
+        try:
+            await asyncio.to_thread(store.create_job, job_id, result.received, len(records), len(rejects),
+                                    duplicates=result.duplicates, pipeline=settings.pipeline_name, state=state)
+        except Exception as exc:
+            log.error("job store unavailable", error=type(exc).__name__, detail=str(exc)[:300])
+            raise ApiError(503, ErrorBody(code="dependency_unavailable", message="the job store is unavailable"),
+                           retry_after) from exc
+
+        if len(records):
+            await _publish(job_id, records, client)
+            state = JobState.PUBLISHED
+            metrics.events_accepted.inc(len(records))
+        log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=len(records),
+                 rejected=len(rejects), duplicates=result.duplicates)
+        return IngestAccepted(job_id=job_id, state=state, received=result.received, accepted=len(records),
+                              rejected=len(rejects), duplicates=result.duplicates, rejects=rejects)
+
+    async def _publish(job_id: str, records: Records, client: str) -> None:
+        publisher = services.publisher
+        assert publisher is not None
+        store = _store()
+        deadline = settings.ingest_publish_deadline_seconds
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(deadline):
+                await publisher.publish(records.data, records.keys)
+        except TimeoutError as exc:
+            reason = f"Kinesis did not acknowledge all {len(records)} records within {deadline}s"
+            await _fail(store, job_id, reason, "deadline", client)
+            raise ApiError(503, ErrorBody(code="publish_timeout", message=reason, job_id=job_id),
+                           retry_after) from exc
+        except PublishError as exc:
+            reason = str(exc)
+            await _fail(store, job_id, reason, "stream_error", client)
+            raise ApiError(503, ErrorBody(code="publish_failed", message=reason, job_id=job_id),
+                           retry_after) from exc
+        metrics.publish_latency.observe(time.perf_counter() - started)
+        try:
+            await asyncio.to_thread(store.mark_published, job_id)
+        except Exception as exc:  # noqa: BLE001 - the events are in the stream: answer 202, log the store failure
+            log.error("could not mark job published", job_id=job_id, error=type(exc).__name__)
+
+    async def _fail(store: JobStore, job_id: str, reason: str, kind: str, client: str) -> None:
+        metrics.publish_failures.labels(kind).inc()
+        log.warning("publish failed", client=client, job_id=job_id, reason=reason)
+        try:
+            await asyncio.to_thread(store.mark_failed, job_id, reason)
+        except Exception as exc:  # noqa: BLE001 - the client gets 503 either way; the failure is logged
+            log.error("could not mark job failed", job_id=job_id, error=type(exc).__name__)
+
+    def _store() -> JobStore:
+        if services.store is None:
+            raise ApiError(503, ErrorBody(code="not_ready", message="the service is starting"), retry_after)
+        return services.store
+
+    @app.get(f"{API}/status/{{job_id}}", response_model=JobStatus,
+             responses={**error_responses, 404: {"model": ErrorBody, "description": "Unknown job id."},
+                        503: {"model": ErrorBody, "description": "The job store is unavailable."}})
+    async def status(job_id: str = Path(max_length=64), client: str = Depends(client_name)) -> JobStatus:
+        """The state of a job: accepted, published, committed or failed, with its counts."""
+        store = _store()
+        try:
+            job = await asyncio.to_thread(store.get, job_id)
+        except Exception as exc:
+            raise ApiError(503, ErrorBody(code="dependency_unavailable", message="the job store is unavailable"),
+                           retry_after) from exc
+        if job is None:
+            raise ApiError(404, ErrorBody(code="not_found", message=f"no job {job_id!r}", job_id=job_id[:64]))
+        return JobStatus(job_id=job.job_id, state=job.state, received=job.received, accepted=job.accepted,
+                         rejected=job.rejected, duplicates=job.duplicates, committed=job.committed,
+                         reason=job.reason, created_at=job.created_at, updated_at=job.updated_at)
+
+    @app.get(f"{API}/health", response_model=Health)
+    async def health() -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok")
+
+    @app.get(f"{API}/ready", response_model=Readiness,
+             responses={503: {"model": Readiness, "description": "The stream or the job store is unreachable."}})
+    async def ready() -> JSONResponse:
+        """Readiness: the stream exists and the job store answers."""
+        checks = {"stream": "ok", "job_store": "ok"}
+        try:
+            await asyncio.wait_for(services.kinesis.describe_stream_summary(StreamName=settings.stream_name), 5)
+        except Exception as exc:  # noqa: BLE001 - readiness reports any failure, it never raises
+            checks["stream"] = f"unavailable: {type(exc).__name__}"
+        try:
+            await asyncio.wait_for(asyncio.to_thread(_store().ping), 5)
+        except Exception as exc:  # noqa: BLE001 - readiness reports any failure, it never raises
+            checks["job_store"] = f"unavailable: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(Readiness(status="ready" if ok else "not ready", checks=checks).model_dump(),
+                            status_code=200 if ok else 503)
+
+    @app.get(f"{API}/metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    async def prometheus_metrics() -> Response:
+        """Prometheus text format."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body as sent, refusing more than `limit` bytes without reading it all into memory first."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(f"the body is {declared} bytes, over the limit of {limit} bytes", limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(f"the body is over the limit of {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject_out(reject: eventpipe_core.Reject) -> RejectOut:
+    return RejectOut(line=reject.line, reason=reject.reason,
+                     violations=[ViolationOut(field=v.field, rule=v.rule, message=v.message)
+                                 for v in reject.violations])
+
+
+def _drop_oversize(records: Records) -> tuple[Records, list[RejectOut]]:
+    """Events too large for one Kinesis record become rejects (the service would refuse them anyway)."""
+    sizes = [record_size(d, k) for d, k in zip(records.data, records.keys, strict=True)]
+    if all(size <= MAX_BYTES_PER_RECORD for size in sizes):
+        return records, []
+    keep = [i for i, size in enumerate(sizes) if size <= MAX_BYTES_PER_RECORD]
+    rejects = [RejectOut(line=records.lines[i], reason=(
+        f"the event is {sizes[i]} bytes as a Kinesis record, over the limit of {MAX_BYTES_PER_RECORD}"),
+        violations=[ViolationOut(field="", rule="max_record_size", message="event too large for one record")])
+        for i, size in enumerate(sizes) if size > MAX_BYTES_PER_RECORD]
+    return Records(data=[records.data[i] for i in keep], keys=[records.keys[i] for i in keep],
+                   lines=[records.lines[i] for i in keep]), rejects
+

@@ -1,0 +1,103 @@
+"""Publishing records to Kinesis with PutRecords: batching within the limits, retries with backoff + jitter.
+
+The caller bounds the whole publish with a deadline (asyncio.timeout); a request is answered 202 only when
+`publish` returned, i.e. Kinesis acknowledged every record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from eventpipe_common.errors import EventpipeError
+
+from eventpipe_ingest.metrics import IngestMetrics
+from eventpipe_ingest.records import plan_batches, record_size
+
+# One PutRecords call: the request entries in, the service's answer out (aiobotocore's client in production).
+PutRecords = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
+
+THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                            "LimitExceededException", "KMSThrottlingException"})
+RETRYABLE_CALL_CODES = THROTTLE_CODES | frozenset({"InternalFailure", "ServiceUnavailable", "InternalServerError",
+                                                   "RequestTimeout", "RequestTimeoutException"})
+
+
+class PublishError(EventpipeError):
+    """The stream refused the records for a reason retrying cannot fix (e.g. the stream does not exist)."""
+
+    code = "publish_failed"
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)]."""
+    return rand() * min(cap, base * 2.0 ** attempt)
+
+
+class KinesisPublisher:
+    def __init__(self, put_records: PutRecords, metrics: IngestMetrics, *, concurrency: int = 8,
+                 retry_base: float = 0.05, retry_max: float = 2.0) -> None:
+        self._put_records = put_records
+        self._metrics = metrics
+        self._concurrency = concurrency
+        self._retry_base = retry_base
+        self._retry_max = retry_max
+
+    async def publish(self, data: Sequence[bytes], keys: Sequence[str]) -> None:
+        """Return once every record is acknowledged; retry failures until cancelled (the caller's deadline)."""
+        entries = [{"Data": d, "PartitionKey": k} for d, k in zip(data, keys, strict=True)]
+        batches = plan_batches([record_size(d, k) for d, k in zip(data, keys, strict=True)])
+        if len(batches) == 1:
+            await self._put_until_acknowledged(entries)
+            return
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(batch: range) -> None:
+            async with gate:
+                await self._put_until_acknowledged(entries[batch.start:batch.stop])
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for batch in batches:
+                    group.create_task(one(batch))
+        except ExceptionGroup as failures:
+            # Surface the first stream error as itself, so callers handle one exception type.
+            first = failures.exceptions[0]
+            raise (first if isinstance(first, Exception) else failures) from None
+
+    async def _put_until_acknowledged(self, entries: list[dict[str, Any]]) -> None:
+        pending = entries
+        attempt = 0
+        while True:
+            self._metrics.kinesis_calls.inc()
+            try:
+                answer = await self._put_records(pending)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code not in RETRYABLE_CALL_CODES:
+                    raise PublishError(f"PutRecords failed: {code}: {exc.response.get('Error', {}).get('Message')}",
+                                       aws_code=code) from exc
+                if code in THROTTLE_CODES:
+                    self._metrics.kinesis_throttles.inc()
+                failed = pending
+            except (BotoCoreError, OSError):
+                # Connection reset, endpoint down, read timeout: the records may or may not have landed; sending
+                # them again is safe because consumers deduplicate on event_id.
+                failed = pending
+            else:
+                if not answer.get("FailedRecordCount"):
+                    return
+                results = answer["Records"]
+                failed = [entry for entry, result in zip(pending, results, strict=True) if "ErrorCode" in result]
+                # A failure count without per-record errors would be a broken answer: send everything again.
+                failed = failed or pending
+                throttled = sum(1 for result in results if result.get("ErrorCode") in THROTTLE_CODES)
+                if throttled:
+                    self._metrics.kinesis_throttles.inc(throttled)
+            self._metrics.kinesis_retries.inc(len(failed))
+            await asyncio.sleep(backoff_delay(attempt, self._retry_base, self._retry_max))
+            attempt += 1
+            pending = failed

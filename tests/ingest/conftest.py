@@ -1,0 +1,124 @@
+"""Ingest fixtures: a real Kinesis stream on kinesalite, API keys on disk, the app served by uvicorn over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+import uvicorn
+from eventpipe_ingest.app import PutRecordsWrapper, create_app
+from eventpipe_ingest.auth import hash_key
+from eventpipe_ingest.settings import IngestSettings
+from servers import free_port
+
+
+def kinesis_client(endpoint: str) -> Any:
+    return boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def create_stream(endpoint: str, shards: int = 2) -> str:
+    """A fresh stream per use: created by the test, as the operator or local stack would in production."""
+    name = f"ingest-test-{uuid.uuid4().hex[:12]}"
+    client = kinesis_client(endpoint)
+    client.create_stream(StreamName=name, ShardCount=shards)
+    client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    return name
+
+
+def read_stream(endpoint: str, stream: str) -> list[dict[str, Any]]:
+    """Every record in every shard, from the start (GetRecords until the shard is caught up)."""
+    client = kinesis_client(endpoint)
+    out: list[dict[str, Any]] = []
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        iterator = client.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
+                                             ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            answer = client.get_records(ShardIterator=iterator, Limit=10_000)
+            out.extend({**r, "ShardId": shard["ShardId"]} for r in answer["Records"])
+            if not answer["Records"] and answer.get("MillisBehindLatest", 0) == 0:
+                break
+            iterator = answer.get("NextShardIterator")
+    return out
+
+
+@pytest.fixture(scope="session")
+def stream(kinesis_endpoint: str) -> str:
+    return create_stream(kinesis_endpoint)
+
+
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    return "epk_" + secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="session")
+def keys_file(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "api-keys"
+    path.write_text(f"# test keys\ntests:{hash_key(api_key)}\n\nother:{hash_key('another-key')}\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def job_store_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('jobs') / 'jobs.db'}"
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 in a thread (real HTTP, real lifespan); yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                                           lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+
+
+@pytest.fixture
+def ingest_app(kinesis_endpoint: str, stream: str, keys_file: Path, job_store_dsn: str,
+               api_key: str) -> Callable[..., Any]:
+    """`with ingest_app(**settings) as client:` an httpx client (API key set) on a served app."""
+
+    @contextmanager
+    def make(wrap_put_records: PutRecordsWrapper | None = None, auth: bool = True,
+             **overrides: Any) -> Iterator[httpx.Client]:
+        values: dict[str, Any] = {
+            "kinesis_endpoint_url": kinesis_endpoint, "stream_name": stream, "job_store_dsn": job_store_dsn,
+            "ingest_api_keys_file": keys_file, "ingest_publish_deadline_seconds": 10.0,
+        }
+        values.update(overrides)
+        settings = IngestSettings(**values)
+        app = create_app(settings, wrap_put_records=wrap_put_records)
+        with serve(app) as url:
+            headers = {"Authorization": f"Bearer {api_key}"} if auth else {}
+            with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+                yield client
+
+    return make
+
+
+@pytest.fixture
+def client(ingest_app: Callable[..., Any]) -> Iterator[httpx.Client]:
+    with ingest_app() as c:
+        yield c
