@@ -1,0 +1,38 @@
+"""`python -m eventpipe_operator`: run the operator (the Helm chart's container command).
+
+Flags mirror kopf's: --namespace NS (repeatable) to watch some namespaces, otherwise all of them; --standalone
+to run without peering (one replica, e.g. locally). With peering, several replicas elect one active operator
+through the KopfPeering / ClusterKopfPeering object named EVENTPIPE_OPERATOR_PEERING_NAME.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import kopf
+from eventpipe_common.logging import configure_logging
+
+from . import handlers
+from .config import OperatorSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="eventpipe_operator", description=__doc__)
+    parser.add_argument("--namespace", "-n", action="append", default=[], help="watch only this namespace")
+    parser.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
+    parser.add_argument("--liveness", default="http://0.0.0.0:8081/healthz", help="kopf liveness endpoint")
+    args = parser.parse_args(argv)
+    op = OperatorSettings()
+    configure_logging("operator", op.log_level)
+    assert handlers.reconcile is not None  # importing the module registered the handlers
+    kopf.run(
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        standalone=args.standalone,
+        peering_name=op.peering_name,
+        liveness_endpoint=args.liveness,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The operator's own settings (EVENTPIPE_OPERATOR_* environment variables), set by the Helm chart."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """How the operator runs: who it is to the API server, what it deploys, how often it looks again."""
+
+    model_config = SettingsConfigDict(env_prefix="EVENTPIPE_OPERATOR_", extra="ignore")
+
+    field_manager: str = Field(default="eventpipe-operator",
+                               description="Server-side apply field manager of every child.")
+    services_image: str = Field(default="ghcr.io/eventpipe/services:0.1.0",
+                                description="Image of ingest and consumer unless a pipeline names its own.")
+    monitor_interval_seconds: float = Field(default=15.0, gt=0, description="Status refresh and lag-scaling period.")
+    monitor_initial_delay_seconds: float = Field(default=5.0, ge=0)
+    metrics_port: int = Field(default=8080, ge=0, description="The operator's own /metrics; 0 disables it.")
+    metrics_host: str = "0.0.0.0"
+    lag_metric: str = Field(default="eventpipe_consumer_millis_behind_latest",
+                            description="Gauge (per shard) the consumers export: Kinesis MillisBehindLatest.")
+    lag_scrape_timeout_seconds: float = Field(default=2.0, gt=0)
+    provision_timeout_seconds: float = Field(default=120.0, gt=0,
+                                             description="How long to wait for a stream to be ACTIVE.")
+    peering_name: str = "eventpipe"
+    log_level: str = "INFO"

@@ -1,0 +1,457 @@
+"""Pure builders: one EventPipeline -> the Kubernetes objects that run it.
+
+Nothing here talks to the API server; handlers call `build_children` and apply the result with server-side
+apply, so the whole desired state of a pipeline is visible (and unit-tested) as plain dicts. Secrets only
+appear as references (secretKeyRef, a Secret volume, envFrom a Secret): never as values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .spec import Pipeline, Resources
+
+INGEST_PORT = 8000
+STATE_DIR = "/var/lib/eventpipe"
+SCHEMA_DIR = "/etc/eventpipe/schema"
+AUTH_DIR = "/etc/eventpipe/auth"
+CONFIG_HASH_ANNOTATION = "eventpipe.io/config-hash"
+PIPELINE_LABEL = "eventpipe.io/pipeline"
+MANAGED_BY = "eventpipe-operator"
+RUN_AS_USER = 10001
+
+DEFAULT_RESOURCES = {
+    "ingest": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+    "consumer": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the builders need besides the pipeline itself."""
+
+    image: str
+    consumer_replicas: int
+    monitoring_crds: bool = False
+
+
+def labels(pipeline: Pipeline, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "eventpipe",
+        "app.kubernetes.io/instance": pipeline.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        PIPELINE_LABEL: pipeline.name,
+    }
+
+
+def selector(pipeline: Pipeline, component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/instance": pipeline.name, "app.kubernetes.io/component": component}
+
+
+def _meta(pipeline: Pipeline, name: str, component: str, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": pipeline.namespace,
+        "labels": labels(pipeline, component),
+        "ownerReferences": [pipeline.owner_reference()],
+    }
+    meta.update(extra)
+    return meta
+
+
+def child_name(pipeline: Pipeline, part: str) -> str:
+    return f"{pipeline.name}-{part}"
+
+
+def image_of(pipeline: Pipeline, default: str) -> str:
+    image = pipeline.spec.image
+    if image.repository is None and image.tag is None:
+        return default
+    repository, _, default_tag = default.rpartition(":")
+    return f"{image.repository or repository}:{image.tag or default_tag}"
+
+
+def compiled_schema(pipeline: Pipeline) -> str | None:
+    """The schema as canonical JSON (sorted keys): what the services load with eventpipe_core.Schema."""
+    if pipeline.spec.schema_ is None:
+        return None
+    return json.dumps(pipeline.spec.schema_, sort_keys=True, separators=(",", ":"))
+
+
+def settings_env(pipeline: Pipeline) -> dict[str, str]:
+    """The EVENTPIPE_* settings (eventpipe_common.settings.PipelineSettings and the services' own fields)."""
+    spec = pipeline.spec
+    env = {
+        "EVENTPIPE_PIPELINE_NAME": pipeline.name,
+        "EVENTPIPE_LOG_LEVEL": spec.log_level,
+        "EVENTPIPE_STATE_DIR": STATE_DIR,
+        "EVENTPIPE_STREAM_NAME": pipeline.stream_name,
+        "EVENTPIPE_AWS_REGION": spec.aws.region,
+        "EVENTPIPE_NAMESPACE": spec.iceberg.namespace,
+        "EVENTPIPE_CATALOG_NAME": spec.iceberg.catalog_name,
+        "EVENTPIPE_CATALOG_PROPERTIES": json.dumps(spec.iceberg.catalog_properties, sort_keys=True),
+        "EVENTPIPE_INGEST_HOST": "0.0.0.0",
+        "EVENTPIPE_INGEST_PORT": str(INGEST_PORT),
+        "EVENTPIPE_CONSUMER_COMMIT_MAX_RECORDS": str(spec.consumer.batch_size),
+        "EVENTPIPE_CONSUMER_COMMIT_INTERVAL_SECONDS": str(spec.consumer.commit_interval_seconds),
+        "EVENTPIPE_CONSUMER_METRICS_HOST": "0.0.0.0",
+        "EVENTPIPE_CONSUMER_METRICS_PORT": str(spec.consumer.metrics_port),
+        "EVENTPIPE_CONSUMER_LEASE_STORE": spec.consumer.lease_store,
+    }
+    if spec.aws.kinesis_endpoint_url:
+        env["EVENTPIPE_KINESIS_ENDPOINT_URL"] = spec.aws.kinesis_endpoint_url
+    if spec.schema_ is not None:
+        env["EVENTPIPE_SCHEMA_PATH"] = f"{SCHEMA_DIR}/schema.json"
+    if spec.ingest.auth is not None:
+        env["EVENTPIPE_INGEST_API_KEYS_FILE"] = f"{AUTH_DIR}/{spec.ingest.auth.key}"
+    return env
+
+
+def config_map(pipeline: Pipeline) -> dict[str, Any]:
+    data = settings_env(pipeline)
+    schema = compiled_schema(pipeline)
+    if schema is not None:
+        data["schema.json"] = schema
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(pipeline, child_name(pipeline, "config"), "config"),
+        "data": data,
+    }
+
+
+def config_hash(pipeline: Pipeline) -> str:
+    """Changes whenever what the pods read changes (settings, schema, secret references): rolls the pods."""
+    spec = pipeline.spec
+    material = {
+        "config": config_map(pipeline)["data"],
+        "secrets": [spec.job_store.model_dump(mode="json"), spec.iceberg.catalog_secret_ref and
+                    spec.iceberg.catalog_secret_ref.name, spec.ingest.auth and spec.ingest.auth.model_dump()],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _resources(component: str, override: Resources | None) -> dict[str, Any]:
+    base = DEFAULT_RESOURCES[component]
+    if override is None:
+        return {kind: dict(values) for kind, values in base.items()}
+    return {
+        "requests": {**base["requests"], **{k: str(v) for k, v in override.requests.items()}},
+        "limits": {**base["limits"], **{k: str(v) for k, v in override.limits.items()}},
+    }
+
+
+def _env(pipeline: Pipeline, component: str) -> list[dict[str, Any]]:
+    """Settings by reference to the ConfigMap, secrets by reference to their Secrets."""
+    cm = child_name(pipeline, "config")
+    env: list[dict[str, Any]] = [
+        {"name": key, "valueFrom": {"configMapKeyRef": {"name": cm, "key": key}}}
+        for key in sorted(settings_env(pipeline))
+    ]
+    dsn = pipeline.spec.job_store.dsn_secret_ref
+    if dsn is not None:
+        ref = {"secretKeyRef": {"name": dsn.name, "key": dsn.key}}
+        env.append({"name": "EVENTPIPE_JOB_STORE_DSN", "valueFrom": ref})
+        if component == "consumer" and pipeline.spec.consumer.lease_store == "sql":
+            env.append({"name": "EVENTPIPE_CONSUMER_LEASE_DSN", "valueFrom": ref})
+    return env
+
+
+def _security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _pod_security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _volumes(pipeline: Pipeline, component: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Writable scratch space (the root filesystem is read-only), the schema file and, for ingest, API keys."""
+    volumes: list[dict[str, Any]] = [
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "state", "emptyDir": {}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "state", "mountPath": STATE_DIR},
+    ]
+    if pipeline.spec.schema_ is not None:
+        volumes.append({"name": "schema", "configMap": {
+            "name": child_name(pipeline, "config"), "items": [{"key": "schema.json", "path": "schema.json"}]}})
+        mounts.append({"name": "schema", "mountPath": SCHEMA_DIR, "readOnly": True})
+    auth = pipeline.spec.ingest.auth
+    if component == "ingest" and auth is not None:
+        volumes.append({"name": "auth", "secret": {
+            "secretName": auth.secret_name, "items": [{"key": auth.key, "path": auth.key}], "defaultMode": 0o440}})
+        mounts.append({"name": "auth", "mountPath": AUTH_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def _deployment(pipeline: Pipeline, component: str, replicas: int, container: dict[str, Any],
+                opts: BuildOptions, grace_seconds: int) -> dict[str, Any]:
+    volumes, mounts = _volumes(pipeline, component)
+    env_from: list[dict[str, Any]] = []
+    if pipeline.spec.iceberg.catalog_secret_ref is not None:
+        # Every key of that Secret becomes one catalog property (pydantic-settings nested delimiter "__").
+        env_from.append({"prefix": "EVENTPIPE_CATALOG_PROPERTIES__",
+                         "secretRef": {"name": pipeline.spec.iceberg.catalog_secret_ref.name}})
+    resources = pipeline.spec.ingest.resources if component == "ingest" else pipeline.spec.consumer.resources
+    full_container = {
+        "name": component,
+        "image": image_of(pipeline, opts.image),
+        "imagePullPolicy": pipeline.spec.image.pull_policy,
+        "env": _env(pipeline, component),
+        "resources": _resources(component, resources),
+        "securityContext": _security_context(),
+        "volumeMounts": mounts,
+        **container,
+    }
+    if env_from:
+        full_container["envFrom"] = env_from
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(pipeline, child_name(pipeline, component), component),
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector(pipeline, component)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {
+                    "labels": labels(pipeline, component),
+                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash(pipeline)},
+                },
+                "spec": {
+                    "serviceAccountName": child_name(pipeline, component),
+                    "automountServiceAccountToken": False,
+                    "securityContext": _pod_security_context(),
+                    "terminationGracePeriodSeconds": grace_seconds,
+                    "containers": [full_container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def ingest_deployment(pipeline: Pipeline, opts: BuildOptions) -> dict[str, Any]:
+    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "timeoutSeconds": 2,
+                "failureThreshold": failures}
+
+    container = {
+        "command": ["python", "-m", "eventpipe_ingest"],
+        "ports": [{"name": "http", "containerPort": INGEST_PORT, "protocol": "TCP"}],
+        "startupProbe": probe("/api/v1/health", 2, 30),
+        "livenessProbe": probe("/api/v1/health", 10, 3),
+        "readinessProbe": probe("/api/v1/ready", 5, 3),
+    }
+    return _deployment(pipeline, "ingest", pipeline.spec.ingest.replicas, container, opts, grace_seconds=30)
+
+
+def consumer_deployment(pipeline: Pipeline, opts: BuildOptions) -> dict[str, Any]:
+    probe = {"httpGet": {"path": "/metrics", "port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 2,
+             "failureThreshold": 3}
+    container = {
+        "command": ["python", "-m", "eventpipe_consumer", "run"],
+        "ports": [{"name": "metrics", "containerPort": pipeline.spec.consumer.metrics_port, "protocol": "TCP"}],
+        "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
+        "livenessProbe": probe,
+        "readinessProbe": probe,
+    }
+    # A consumer finishes its in-flight batch and commits on SIGTERM: give it time to.
+    return _deployment(pipeline, "consumer", opts.consumer_replicas, container, opts, grace_seconds=90)
+
+
+def service_accounts(pipeline: Pipeline) -> list[dict[str, Any]]:
+    annotations = {}
+    if pipeline.spec.aws.role_arn:
+        annotations["eks.amazonaws.com/role-arn"] = pipeline.spec.aws.role_arn
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(pipeline, child_name(pipeline, component), component,
+                              **({"annotations": annotations} if annotations else {})),
+            "automountServiceAccountToken": False,
+        }
+        for component in ("ingest", "consumer")
+    ]
+
+
+def ingest_service(pipeline: Pipeline) -> dict[str, Any]:
+    meta = _meta(pipeline, child_name(pipeline, "ingest"), "ingest")
+    meta["labels"]["eventpipe.io/metrics"] = "true"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(pipeline, "ingest"),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def consumer_metrics_service(pipeline: Pipeline) -> dict[str, Any]:
+    """Headless: Prometheus (and the operator's lag reader) address each consumer pod."""
+    meta = _meta(pipeline, child_name(pipeline, "consumer"), "consumer")
+    meta["labels"]["eventpipe.io/metrics"] = "true"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector(pipeline, "consumer"),
+            "ports": [{"name": "metrics", "port": pipeline.spec.consumer.metrics_port,
+                       "targetPort": "metrics", "protocol": "TCP"}],
+        },
+    }
+
+
+def ingest_pdb(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(pipeline, child_name(pipeline, "ingest"), "ingest"),
+        "spec": {"maxUnavailable": pipeline.spec.ingest.max_unavailable,
+                 "selector": {"matchLabels": selector(pipeline, "ingest")}},
+    }
+
+
+def network_policies(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """Only the ports each component serves are reachable; egress stays open (AWS endpoints, catalogs)."""
+    def policy(component: str, port: int) -> dict[str, Any]:
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _meta(pipeline, child_name(pipeline, component), component),
+            "spec": {
+                "podSelector": {"matchLabels": selector(pipeline, component)},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"ports": [{"protocol": "TCP", "port": port}]}],
+            },
+        }
+
+    return [policy("ingest", INGEST_PORT), policy("consumer", pipeline.spec.consumer.metrics_port)]
+
+
+def dag_definition(pipeline: Pipeline) -> dict[str, Any]:
+    """What the dags/ factory reads to build this pipeline's Airflow DAG (shape documented in operator/README)."""
+    spec = pipeline.spec
+    ns = spec.iceberg.namespace
+    return {
+        "apiVersion": "eventpipe.io/v1alpha1",
+        "kind": "PipelineDag",
+        "pipeline": pipeline.name,
+        "k8sNamespace": pipeline.namespace,
+        "enabled": spec.transform.enabled,
+        "trigger": spec.transform.trigger,
+        "schedule": spec.transform.schedule if spec.transform.trigger == "schedule" else None,
+        "settingsConfigMap": child_name(pipeline, "config"),
+        "catalog": {"name": spec.iceberg.catalog_name, "namespace": ns},
+        "tables": {"rawEvents": f"{ns}.raw_events", "rejected": f"{ns}.raw_events_rejected"},
+        "dbt": {"target": spec.transform.dbt.target, "select": list(spec.transform.dbt.select)},
+        "gx": {"suites": list(spec.transform.gx.suites)},
+        "alerts": [alert.model_dump(mode="json", by_alias=True, exclude_none=True)
+                   for alert in spec.transform.alerts],
+    }
+
+
+def dag_config_map(pipeline: Pipeline) -> dict[str, Any]:
+    meta = _meta(pipeline, child_name(pipeline, "dag"), "dag")
+    meta["labels"]["eventpipe.io/dag"] = "true"
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {"dag.json": json.dumps(dag_definition(pipeline), indent=2, sort_keys=True)},
+    }
+
+
+def service_monitor(pipeline: Pipeline) -> dict[str, Any]:
+    interval = pipeline.spec.monitoring.scrape_interval
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": _meta(pipeline, pipeline.name, "monitoring"),
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/instance": pipeline.name, "eventpipe.io/metrics": "true"}},
+            "namespaceSelector": {"matchNames": [pipeline.namespace]},
+            "endpoints": [
+                {"port": "http", "path": "/api/v1/metrics", "interval": interval},
+                {"port": "metrics", "path": "/metrics", "interval": interval},
+            ],
+        },
+    }
+
+
+def prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
+    ns, name = pipeline.namespace, pipeline.name
+    lag_ms = pipeline.spec.monitoring.lag_alert_seconds * 1000
+    labels_sel = f'namespace="{ns}", service="{child_name(pipeline, "consumer")}"'
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": _meta(pipeline, name, "monitoring"),
+        "spec": {"groups": [{
+            "name": f"eventpipe-{name}",
+            "rules": [
+                {"alert": "EventPipeConsumerLagHigh",
+                 "expr": f"max(eventpipe_consumer_millis_behind_latest{{{labels_sel}}}) > {lag_ms}",
+                 "for": "10m", "labels": {"severity": "warning", "pipeline": name},
+                 "annotations": {"summary": f"Pipeline {name}: consumers are more than "
+                                            f"{pipeline.spec.monitoring.lag_alert_seconds}s behind the stream"}},
+                {"alert": "EventPipeIngestDown",
+                 "expr": f'absent(up{{namespace="{ns}", service="{child_name(pipeline, "ingest")}"}} == 1)',
+                 "for": "5m", "labels": {"severity": "critical", "pipeline": name},
+                 "annotations": {"summary": f"Pipeline {name}: no ingest pod is up"}},
+            ],
+        }]},
+    }
+
+
+def build_children(pipeline: Pipeline, opts: BuildOptions) -> list[dict[str, Any]]:
+    """Every object the operator keeps for one pipeline, in apply order (config before the pods that read it)."""
+    children = [
+        config_map(pipeline),
+        *service_accounts(pipeline),
+        ingest_service(pipeline),
+        consumer_metrics_service(pipeline),
+        ingest_pdb(pipeline),
+        ingest_deployment(pipeline, opts),
+        consumer_deployment(pipeline, opts),
+    ]
+    if pipeline.spec.network_policy.enabled:
+        children.extend(network_policies(pipeline))
+    if pipeline.spec.transform.enabled:
+        children.append(dag_config_map(pipeline))
+    if opts.monitoring_crds and pipeline.spec.monitoring.service_monitor:
+        children.append(service_monitor(pipeline))
+    if opts.monitoring_crds and pipeline.spec.monitoring.prometheus_rule:
+        children.append(prometheus_rule(pipeline))
+    return children
+
+
+def child_key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    """(apiVersion, kind, name): how stale children are recognised."""
+    return obj["apiVersion"], obj["kind"], obj["metadata"]["name"]

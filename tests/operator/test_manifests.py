@@ -1,0 +1,158 @@
+"""The pure builders: every child of the example pipeline, its references, security and rollout behaviour."""
+
+from __future__ import annotations
+
+import json
+
+from op_helpers import body, shop_schema
+
+from eventpipe_operator import manifests
+from eventpipe_operator.spec import Pipeline
+
+OPTS = manifests.BuildOptions(image="ghcr.io/eventpipe/services:1.2.3", consumer_replicas=2)
+
+
+def _by_kind(children: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(c["kind"], c["metadata"]["name"]): c for c in children}
+
+
+def test_example_builds_every_child_with_owner_references() -> None:
+    pipeline = Pipeline.from_body(body())
+    children = manifests.build_children(pipeline, OPTS)
+    kinds = sorted(_by_kind(children))
+    assert kinds == sorted([
+        ("ConfigMap", "shop-config"), ("ConfigMap", "shop-dag"), ("ServiceAccount", "shop-ingest"),
+        ("ServiceAccount", "shop-consumer"), ("Service", "shop-ingest"), ("Service", "shop-consumer"),
+        ("PodDisruptionBudget", "shop-ingest"), ("Deployment", "shop-ingest"), ("Deployment", "shop-consumer"),
+        ("NetworkPolicy", "shop-ingest"), ("NetworkPolicy", "shop-consumer"),
+    ])
+    for child in children:
+        meta = child["metadata"]
+        assert meta["namespace"] == "shop"
+        assert meta["ownerReferences"] == [{
+            "apiVersion": "eventpipe.io/v1alpha1", "kind": "EventPipeline", "name": "shop",
+            "uid": pipeline.uid, "controller": True, "blockOwnerDeletion": True}]
+        assert meta["labels"]["eventpipe.io/pipeline"] == "shop"
+
+
+def test_monitoring_children_only_when_the_crds_exist() -> None:
+    pipeline = Pipeline.from_body(body())
+    with_crds = manifests.BuildOptions(image=OPTS.image, consumer_replicas=1, monitoring_crds=True)
+    kinds = {c["kind"] for c in manifests.build_children(pipeline, with_crds)}
+    assert {"ServiceMonitor", "PrometheusRule"} <= kinds
+    off = Pipeline.from_body(body({"monitoring": {"serviceMonitor": False, "prometheusRule": False}}))
+    assert not {"ServiceMonitor", "PrometheusRule"} & {c["kind"] for c in manifests.build_children(off, with_crds)}
+
+
+def test_config_map_carries_the_settings_contract_and_the_schema() -> None:
+    cm = manifests.config_map(Pipeline.from_body(body()))
+    data = cm["data"]
+    assert data["EVENTPIPE_PIPELINE_NAME"] == "shop"
+    assert data["EVENTPIPE_STREAM_NAME"] == "eventpipe-shop"
+    assert data["EVENTPIPE_AWS_REGION"] == "eu-west-1"
+    assert data["EVENTPIPE_NAMESPACE"] == "shop"
+    assert data["EVENTPIPE_CATALOG_NAME"] == "eventpipe"
+    assert json.loads(data["EVENTPIPE_CATALOG_PROPERTIES"]) == {
+        "type": "glue", "warehouse": "s3://example-shop-lake/warehouse"}
+    assert data["EVENTPIPE_SCHEMA_PATH"] == "/etc/eventpipe/schema/schema.json"
+    assert json.loads(data["schema.json"]) == shop_schema()
+    assert "EVENTPIPE_KINESIS_ENDPOINT_URL" not in data  # production: the AWS endpoint
+    assert "EVENTPIPE_JOB_STORE_DSN" not in data  # a secret: only by reference
+
+
+def test_pods_are_locked_down_with_probes_and_resources() -> None:
+    children = _by_kind(manifests.build_children(Pipeline.from_body(body()), OPTS))
+    for component in ("ingest", "consumer"):
+        pod = children[("Deployment", f"shop-{component}")]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["serviceAccountName"] == f"shop-{component}"
+        (container,) = pod["containers"]
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+        assert container["livenessProbe"] and container["readinessProbe"]
+        assert container["image"] == "ghcr.io/eventpipe/services:1.2.3"
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert "/tmp" in mounts and manifests.STATE_DIR in mounts
+    ingest = children[("Deployment", "shop-ingest")]["spec"]["template"]["spec"]["containers"][0]
+    assert ingest["command"] == ["python", "-m", "eventpipe_ingest"]
+    assert ingest["livenessProbe"]["httpGet"]["path"] == "/api/v1/health"
+    assert ingest["readinessProbe"]["httpGet"]["path"] == "/api/v1/ready"
+    consumer = children[("Deployment", "shop-consumer")]
+    assert consumer["spec"]["replicas"] == 2
+    assert consumer["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "python", "-m", "eventpipe_consumer", "run"]
+
+
+def test_secrets_are_references_only() -> None:
+    children = _by_kind(manifests.build_children(Pipeline.from_body(body()), OPTS))
+    consumer = children[("Deployment", "shop-consumer")]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in consumer["env"]}
+    assert env["EVENTPIPE_JOB_STORE_DSN"]["valueFrom"] == {"secretKeyRef": {"name": "shop-job-store", "key": "dsn"}}
+    assert env["EVENTPIPE_CONSUMER_LEASE_DSN"]["valueFrom"]["secretKeyRef"]["name"] == "shop-job-store"
+    assert all("value" not in e for e in consumer["env"])
+    ingest = children[("Deployment", "shop-ingest")]["spec"]["template"]["spec"]
+    auth = next(v for v in ingest["volumes"] if v["name"] == "auth")
+    assert auth["secret"]["secretName"] == "shop-ingest-api-keys"
+    dag = json.loads(children[("ConfigMap", "shop-dag")]["data"]["dag.json"])
+    assert dag["alerts"][0]["urlSecretRef"] == {"name": "shop-alerts", "key": "slack-webhook"}
+
+
+def test_irsa_annotation_on_service_accounts() -> None:
+    accounts = manifests.service_accounts(Pipeline.from_body(body()))
+    for sa in accounts:
+        assert sa["metadata"]["annotations"] == {
+            "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/eventpipe-shop"}
+    plain = manifests.service_accounts(Pipeline.from_body(body({"aws": {"roleArn": None}})))
+    assert all("annotations" not in sa["metadata"] for sa in plain)
+
+
+def test_config_hash_rolls_pods_on_spec_changes_that_reach_them() -> None:
+    base = Pipeline.from_body(body())
+    same = Pipeline.from_body(body({"ingest": {"replicas": 5}}))
+    changed_schema = Pipeline.from_body(body({"schema": {"event_types": ["page_view"]}}))
+    changed_batch = Pipeline.from_body(body({"consumer": {"batchSize": 10}}))
+    assert manifests.config_hash(base) == manifests.config_hash(same)
+    assert manifests.config_hash(base) != manifests.config_hash(changed_schema)
+    assert manifests.config_hash(base) != manifests.config_hash(changed_batch)
+    deployment = manifests.ingest_deployment(changed_schema, OPTS)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations[manifests.CONFIG_HASH_ANNOTATION] == manifests.config_hash(changed_schema)
+
+
+def test_dag_definition_shape() -> None:
+    dag = manifests.dag_definition(Pipeline.from_body(body()))
+    assert dag == {
+        "apiVersion": "eventpipe.io/v1alpha1", "kind": "PipelineDag", "pipeline": "shop", "k8sNamespace": "shop",
+        "enabled": True, "trigger": "on-snapshot", "schedule": None, "settingsConfigMap": "shop-config",
+        "catalog": {"name": "eventpipe", "namespace": "shop"},
+        "tables": {"rawEvents": "shop.raw_events", "rejected": "shop.raw_events_rejected"},
+        "dbt": {"target": "prod", "select": ["+fact_events", "+dim_users", "+dim_products"]},
+        "gx": {"suites": ["raw_events", "marts"]},
+        "alerts": [
+            {"type": "slack", "severity": "critical", "urlSecretRef": {"name": "shop-alerts", "key": "slack-webhook"}},
+            {"type": "log", "severity": "warning"}],
+    }
+    scheduled = manifests.dag_definition(Pipeline.from_body(body({"transform": {
+        "trigger": "schedule", "schedule": "@hourly"}})))
+    assert scheduled["trigger"] == "schedule" and scheduled["schedule"] == "@hourly"
+
+
+def test_defaults_apply_to_a_minimal_spec() -> None:
+    minimal = {"metadata": {"name": "tiny", "namespace": "ns", "uid": "u", "generation": 1},
+               "spec": {"iceberg": {"namespace": "tiny"}}}
+    pipeline = Pipeline.from_body(minimal)
+    children = _by_kind(manifests.build_children(pipeline, manifests.BuildOptions(image="img:1", consumer_replicas=1)))
+    cm = children[("ConfigMap", "tiny-config")]["data"]
+    assert cm["EVENTPIPE_STREAM_NAME"] == "eventpipe-tiny"
+    assert "schema.json" not in cm and "EVENTPIPE_SCHEMA_PATH" not in cm
+    assert children[("Deployment", "tiny-ingest")]["spec"]["replicas"] == 2
+
+
+def test_image_override() -> None:
+    pipeline = Pipeline.from_body(body({"image": {"tag": "9.9.9"}}))
+    assert manifests.image_of(pipeline, "ghcr.io/eventpipe/services:1.0.0") == "ghcr.io/eventpipe/services:9.9.9"
+    pipeline = Pipeline.from_body(body({"image": {"repository": "registry.local/svc", "tag": "2"}}))
+    assert manifests.image_of(pipeline, "ghcr.io/eventpipe/services:1.0.0") == "registry.local/svc:2"
