@@ -65,14 +65,16 @@ def up(
     commit_interval: Annotated[float, typer.Option(help="Consumer commit interval, seconds.")] = 2.0,
     transform_interval: Annotated[float, typer.Option(help="Minimum seconds between dbt + GX runs.")] = 10.0,
     schema: Annotated[Path | None, typer.Option(help="Pipeline schema (default: examples/shop-schema.json).")] = None,
+    transform: Annotated[bool, typer.Option(help="Run dbt + GX after new snapshots.")] = True,
+    persist_stream: Annotated[bool, typer.Option(help="Keep the stream's data in the state folder.")] = True,
 ) -> None:
     """Start the pipeline in the foreground: kinesalite, consumer, ingest, transform loop. Ctrl-C stops it."""
     paths = StatePaths.at(state_dir)
     config = StackConfig(state_dir=paths.root, ingest_port=ingest_port, kinesis_port=kinesis_port,
                          consumer_metrics_port=metrics_port, shards=shards, commit_interval=commit_interval,
-                         transform_interval=transform_interval,
+                         transform_interval=transform_interval, transform=transform, persist_stream=persist_stream,
                          schema_path=(schema or locations.shop_schema()).resolve())
-    if not config.analytics_python.exists():
+    if transform and not config.analytics_python.exists():
         err.print(f"[yellow]warning[/]: {config.analytics_python} is missing, so dbt and GX cannot run; "
                   "create it with `scripts/venv.sh analytics`")
     specs = plan_components(config, paths, locations.kinesalite_bin())
@@ -268,7 +270,8 @@ def wait_for(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = read_json(paths.stack)
-        if info is not None and pid_alive(info.get("pid")) and len(info.get("components", {})) == 4:
+        planned = set(info.get("planned", [])) if info is not None else set()
+        if info is not None and pid_alive(info.get("pid")) and planned and planned <= set(info.get("components", {})):
             if not modelled:
                 console.print("stack is up")
                 return

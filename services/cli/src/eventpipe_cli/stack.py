@@ -49,6 +49,10 @@ class StackConfig:
     transform_interval: float = 10.0
     analytics_python: Path = field(default_factory=locations.analytics_python)
     start_timeout: float = 90.0
+    transform: bool = True
+    """Run the transform loop (dbt + GX); benchmarks of the ingest-to-Iceberg path turn it off."""
+    persist_stream: bool = True
+    """Keep kinesalite's data in <state>/kinesis so a second `up` resumes; off: in memory (faster)."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,11 @@ def plan_components(config: StackConfig, paths: StatePaths, kinesalite: Path,
                     python: str = sys.executable) -> list[ComponentSpec]:
     """The children of `up`, in start order. Pure: builds argv and environments only."""
     base = {**os.environ, **pipeline_env(config, paths)}
-    return [
+    storage = ["--path", str(paths.kinesis)] if config.persist_stream else []
+    specs = [
         ComponentSpec(
             "kinesalite",
-            [str(kinesalite), "--host", HOST, "--port", str(config.kinesis_port), "--path", str(paths.kinesis),
+            [str(kinesalite), "--host", HOST, "--port", str(config.kinesis_port), *storage,
              "--shardLimit", "100", "--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"],
             dict(base), port=config.kinesis_port),
         ComponentSpec(
@@ -100,12 +105,14 @@ def plan_components(config: StackConfig, paths: StatePaths, kinesalite: Path,
             {**base, "EVENTPIPE_INGEST_HOST": HOST, "EVENTPIPE_INGEST_PORT": str(config.ingest_port),
              "EVENTPIPE_INGEST_API_KEYS_FILE": str(paths.api_keys)},
             port=config.ingest_port, ready_url=f"http://{HOST}:{config.ingest_port}/api/v1/ready"),
-        ComponentSpec(
+    ]
+    if config.transform:
+        specs.append(ComponentSpec(
             "transform", [python, "-m", "eventpipe_cli.transform_loop", "--state-dir", str(paths.root),
                           "--interval", str(config.transform_interval),
                           "--analytics-python", str(config.analytics_python)],
-            dict(base)),
-    ]
+            dict(base)))
+    return specs
 
 
 def urls(config: StackConfig) -> dict[str, str]:
@@ -272,6 +279,7 @@ class Stack:
                        "stream_name": self.config.stream_name, "namespace": self.config.namespace,
                        "shards": self.config.shards, "schema_path": str(self.config.schema_path)},
             "urls": urls(self.config),
+            "planned": [spec.name for spec in self.specs],
             "components": {name: {"pid": child.proc.pid if child.proc else None, "log": str(child.log_path),
                                   "restarts": len(child.restarts), "port": child.spec.port}
                            for name, child in self.children.items()},

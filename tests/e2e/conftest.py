@@ -1,0 +1,157 @@
+"""The whole local stack as subprocesses (`eventpipe up`), plus a real HTTP receiver for quality alerts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from servers import REPO_ROOT, free_port
+
+EVENTPIPE = Path(sys.executable).parent / "eventpipe"
+
+
+@dataclass
+class AlertReceiver:
+    """A Slack-compatible webhook on 127.0.0.1 that keeps every JSON body it receives."""
+
+    url: str
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def alert_receiver() -> Iterator[AlertReceiver]:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            received.append(json.loads(self.rfile.read(length) or b"{}"))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *_args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield AlertReceiver(f"http://127.0.0.1:{server.server_address[1]}/hook", received)
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class RunningStack:
+    state_dir: Path
+    ingest_port: int
+    kinesis_port: int
+    metrics_port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.ingest_port}"
+
+    @property
+    def kinesis_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.kinesis_port}"
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(EVENTPIPE), *args, "--state-dir", str(self.state_dir)], capture_output=True,
+                              text=True, timeout=timeout, env=stack_env())
+
+    def logs(self) -> str:
+        parts = [f"== up ==\n{_tail(self.log_path)}"]
+        for log in sorted((self.state_dir / "logs").glob("*.log")):
+            parts.append(f"== {log.name} ==\n{_tail(log)}")
+        return "\n".join(parts)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+def stack_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+           "AWS_DEFAULT_REGION": "us-east-1", **extra}
+    env.setdefault("EVENTPIPE_ANALYTICS_PYTHON", str(REPO_ROOT / ".venvs" / "analytics" / "bin" / "python"))
+    return env
+
+
+def start_stack(state_dir: Path, env: dict[str, str]) -> RunningStack:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ports = {"ingest": free_port(), "kinesis": free_port(), "metrics": free_port()}
+    log_path = state_dir.parent / f"up-{state_dir.name}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [str(EVENTPIPE), "up", "--state-dir", str(state_dir), "--ingest-port", str(ports["ingest"]),
+             "--kinesis-port", str(ports["kinesis"]), "--metrics-port", str(ports["metrics"]),
+             "--commit-interval", "1", "--transform-interval", "1"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    stack = RunningStack(state_dir, ports["ingest"], ports["kinesis"], ports["metrics"], proc, log_path)
+    waited = stack.cli("wait", "--timeout", "180", timeout=200)
+    if waited.returncode != 0:
+        stop_stack(stack)
+        raise RuntimeError(f"the stack did not start: {waited.stdout}{waited.stderr}\n{stack.logs()}")
+    return stack
+
+
+def child_pids(state_dir: Path) -> list[int]:
+    info = json.loads((state_dir / "stack.json").read_text())
+    return [c["pid"] for c in info["components"].values() if c.get("pid")]
+
+
+def stop_stack(stack: RunningStack, timeout: float = 60) -> int:
+    """SIGTERM `up` (what Ctrl-C does) and wait; returns its exit code."""
+    if stack.proc.poll() is None:
+        stack.proc.send_signal(signal.SIGTERM)
+        try:
+            stack.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.proc.pid, signal.SIGKILL)
+            stack.proc.wait(timeout=10)
+    return stack.proc.returncode
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, alert_receiver: AlertReceiver) -> Iterator[RunningStack]:
+    state = tmp_path_factory.mktemp("e2e") / "state"
+    running = start_stack(state, stack_env(EVENTPIPE_ALERT_WEBHOOK_URL=alert_receiver.url))
+    yield running
+    stop_stack(running)
