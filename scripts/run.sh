@@ -30,6 +30,9 @@ log "installing (first run only): virtualenvs services + analytics, the Rust cor
 "$REPO_ROOT/scripts/venv.sh" services
 "$REPO_ROOT/scripts/venv.sh" analytics
 "$REPO_ROOT/scripts/tools.sh" node >/dev/null
+# Data Docs CSS/JS for offline quality reports (cached once; without them the reports render unstyled).
+"$VENVS_DIR/analytics/bin/python" -m eventpipe_quality vendor-assets >/dev/null ||
+  log "warning: could not fetch the Data Docs assets; quality reports will render unstyled"
 
 ep="$VENVS_DIR/services/bin/eventpipe"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
