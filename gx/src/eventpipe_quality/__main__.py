@@ -1,0 +1,3 @@
+from eventpipe_quality.cli import main
+
+main()
