@@ -56,7 +56,8 @@ INGEST_REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"type": "array", "items": {"type": "object"}},
+            # Elements that are not objects are answered as rejects with their index, so any element is allowed.
+            "application/json": {"schema": {"type": "array", "items": {}},
                                  "example": JSON_ARRAY_EXAMPLE},
             "application/x-ndjson": {"schema": {"type": "string"}},
             "text/csv": {"schema": {"type": "string"}},
@@ -219,7 +220,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         f"{API}/ingest", status_code=202, response_model=IngestAccepted, openapi_extra=INGEST_REQUEST_BODY,
         responses={
             **error_responses,
-            400: {"model": ErrorBody, "description": "The body cannot be parsed (line and column given)."},
+            400: {"model": ErrorBody, "description": "The body cannot be parsed (line and column given) or is empty."},
             413: {"model": ErrorBody, "description": "Body or event count over the limit."},
             415: {"model": ErrorBody, "description": "Unsupported Content-Type or Content-Encoding."},
             422: {"model": IngestRefused, "description": "Reject mode `whole`: some events invalid, none taken."},
@@ -264,6 +265,8 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         except ValueError as exc:  # the core's EventpipeError is a ValueError; so is undecodable text
             raise ApiError(400, ErrorBody(code="bad_request", message=str(exc))) from exc
 
+        if result.received == 0:
+            raise ApiError(400, ErrorBody(code="empty_body", message="the body holds no events"))
         if result.received > settings.ingest_max_events:
             raise ApiError(413, ErrorBody(code="payload_too_large", message=(
                 f"{result.received} events in one request; the limit is {settings.ingest_max_events}")))

@@ -80,16 +80,6 @@ def load_api_keys(file: Path | None, env_value: str | None) -> ApiKeys:
     return ApiKeys(entries)
 
 
-def extract_key(authorization: str | None, x_api_key: str | None) -> str | None:
-    if x_api_key:
-        return x_api_key.strip() or None
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    return None
-
-
 def main(argv: list[str]) -> int:
     """Print a new random key and its entry line: `python -m eventpipe_ingest.auth NAME`."""
     if len(argv) != 1 or not _ENTRY.match(f"{argv[0]}:{'0' * 64}"):

@@ -1,0 +1,83 @@
+"""Pure parts of ingest: PutRecords batching within the limits, partition keys, backoff, bodies, key files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from eventpipe_common.errors import ConfigurationError
+from eventpipe_ingest.auth import hash_key, load_api_keys
+from eventpipe_ingest.body import BodyTooLargeError, UnsupportedMediaTypeError, decode_content, format_for
+from eventpipe_ingest.publisher import backoff_delay
+from eventpipe_ingest.records import (
+    MAX_BYTES_PER_CALL,
+    MAX_BYTES_PER_RECORD,
+    MAX_RECORDS_PER_CALL,
+    partition_keys,
+    plan_batches,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.one_of(st.integers(1, 2000), st.integers(MAX_BYTES_PER_RECORD // 2, MAX_BYTES_PER_RECORD)),
+                      max_size=1500))
+def test_batches_cover_all_records_in_order_within_limits(sizes: list[int]) -> None:
+    batches = plan_batches(sizes)
+    assert [i for b in batches for i in b] == list(range(len(sizes)))
+    for batch in batches:
+        assert 1 <= len(batch) <= MAX_RECORDS_PER_CALL
+        assert sum(sizes[i] for i in batch) <= MAX_BYTES_PER_CALL
+    # Greedy: a batch is closed only when the next record would break a limit.
+    for current, following in zip(batches, batches[1:], strict=False):
+        total = sum(sizes[i] for i in current) + sizes[following.start]
+        assert len(current) == MAX_RECORDS_PER_CALL or total > MAX_BYTES_PER_CALL
+
+
+def test_partition_key_falls_back_to_event_id_and_hashes_long_values() -> None:
+    long_user = "u" * 300
+    table = pa.table({"event_id": ["e1", "e2", "e3", "e4"], "user_id": ["u_1", None, "", long_user]})
+    keys = partition_keys(table, "user_id")
+    assert keys == ["u_1", "e2", "e3", hashlib.sha256(long_user.encode()).hexdigest()]
+    assert partition_keys(table, "event_id") == ["e1", "e2", "e3", "e4"]
+    assert partition_keys(table, "no_such_column") == ["e1", "e2", "e3", "e4"]
+
+
+@given(attempt=st.integers(0, 40), r=st.floats(0, 1))
+def test_backoff_is_jittered_and_capped(attempt: int, r: float) -> None:
+    delay = backoff_delay(attempt, 0.05, 2.0, rand=lambda: r)
+    assert 0 <= delay <= min(2.0, 0.05 * 2**attempt)
+    assert delay == pytest.approx(r * min(2.0, 0.05 * 2**attempt))
+
+
+def test_content_types() -> None:
+    assert format_for("application/json; charset=utf-8") == "json"
+    assert format_for("application/x-ndjson") == "ndjson"
+    assert format_for("TEXT/CSV") == "csv"
+    with pytest.raises(UnsupportedMediaTypeError, match="text/plain"):
+        format_for("text/plain")
+
+
+def test_gzip_limit_applies_to_the_decompressed_size() -> None:
+    data = b"x" * 10_000
+    assert decode_content(gzip.compress(data), "gzip", 10_000) == data
+    with pytest.raises(BodyTooLargeError, match="9999"):
+        decode_content(gzip.compress(data), "gzip", 9_999)
+    assert decode_content(data, None, 1) == data  # identity bodies are limited while being read
+
+
+def test_key_file_format_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text(f"# comment\n\nalice:{hash_key('k1')}\nbob:{hash_key('k2').upper()}\n")
+    keys = load_api_keys(path, f"carol:{hash_key('k3')}")
+    assert [keys.verify(k) for k in ("k1", "k2", "k3", "k4")] == ["alice", "bob", "carol", None]
+    path.write_text("alice:k1-in-clear\n")
+    with pytest.raises(ConfigurationError, match="entry 1") as info:
+        load_api_keys(path, None)
+    assert "k1-in-clear" not in str(info.value)
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_api_keys(tmp_path / "missing", None)
