@@ -20,6 +20,11 @@ CHECKPOINT_PROPERTY = "eventpipe.checkpoints"
 STREAM_PROPERTY = "eventpipe.stream"
 
 
+def sequence_int(sequence_number: str) -> int:
+    """Kinesis sequence numbers are decimal strings of up to 128 bits; they order as integers."""
+    return int(sequence_number)
+
+
 def encode(stream: str, shards: Mapping[str, int]) -> dict[str, str]:
     """Snapshot summary properties for a commit carrying `shards` (shard id -> last committed sequence)."""
     return {

@@ -32,7 +32,6 @@ from pyiceberg.table import Table
 from pyiceberg.typedef import Record
 
 from eventpipe_consumer import checkpoints
-from eventpipe_consumer.records import sequence_filter
 
 NO_PYICEBERG_RETRIES = {"commit.retry.num-retries": "0"}
 CONSUMER_TABLE_PROPERTIES = {**table_defs.TABLE_PROPERTIES, **NO_PYICEBERG_RETRIES}
@@ -182,6 +181,12 @@ class CommitOutcome:
     written: list[DataFile] = field(default_factory=list)
 
 
+def sequence_filter(rows: pa.Table, after: int) -> pa.Table:
+    """Rows whose sequence_number is greater than `after` (the slow path; whole pieces are kept or dropped)."""
+    mask = pa.array([checkpoints.sequence_int(s) > after for s in rows["sequence_number"].to_pylist()], pa.bool_())
+    return rows.filter(mask)
+
+
 def _kept(pieces: Sequence[Piece], current: Mapping[str, int]) -> list[Piece]:
     """Only what is above each shard's committed position (whole pieces kept or dropped, rarely split)."""
     kept = []
@@ -197,11 +202,13 @@ def _kept(pieces: Sequence[Piece], current: Mapping[str, int]) -> list[Piece]:
 
 
 def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer: Writer, date_column: str,
-                  sleep: Callable[[float], None] = time.sleep) -> CommitOutcome:
+                  sleep: Callable[[float], None] = time.sleep,
+                  before_commit: Callable[[], None] | None = None) -> CommitOutcome:
     """Write and commit the rows above the table's checkpoint map, and advance the map to the pieces' ends.
 
     Exactly once: the filter runs against the map of the very metadata the commit is based on; a concurrent
     commit makes the catalog refuse ours (CommitFailedException), and we start over from a refreshed table.
+    `before_commit` runs between writing the files and committing them (where a concurrent writer would race).
     """
     written: list[DataFile] = []
     written_for: tuple[tuple[str, int, int], ...] | None = None
@@ -222,6 +229,8 @@ def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer:
             written = write_data_files(table, rows, writer, date_column) if rows is not None else []
             written_for = key
         new_map = checkpoints.merge(current, {s: last for s, (_, last) in ranges.items()})
+        if before_commit is not None:
+            before_commit()
         try:
             properties = checkpoints.encode(stream, new_map)
             with table.transaction() as txn, txn.update_snapshot(snapshot_properties=properties).fast_append() as add:

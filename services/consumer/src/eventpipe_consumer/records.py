@@ -20,6 +20,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eventpipe_consumer.checkpoints import sequence_int
+
 JOB_ID_FIELD = "_job_id"
 
 REJECTED_ARROW_SCHEMA = pa.schema([
@@ -85,11 +87,6 @@ class DedupeWindow:
 
     def __len__(self) -> int:
         return len(self._ids)
-
-
-def sequence_int(sequence_number: str) -> int:
-    """Kinesis sequence numbers are decimal strings of up to 128 bits; they order as integers."""
-    return int(sequence_number)
 
 
 def _reject_row(record: StreamRecord, raw: str, violations: list[dict[str, object]], line: int | None,
@@ -221,12 +218,6 @@ def _with_lineage(table: pa.Table, records: Sequence[StreamRecord], line_records
 
 def rejects_table(rows: Sequence[dict[str, object]]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=REJECTED_ARROW_SCHEMA)
-
-
-def sequence_filter(table: pa.Table, after: int) -> pa.Table:
-    """Rows whose sequence_number is greater than `after` (the slow path; whole segments are kept or dropped)."""
-    mask = pa.array([sequence_int(s) > after for s in table["sequence_number"].to_pylist()], pa.bool_())
-    return table.filter(mask)
 
 
 def job_counts(table: pa.Table) -> dict[str, int]:

@@ -1,0 +1,186 @@
+"""The checkpointed commit on a real SQL catalog (SQLite) with a file warehouse: exactly once, full maps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from eventpipe_consumer import checkpoints, iceberg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+STREAM = "s"
+
+
+def raw_rows(shard: str, sequences: list[int], day: int = 27) -> pa.Table:
+    """raw_events rows built directly (no core needed): one event per sequence number."""
+    ts = [dt.datetime(2026, 11, day, 13, 0, i % 60, tzinfo=dt.UTC) for i in range(len(sequences))]
+    return pa.table({
+        "event_id": [f"{shard}-{s}" for s in sequences],
+        "event_type": ["page_view"] * len(sequences),
+        "event_ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+        "event_date": pa.array([t.date() for t in ts], pa.date32()),
+        "event_hour": pa.array([t.hour for t in ts], pa.int32()),
+        "user_id": [None] * len(sequences),
+        "session_id": [None] * len(sequences),
+        "properties": ['{"page":"/"}'] * len(sequences),
+        "schema_version": pa.array([1] * len(sequences), pa.int32()),
+        "ingested_at": pa.array(ts, pa.timestamp("us", tz="UTC")),
+        "job_id": ["job-a" if s % 2 else "job-b" for s in sequences],
+        "shard_id": [shard] * len(sequences),
+        "sequence_number": [str(s) for s in sequences],
+    })
+
+
+def piece(shard: str, first: int, last: int) -> iceberg.Piece:
+    return iceberg.Piece(shard, first, last, raw_rows(shard, list(range(first, last + 1))))
+
+
+def new_tables(root: Path) -> tuple[Catalog, Table, Table]:
+    catalog = iceberg.open_catalog("test", {"type": "sql", "uri": f"sqlite:///{root / 'catalog.db'}",
+                                            "warehouse": (root / "warehouse").as_uri()})
+    raw, rejected = iceberg.ensure_tables(catalog, "shop")
+    return catalog, raw, rejected
+
+
+@pytest.fixture
+def tables(tmp_path: Path) -> tuple[Catalog, Table, Table]:
+    return new_tables(tmp_path)
+
+
+def commit(table: Table, pieces: list[iceberg.Piece], writer: iceberg.Writer = "pyiceberg") -> iceberg.CommitOutcome:
+    return iceberg.commit_pieces(table, pieces, stream=STREAM, writer=writer, date_column="event_date")
+
+
+def test_tables_are_created_once_with_zstd_and_no_pyiceberg_retries(tables: tuple[Catalog, Table, Table]) -> None:
+    catalog, raw, rejected = tables
+    again, _ = iceberg.ensure_tables(catalog, "shop")
+    assert again.metadata.table_uuid == raw.metadata.table_uuid
+    for table in (raw, rejected):
+        assert table.properties["write.parquet.compression-codec"] == "zstd"
+        assert table.properties["commit.retry.num-retries"] == "0"
+    assert [f.name for f in raw.spec().fields] == ["event_ts_day"]
+
+
+def test_replayed_pieces_are_committed_once(tables: tuple[Catalog, Table, Table]) -> None:
+    _, raw, _ = tables
+    first = commit(raw, [piece("a", 1, 10), piece("b", 1, 5)])
+    assert first.record_count == 15 and first.checkpoint_map == {"a": 10, "b": 5}
+    replay = commit(raw, [piece("a", 1, 10)])
+    assert replay.snapshot_id is None and replay.record_count == 0
+    overlap = commit(raw, [piece("a", 5, 14)])
+    assert overlap.record_count == 4 and overlap.shard_ranges == {"a": (11, 14)}
+    assert overlap.checkpoint_map == {"a": 14, "b": 5}, "the map must stay full"
+    rows = raw.scan().to_arrow()
+    assert sorted(rows["event_id"].to_pylist()) == sorted(
+        [f"a-{i}" for i in range(1, 15)] + [f"b-{i}" for i in range(1, 6)])
+
+
+def test_one_file_per_day_partition(tables: tuple[Catalog, Table, Table]) -> None:
+    _, raw, _ = tables
+    rows = pa.concat_tables([raw_rows("a", [1, 2, 3], day=26), raw_rows("a", [4, 5], day=27)])
+    outcome = commit(raw, [iceberg.Piece("a", 1, 5, rows)])
+    assert len(outcome.data_files) == 2
+    assert {p.split("/")[-2] for p in outcome.data_files} == {"event_ts_day=2026-11-26", "event_ts_day=2026-11-27"}
+
+
+def test_concurrent_commit_is_retried_on_a_refreshed_table(tables: tuple[Catalog, Table, Table]) -> None:
+    """A CommitFailedException from a concurrent writer: we refresh, keep their map entries and ours."""
+    catalog, raw, _ = tables
+    other = catalog.load_table("shop.raw_events")
+    raced: list[iceberg.CommitOutcome] = []
+
+    def concurrent_writer() -> None:
+        if not raced:  # the other writer commits a and b between our write and our commit, once
+            raced.append(commit(other, [piece("a", 1, 3), piece("b", 1, 2)]))
+
+    outcome = iceberg.commit_pieces(raw, [piece("b", 1, 4)], stream=STREAM, writer="pyiceberg",
+                                    date_column="event_date", before_commit=concurrent_writer)
+    assert outcome.conflicts == 1
+    assert outcome.checkpoint_map == {"a": 3, "b": 4}
+    assert outcome.shard_ranges == {"b": (3, 4)}, "b's rows 1-2 were committed by the other writer"
+    rows = raw.scan().to_arrow()
+    assert sorted(rows["event_id"].to_pylist()) == sorted(["a-1", "a-2", "a-3", "b-1", "b-2", "b-3", "b-4"])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(1, 40), st.integers(0, 15)),
+                min_size=1, max_size=8),
+       st.integers(1, 3))
+def test_property_15_checkpoints(ranges: list[tuple[str, int, int]], writers: int) -> None:
+    """Property 15: Processing maintains checkpoints. Whatever pieces (replays, overlaps) several writers commit
+    in any order, each sequence number lands exactly once and the map holds each shard's highest position."""
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog, raw, _ = new_tables(Path(tmp))
+        handles = [catalog.load_table("shop.raw_events") for _ in range(writers)]
+        expected: dict[str, set[int]] = {}
+        errors: list[BaseException] = []
+
+        def work(index: int) -> None:
+            try:
+                for n, (shard, first, length) in enumerate(ranges):
+                    if n % writers == index:
+                        commit(handles[index], [piece(shard, first, first + length)])
+            except Exception as exc:  # noqa: BLE001 (re-raised in the test thread below)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        raw.refresh()
+        rows = raw.scan().to_arrow()
+        seen = list(zip(rows["shard_id"].to_pylist(), rows["sequence_number"].to_pylist(), strict=True))
+        assert len(seen) == len(set(seen)), "a sequence number was committed twice"
+        final = checkpoints.read_map(raw.metadata, STREAM)
+        for shard, first, length in ranges:
+            expected.setdefault(shard, set()).update(range(first, first + length + 1))
+        for shard, numbers in expected.items():
+            assert final[shard] == max(numbers)
+            committed = {int(seq) for s, seq in seen if s == shard}
+            assert max(numbers) in committed
+            assert committed <= numbers
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(1, 30)), min_size=1, max_size=5))
+def test_property_14_commits_update_catalog_metadata(batches: list[tuple[str, int]]) -> None:
+    """Property 14: Iceberg commits update catalog metadata. Every commit moves the catalog's metadata pointer,
+    adds one snapshot whose summary counts the added records and carries the full checkpoint map."""
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog, raw, _ = new_tables(Path(tmp))
+        positions: dict[str, int] = {}
+        for shard, count in batches:
+            before_location = catalog.load_table("shop.raw_events").metadata_location
+            before_snapshots = len(raw.metadata.snapshots)
+            first = positions.get(shard, 0) + 1
+            outcome = commit(raw, [piece(shard, first, first + count - 1)])
+            positions[shard] = first + count - 1
+            fresh = catalog.load_table("shop.raw_events")
+            assert fresh.metadata_location != before_location
+            assert len(fresh.metadata.snapshots) == before_snapshots + 1
+            snapshot = fresh.current_snapshot()
+            assert snapshot is not None and snapshot.snapshot_id == outcome.snapshot_id
+            assert snapshot.summary is not None and int(snapshot.summary["added-records"] or 0) == count
+            assert checkpoints.decode(snapshot.summary, STREAM) == positions
+
+
+def test_checkpoint_survives_maintenance_snapshots(tables: tuple[Catalog, Table, Table]) -> None:
+    _, raw, _ = tables
+    commit(raw, [piece("a", 1, 3)])
+    with raw.transaction() as txn:
+        txn.set_properties({"unrelated": uuid.uuid4().hex})
+    raw.table_properties_updated = True
+    with raw.transaction() as txn, txn.update_snapshot().fast_append():
+        pass
+    raw.refresh()
+    assert checkpoints.read_map(raw.metadata, STREAM) == {"a": 3}
