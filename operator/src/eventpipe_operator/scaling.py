@@ -80,7 +80,8 @@ def decide(inp: ScaleInput) -> ScaleDecision:
     if inp.stabilization_seconds <= 0:
         return ScaleDecision(wanted, "LagLow")
     # Lower count wanted: remember the highest such count since the window started.
-    if inp.pending_since is None or inp.pending_replicas is None:
+    stale = inp.pending_replicas is not None and inp.pending_replicas >= inp.current
+    if inp.pending_since is None or inp.pending_replicas is None or stale:
         return ScaleDecision(inp.current, "StabilizationWindow", wanted, inp.now)
     pending = max(inp.pending_replicas, wanted)
     if inp.now - inp.pending_since >= inp.stabilization_seconds:

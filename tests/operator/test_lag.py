@@ -1,0 +1,54 @@
+"""Reading consumer lag from Prometheus text, over real HTTP from a metrics server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from eventpipe_operator.lag import lag_from_metrics_text, scrape_lag
+
+METRIC = "eventpipe_consumer_millis_behind_latest"
+TEXT = f"""# HELP {METRIC} Kinesis MillisBehindLatest of the last GetRecords, per shard.
+# TYPE {METRIC} gauge
+{METRIC}{{shard_id="shardId-000000000000"}} 1500.0
+{METRIC}{{shard_id="shardId-000000000001"}} 90000.0
+# TYPE eventpipe_consumer_records_read_total counter
+eventpipe_consumer_records_read_total 12.0
+"""
+
+
+def test_worst_shard_in_seconds() -> None:
+    assert lag_from_metrics_text(TEXT, METRIC) == 90.0
+    assert lag_from_metrics_text("eventpipe_consumer_records_read_total 1\n", METRIC) is None
+
+
+@pytest.fixture()
+def metrics_server() -> Iterator[int]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            payload = TEXT.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_scrape_over_http_and_report_unreachable_pods(metrics_server: int) -> None:
+    lag, errors = scrape_lag(["127.0.0.1"], metrics_server, METRIC, timeout=2)
+    assert lag == 90.0 and errors == []
+    lag, errors = scrape_lag(["127.0.0.1", "127.0.0.2"], metrics_server, METRIC, timeout=0.5)
+    assert lag == 90.0 and len(errors) == 1 and "127.0.0.2" in errors[0]
