@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pyarrow as pa
 import pytest
+from consumer_helpers import new_tables
 from eventpipe_common.logging import configure_logging
 from eventpipe_consumer.iceberg import open_catalog
 from eventpipe_consumer.leases import SqlLeaseStore
 from eventpipe_consumer.settings import ConsumerSettings
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
 
 if TYPE_CHECKING:
     from eventpipe_consumer.consumer import Consumer
@@ -115,6 +118,12 @@ def make_stream(kinesis_endpoint: str) -> Iterator[Callable[[int], Stream]]:
 @pytest.fixture
 def stream(make_stream: Callable[[int], Stream]) -> Stream:
     return make_stream(1)
+
+
+@pytest.fixture
+def tables(tmp_path: Path) -> tuple[Catalog, Table, Table]:
+    """A fresh SQL catalog (SQLite) with a file warehouse and both tables."""
+    return new_tables(tmp_path)
 
 
 def settings_for(state_dir: Path, stream: Stream, **overrides: Any) -> ConsumerSettings:
