@@ -1,0 +1,206 @@
+"""Benchmark W2 (WORKLOAD.md): ingest over HTTP, side by side with the bare FastAPI peer, in one run.
+
+    python -m bench.w2 [--rounds 5] [--requests 200] [--concurrency 8] [--batch 500]
+
+Starts three processes on 127.0.0.1: an ack-only stream endpoint (bench/w2_ackstream.py: the emulators are
+slower than Kinesis, so this one only acknowledges PutRecords), the ingest service (`python -m
+eventpipe_ingest`, the W1 rules as its schema, SQLite job store, API key auth on) and the peer (bench/w2_peer.py:
+FastAPI + json.loads + 202). The load generator (this process: asyncio + httpx, `concurrency` requests in
+flight) POSTs the same JSON-array bodies of `batch` W1-shaped events to each, alternating the order every
+round. Per round and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time
+per request (/proc/PID/stat), which is the per-request cost that does not depend on how busy the shared
+machine is. Medians over rounds. Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.w2_events import SCHEMA, json_array_batches
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from servers import ServerProcess, free_port, start_process  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+@dataclass
+class Round:
+    target: str
+    requests: int
+    seconds: float
+    events: int  # accepted (ingest) or parsed (peer)
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_request: float
+    stream_cpu_ms_per_request: float
+    statuses: dict[int, int]
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds
+
+
+async def load(url: str, headers: dict[str, str], bodies: list[bytes], requests: int, concurrency: int,
+               server: ServerProcess, stream: ServerProcess | None, target: str) -> Round:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    events = 0
+    next_index = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            nonlocal next_index, events
+            while next_index < requests:
+                body = bodies[next_index % len(bodies)]
+                next_index += 1
+                started = time.perf_counter()
+                answer = await client.post("/api/v1/ingest", content=body)
+                latencies.append(time.perf_counter() - started)
+                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+                if answer.status_code == 202:
+                    out = answer.json()
+                    events += out.get("accepted", out.get("received", 0))
+
+        cpu0 = cpu_seconds(server.pid)
+        stream0 = cpu_seconds(stream.pid) if stream else 0.0
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - t0
+        cpu = cpu_seconds(server.pid) - cpu0
+        stream_cpu = (cpu_seconds(stream.pid) - stream0) if stream else 0.0
+    return Round(target, requests, seconds, events, percentile(latencies, 50) * 1000,
+                 percentile(latencies, 99) * 1000, cpu / requests * 1000, stream_cpu / requests * 1000, statuses)
+
+
+def start_servers(workdir: Path, key: str) -> tuple[ServerProcess, ServerProcess, ServerProcess]:
+    python = sys.executable
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    stream_port, ingest_port, peer_port = free_port(), free_port(), free_port()
+    stream = start_process("w2-ackstream", [python, "-m", "bench.w2_ackstream", str(stream_port)], stream_port,
+                           env=env, cwd=REPO)
+    schema_path = workdir / "schema.json"
+    schema_path.write_text(json.dumps(SCHEMA))
+    keys = workdir / "keys"
+    keys.write_text(f"bench:{hashlib.sha256(key.encode()).hexdigest()}\n")
+    ingest_env = {**env, "EVENTPIPE_INGEST_PORT": str(ingest_port),
+                  "EVENTPIPE_KINESIS_ENDPOINT_URL": f"http://127.0.0.1:{stream_port}",
+                  "EVENTPIPE_STREAM_NAME": "bench", "EVENTPIPE_SCHEMA_PATH": str(schema_path),
+                  "EVENTPIPE_INGEST_API_KEYS_FILE": str(keys), "EVENTPIPE_STATE_DIR": str(workdir / "state"),
+                  "EVENTPIPE_LOG_LEVEL": "WARNING",
+                  "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    ingest = start_process("w2-ingest", [python, "-m", "eventpipe_ingest"], ingest_port, env=ingest_env, cwd=workdir)
+    peer = start_process("w2-peer", [python, "-m", "bench.w2_peer", str(peer_port)], peer_port, env=env, cwd=REPO)
+    return stream, ingest, peer
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    out = {"python": platform.python_version(), "cpus": str(os.cpu_count())}
+    for name in ("fastapi", "uvicorn", "starlette", "aiobotocore", "httpx", "eventpipe-core"):
+        try:
+            out[name] = version(name)
+        except Exception:  # noqa: BLE001 - a missing package is reported as such
+            out[name] = "missing"
+    return out
+
+
+def summarize(rounds: list[Round], target: str) -> dict[str, Any]:
+    mine = [r for r in rounds if r.target == target]
+    statuses: dict[int, int] = {}
+    for r in mine:
+        for code, n in r.statuses.items():
+            statuses[code] = statuses.get(code, 0) + n
+    return {
+        "events_per_second": statistics.median(r.events_per_second for r in mine),
+        "p50_ms": statistics.median(r.p50_ms for r in mine),
+        "p99_ms": statistics.median(r.p99_ms for r in mine),
+        "cpu_ms_per_request": statistics.median(r.cpu_ms_per_request for r in mine),
+        "events_per_cpu_second": statistics.median(r.events / (r.cpu_ms_per_request * r.requests / 1000)
+                                                   for r in mine),
+        "stream_cpu_ms_per_request": statistics.median(r.stream_cpu_ms_per_request for r in mine),
+        "statuses": statuses,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    bodies = json_array_batches(args.bodies, args.batch, seed=1)
+    key = "w2-bench-key"
+    with tempfile.TemporaryDirectory(prefix="eventpipe-w2-") as tmp:
+        stream, ingest, peer = start_servers(Path(tmp), key)
+        try:
+            targets = {
+                "ingest": (f"http://127.0.0.1:{ingest.port}", {"X-API-Key": key,
+                                                                 "Content-Type": "application/json"}, ingest, stream),
+                "peer": (f"http://127.0.0.1:{peer.port}", {"Content-Type": "application/json"}, peer, None),
+            }
+            for name, (url, headers, server, ack) in targets.items():  # warm-up, not measured
+                await load(url, headers, bodies, args.warmup, args.concurrency, server, ack, name)
+            rounds: list[Round] = []
+            for n in range(args.rounds):
+                order = ["peer", "ingest"] if n % 2 == 0 else ["ingest", "peer"]
+                for name in order:
+                    url, headers, server, ack = targets[name]
+                    result = await load(url, headers, bodies, args.requests, args.concurrency, server, ack, name)
+                    rounds.append(result)
+                    print(f"round {n} {name}: {result.events_per_second:,.0f} events/s, p50 {result.p50_ms:.1f} ms, "
+                          f"p99 {result.p99_ms:.1f} ms, server CPU {result.cpu_ms_per_request:.2f} ms/request, "
+                          f"statuses {result.statuses}", file=sys.stderr)
+        finally:
+            for server in (peer, ingest, stream):
+                server.stop()
+    ingest_summary, peer_summary = summarize(rounds, "ingest"), summarize(rounds, "peer")
+    return {
+        "config": vars(args), "versions": versions(), "ingest": ingest_summary, "peer": peer_summary,
+        "ratios": {
+            "cpu_per_request_ingest_over_peer": ingest_summary["cpu_ms_per_request"]
+            / peer_summary["cpu_ms_per_request"],
+            "p50_ingest_over_peer": ingest_summary["p50_ms"] / peer_summary["p50_ms"],
+            "throughput_ingest_over_peer": ingest_summary["events_per_second"] / peer_summary["events_per_second"],
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=200, help="requests per round and target")
+    parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--bodies", type=int, default=40, help="distinct request bodies, sent round-robin")
+    args = parser.parse_args(argv)
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
