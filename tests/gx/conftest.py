@@ -1,0 +1,135 @@
+"""Fixtures of the GX tests: real receivers for alerts (HTTP, SMTP) on 127.0.0.1, vendored assets, log capture.
+
+GX imports slowly (10-30 s), so every GX test runs in this one pytest process and shares these session
+fixtures; the only subprocess is the test of `python -m eventpipe_quality` itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from servers import free_port  # noqa: E402  (tests/servers.py, put on sys.path by the root conftest)
+
+SMTP_USER = "quality-bot"
+SMTP_PASSWORD = "smtp-Pa55-never-logged"  # noqa: S105  (a test secret: asserting it never leaks)
+
+
+@dataclass
+class WebhookReceiver:
+    """A Slack-compatible incoming webhook: a real HTTP server that records each JSON body POSTed to it."""
+
+    url: str
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    status: int = 200
+    received: threading.Event = field(default_factory=threading.Event)
+
+    def clear(self) -> None:
+        self.bodies.clear()
+        self.paths.clear()
+        self.status = 200
+        self.received.clear()
+
+
+@pytest.fixture(scope="session")
+def webhook() -> Iterator[WebhookReceiver]:
+    port = free_port()
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/services/T000/B000/s3cr3t-webhook-token")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            receiver.paths.append(self.path)
+            receiver.bodies.append(json.loads(body))
+            self.send_response(receiver.status)
+            self.end_headers()
+            self.wfile.write(b"ok")
+            receiver.received.set()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base class)
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class MailReceiver:
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.messages.clear()
+        self.logins.clear()
+
+
+class _Handler:
+    def __init__(self, receiver: MailReceiver) -> None:
+        self.receiver = receiver
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+        self.receiver.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[MailReceiver]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that requires AUTH LOGIN/PLAIN with the test credentials."""
+    receiver = MailReceiver(host="127.0.0.1", port=free_port())
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == SMTP_USER
+              and auth_data.password.decode() == SMTP_PASSWORD)
+        if ok:
+            receiver.logins.append(SMTP_USER)
+        return AuthResult(success=ok)
+
+    controller = Controller(_Handler(receiver), hostname=receiver.host, port=receiver.port,
+                            authenticator=authenticate, auth_require_tls=False, auth_required=True)
+    controller.start()
+    yield receiver
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def assets_dir() -> Path:
+    """The vendored Data Docs CSS/JS, fetched once into the shared cache (npm registry, integrity-checked)."""
+    from eventpipe_quality.assets import fetch_assets
+    from eventpipe_quality.settings import QualitySettings
+
+    return fetch_assets(QualitySettings().resolved_assets_dir())
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """JSON log lines of the quality component, captured."""
+    from eventpipe_common.logging import configure_logging
+
+    stream = io.StringIO()
+    configure_logging("quality", stream=stream)
+    yield stream
+    configure_logging("quality")
+
