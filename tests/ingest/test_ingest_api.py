@@ -158,8 +158,22 @@ def test_never_202_when_kinesis_does_not_acknowledge(ingest_app: Callable[..., A
     assert records_of_job(kinesis_endpoint, stream, body["job_id"]) == []
 
 
-def test_missing_stream_is_503_and_job_failed(ingest_app: Callable[..., Any]) -> None:
-    with ingest_app(stream_name="no-such-stream") as client:
+@pytest.mark.parametrize("kinesis_client", ["lean", "aiobotocore"])
+def test_each_kinesis_client_publishes_every_event(ingest_app: Callable[..., Any], kinesis_endpoint: str,
+                                                   stream: str, kinesis_client: str) -> None:
+    """Property 2: both PutRecords paths (the lean signed call and aiobotocore's client) deliver every event
+    of a request that needs several calls."""
+    events = [valid_event(i % 13) for i in range(1100)]
+    with ingest_app(ingest_kinesis_client=kinesis_client) as client:
+        answer = client.post("/api/v1/ingest", json=events)
+    assert answer.status_code == 202, answer.text
+    in_stream = records_of_job(kinesis_endpoint, stream, answer.json()["job_id"])
+    assert sorted(r["event_id"] for r in in_stream) == sorted(e["event_id"] for e in events)
+
+
+@pytest.mark.parametrize("kinesis_client", ["lean", "aiobotocore"])
+def test_missing_stream_is_503_and_job_failed(ingest_app: Callable[..., Any], kinesis_client: str) -> None:
+    with ingest_app(stream_name="no-such-stream", ingest_kinesis_client=kinesis_client) as client:
         answer = client.post("/api/v1/ingest", json=[valid_event(1)])
         assert answer.status_code == 503
         assert answer.json()["code"] == "publish_failed"

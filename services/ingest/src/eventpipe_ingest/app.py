@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import eventpipe_core
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventpipe_ingest.auth import ApiKeys, load_api_keys
 from eventpipe_ingest.body import BadBodyError, BodyTooLargeError, UnsupportedMediaTypeError, decode_content, format_for
+from eventpipe_ingest.kinesis import LeanPutRecords
 from eventpipe_ingest.metrics import IngestMetrics
 from eventpipe_ingest.models import (
     ErrorBody,
@@ -44,7 +46,7 @@ from eventpipe_ingest.models import (
 )
 from eventpipe_ingest.publisher import KinesisPublisher, PublishError, PutRecords
 from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, Records, build_records, record_size
-from eventpipe_ingest.settings import IngestSettings, RejectMode
+from eventpipe_ingest.settings import IngestSettings, KinesisClient, RejectMode
 
 log = get_logger()
 
@@ -158,17 +160,14 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
                 connect_timeout=min(5.0, settings.ingest_publish_deadline_seconds),
                 read_timeout=settings.ingest_publish_deadline_seconds,
                 retries={"total_max_attempts": 1},  # our own retry loop handles partial failures and throttling
+                parameter_validation=False,  # entries are built within the limits here; botocore's check is slow
                 max_pool_connections=max(10, settings.ingest_max_concurrent_requests),
             )
-            services.kinesis = await stack.enter_async_context(get_session().create_client(
+            session = get_session()
+            services.kinesis = await stack.enter_async_context(session.create_client(
                 "kinesis", region_name=settings.aws_region, endpoint_url=settings.kinesis_endpoint_url,
                 config=config))
-            stream_name = settings.stream_name
-            client = services.kinesis
-
-            async def put_records(entries: list[dict[str, Any]]) -> dict[str, Any]:
-                answer: dict[str, Any] = await client.put_records(StreamName=stream_name, Records=entries)
-                return answer
+            put_records = await _put_records_call(settings, session, services.kinesis, stack)
 
             services.publisher = KinesisPublisher(
                 wrap_put_records(put_records) if wrap_put_records else put_records, metrics,
@@ -176,7 +175,8 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
                 retry_max=settings.ingest_retry_max_seconds)
             if settings.ingest_auth_enabled and not len(api_keys):
                 log.warning("no API keys configured: every ingest and status request will get 401")
-            log.info("ingest started", stream=stream_name, api_keys=len(api_keys),
+            log.info("ingest started", stream=settings.stream_name, api_keys=len(api_keys),
+                     kinesis_client=settings.ingest_kinesis_client.value,
                      reject_mode=settings.ingest_reject_mode.value)
             yield
 
@@ -388,6 +388,26 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _put_records_call(settings: IngestSettings, session: Any, client: Any,
+                            stack: AsyncExitStack) -> PutRecords:
+    """The PutRecords function the publisher calls, as configured (see eventpipe_ingest.kinesis)."""
+    stream_name = settings.stream_name
+    if settings.ingest_kinesis_client is KinesisClient.AIOBOTOCORE:
+        async def put_records(entries: list[dict[str, Any]]) -> dict[str, Any]:
+            answer: dict[str, Any] = await client.put_records(StreamName=stream_name, Records=entries)
+            return answer
+
+        return put_records
+    credentials = await session.get_credentials()
+    if credentials is None:
+        raise ConfigurationError("no AWS credentials found for Kinesis (environment, profile or role)",
+                                 setting="AWS_ACCESS_KEY_ID")
+    http = await stack.enter_async_context(aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max(10, settings.ingest_max_concurrent_requests)),
+        timeout=aiohttp.ClientTimeout(total=settings.ingest_publish_deadline_seconds, connect=5)))
+    return LeanPutRecords(credentials, client.meta.endpoint_url, client.meta.region_name, stream_name, http)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

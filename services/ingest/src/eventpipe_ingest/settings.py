@@ -20,6 +20,13 @@ class RejectMode(StrEnum):
     WHOLE = "whole"
 
 
+class KinesisClient(StrEnum):
+    """PutRecords through the lean signed call (eventpipe_ingest.kinesis) or aiobotocore's generic client."""
+
+    LEAN = "lean"
+    AIOBOTOCORE = "aiobotocore"
+
+
 class IngestSettings(PipelineSettings):
     ingest_host: str = "127.0.0.1"
     ingest_port: int = Field(default=8000, ge=0, le=65535)
@@ -37,6 +44,8 @@ class IngestSettings(PipelineSettings):
         default="user_id", description="Record column used as the Kinesis partition key; event_id when empty.")
     ingest_publish_deadline_seconds: float = Field(
         default=10.0, gt=0, description="Kinesis must acknowledge every record of a request within this, else 503.")
+    ingest_kinesis_client: KinesisClient = Field(
+        default=KinesisClient.LEAN, description="How PutRecords is sent: lean (default) or aiobotocore.")
     ingest_publish_concurrency: int = Field(default=8, ge=1, description="PutRecords calls in flight per request.")
     ingest_retry_base_seconds: float = Field(default=0.05, gt=0)
     ingest_retry_max_seconds: float = Field(default=2.0, gt=0)
