@@ -1,0 +1,223 @@
+"""Consumer benchmark: events/s from Kinesis records to committed Iceberg, per consumer process.
+
+    python -m bench.consumer [--events 1000000] [--rounds 3] [--stream-events 100000]
+
+Part 1, the processing + commit path on PRE-FETCHED records (the stream is not the bottleneck): W1 lines
+(bench/w1_data.py, with its re-sends, invalid and non-JSON lines) become Kinesis records of 4 shards in
+GetRecords-sized chunks of 10,000; one child process per variant and round runs exactly the consumer's code
+path (records.process_records per chunk, a commit every 50,000 records through iceberg.commit_pieces with the
+checkpoint map, rejects to raw_events_rejected) on a fresh SQL catalog with a file warehouse. Variants, side by
+side in one run: the Rust core's Parquet writer (`core`, the default) and pyiceberg's own writer (`pyiceberg`,
+what table.append uses). Reports events/s (valid events committed / wall time), records/s, median and p95
+commit latency, files per commit and peak RSS (ru_maxrss of the child). Medians over rounds.
+
+Part 2, END TO END from a pre-filled kinesalite stream (4 shards): the real consumer (`Consumer.run`) until every
+valid event is committed. kinesalite (a JavaScript emulator) serves GetRecords far slower than Kinesis, so this
+number is the emulator's ceiling, reported for completeness.
+Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SHARDS = 4
+CHUNK = 10_000
+COMMIT_EVERY = 50_000
+
+
+def _records(count: int) -> list[list[Any]]:
+    """W1 lines as per-shard lists of GetRecords chunks (StreamRecord), sequence numbers increasing per shard."""
+    from eventpipe_consumer.records import StreamRecord
+
+    from bench.w1_data import lines
+
+    data = [line.encode() for line in lines(count)]
+    now_us = int(time.time() * 1_000_000)
+    per_shard: list[list[Any]] = [[] for _ in range(SHARDS)]
+    for i, payload in enumerate(data):
+        shard = i % SHARDS
+        per_shard[shard].append(StreamRecord(f"shardId-{shard:012d}", str(10**20 + i), payload, now_us))
+    chunks: list[list[Any]] = []
+    for start in range(0, max(len(s) for s in per_shard), CHUNK):
+        for shard_records in per_shard:
+            if shard_records[start:start + CHUNK]:
+                chunks.append(shard_records[start:start + CHUNK])
+    return chunks
+
+
+def run_variant(writer: str, count: int, workdir: Path) -> dict[str, Any]:
+    """One round in this (child) process: process + commit `count` W1 records."""
+    import eventpipe_core
+    from eventpipe_consumer import iceberg
+    from eventpipe_consumer.records import DedupeWindow, process_records, rejects_table
+
+    from bench.w1_data import SCHEMA
+
+    chunks = _records(count)
+    schema = eventpipe_core.Schema(json.dumps(SCHEMA))
+    catalog = iceberg.open_catalog("bench", {"type": "sql", "uri": f"sqlite:///{workdir / 'catalog.db'}",
+                                             "warehouse": (workdir / "warehouse").as_uri()})
+    raw, rejected = iceberg.ensure_tables(catalog, "bench", schema.promoted)
+    windows: dict[str, DedupeWindow] = {}
+    latencies: list[float] = []
+    files: list[int] = []
+    committed = rejected_count = 0
+    buffered: list[Any] = []
+    pending = 0
+
+    def commit() -> None:
+        nonlocal committed, rejected_count, buffered, pending
+        started = time.perf_counter()
+        if any(seg.rejects for seg in buffered):
+            out = iceberg.commit_pieces(rejected, [iceberg.Piece(
+                s.shard_id, s.first_sequence, s.last_sequence, rejects_table(s.rejects) if s.rejects else None)
+                for s in buffered], stream="bench", writer=writer, date_column="rejected_at")  # type: ignore[arg-type]
+            rejected_count += out.record_count
+        out = iceberg.commit_pieces(raw, [iceberg.Piece(s.shard_id, s.first_sequence, s.last_sequence, s.records)
+                                          for s in buffered], stream="bench", writer=writer,  # type: ignore[arg-type]
+                                    date_column="event_date")
+        latencies.append(time.perf_counter() - started)
+        files.append(len(out.data_files))
+        committed += out.record_count
+        buffered, pending = [], 0
+
+    started = time.perf_counter()
+    for chunk in chunks:
+        window = windows.setdefault(chunk[0].shard_id, DedupeWindow(100_000))
+        segment = process_records(chunk, schema, window)
+        buffered.append(segment)
+        pending += segment.received
+        if pending >= COMMIT_EVERY:
+            commit()
+    if buffered:
+        commit()
+    seconds = time.perf_counter() - started
+    return {
+        "writer": writer, "records": count, "committed": committed, "rejected": rejected_count,
+        "seconds": seconds, "events_per_s": committed / seconds, "records_per_s": count / seconds,
+        "commit_p50_s": statistics.median(latencies),
+        "commit_p95_s": sorted(latencies)[int(0.95 * (len(latencies) - 1))],
+        "commits": len(latencies), "files_per_commit": statistics.median(files),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _child(writer: str, count: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="eventpipe-bench-consumer-") as tmp:
+        out = subprocess.run([sys.executable, "-m", "bench.consumer", "--child", writer, "--events", str(count),
+                              "--workdir", tmp], cwd=REPO, check=True, capture_output=True, text=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _records_read(consumer: Any) -> float:
+    return sum(sample.value for metric in consumer.metrics.records_read.collect() for sample in metric.samples
+               if sample.name.endswith("_total"))
+
+
+async def _end_to_end(count: int) -> dict[str, Any]:
+    """The real consumer on a pre-filled 4-shard kinesalite stream."""
+    import boto3
+    from aiobotocore.session import get_session
+    from eventpipe_consumer.consumer import Consumer
+    from eventpipe_consumer.iceberg import open_catalog
+    from eventpipe_consumer.leases import SqlLeaseStore
+    from eventpipe_consumer.settings import ConsumerSettings
+
+    from bench.w1_data import SCHEMA, lines
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from servers import start_kinesalite
+
+    server = start_kinesalite()
+    endpoint = f"http://127.0.0.1:{server.port}"
+    try:
+        client = boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="x", aws_secret_access_key="x")
+        client.create_stream(StreamName="bench", ShardCount=SHARDS)
+        data = [line.encode() for line in lines(count)]
+        fill_started = time.perf_counter()
+        for start in range(0, len(data), 500):
+            batch = data[start:start + 500]
+            client.put_records(StreamName="bench", Records=[
+                {"Data": d, "PartitionKey": str(start + i)} for i, d in enumerate(batch)])
+        fill_seconds = time.perf_counter() - fill_started
+        with tempfile.TemporaryDirectory(prefix="eventpipe-bench-e2e-") as tmp:
+            schema_path = Path(tmp) / "schema.json"
+            schema_path.write_text(json.dumps(SCHEMA))
+            settings = ConsumerSettings(state_dir=Path(tmp), stream_name="bench", kinesis_endpoint_url=endpoint,
+                                        schema_path=schema_path, consumer_metrics_port=0,
+                                        consumer_shard_sync_seconds=1.0, consumer_lease_duration_seconds=5.0)
+            session = get_session()
+            async with session.create_client("kinesis", region_name="us-east-1", endpoint_url=endpoint,
+                                             aws_access_key_id="x", aws_secret_access_key="x") as kinesis:
+                consumer = Consumer(settings, kinesis,
+                                    SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), "leases"),
+                                    open_catalog("bench", settings.resolved_catalog_properties()))
+                started = time.perf_counter()
+                task = asyncio.create_task(consumer.run())
+                while _records_read(consumer) < count:
+                    await asyncio.sleep(0.2)
+                consumer.stop()
+                await task
+                seconds = time.perf_counter() - started
+                committed = consumer.metrics.records_committed._value.get()
+        return {"records": count, "committed": committed, "seconds": seconds, "events_per_s": committed / seconds,
+                "fill_seconds": fill_seconds,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stream-events", type=int, default=100_000)
+    parser.add_argument("--child")
+    parser.add_argument("--workdir")
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(run_variant(args.child, args.events, Path(args.workdir))))
+        return 0
+    import eventpipe_core
+    import pyiceberg
+
+    results: dict[str, list[dict[str, Any]]] = {"core": [], "pyiceberg": []}
+    for round_no in range(args.rounds):
+        order = ["core", "pyiceberg"] if round_no % 2 == 0 else ["pyiceberg", "core"]
+        for writer in order:
+            result = _child(writer, args.events)
+            results[writer].append(result)
+            print(json.dumps({"round": round_no, **result}), file=sys.stderr)
+    summary = {}
+    for writer, rounds in results.items():
+        summary[writer] = {key: statistics.median(r[key] for r in rounds)
+                           for key in ("events_per_s", "records_per_s", "commit_p50_s", "commit_p95_s",
+                                       "files_per_commit", "peak_rss_mb", "seconds")}
+        summary[writer]["committed"] = rounds[0]["committed"]
+        summary[writer]["rejected"] = rounds[0]["rejected"]
+    e2e = asyncio.run(_end_to_end(args.stream_events)) if args.stream_events else None
+    print(json.dumps({"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                                  "eventpipe_core": eventpipe_core.__version__,
+                                  "pyiceberg": pyiceberg.__version__},
+                      "events": args.events, "rounds": args.rounds, "prefetched": summary, "kinesalite": e2e},
+                     indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
