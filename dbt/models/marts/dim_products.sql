@@ -1,5 +1,7 @@
 {#- Products with their latest attributes from product_updated events, plus the products that events name but
     no update described yet (is_inferred, attributes null), so every fact's product_id finds its row. -#}
+{{ config(materialized='table', **eventpipe.marts_config()) }}
+
 with updates as (
 
     select * from {{ ref('stg_products') }}
@@ -24,8 +26,8 @@ described as (
         name,
         category,
         price,
-        first_updated_at,
-        updated_at as last_updated_at,
+        {{ eventpipe.mart_timestamp('first_updated_at') }} as first_updated_at,
+        {{ eventpipe.mart_timestamp('updated_at') }} as last_updated_at,
         update_count,
         false as is_inferred
     from ranked
@@ -40,8 +42,8 @@ inferred as (
         cast(null as {{ dbt.type_string() }}) as name,
         cast(null as {{ dbt.type_string() }}) as category,
         cast(null as {{ dbt.type_float() }}) as price,
-        cast(null as {{ dbt.type_timestamp() }}) as first_updated_at,
-        cast(null as {{ dbt.type_timestamp() }}) as last_updated_at,
+        {{ eventpipe.mart_timestamp('cast(null as ' ~ dbt.type_timestamp() ~ ')') }} as first_updated_at,
+        {{ eventpipe.mart_timestamp('cast(null as ' ~ dbt.type_timestamp() ~ ')') }} as last_updated_at,
         0 as update_count,
         true as is_inferred
     from {{ ref('stg_events') }}

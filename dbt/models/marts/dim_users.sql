@@ -8,8 +8,7 @@
     incremental_strategy='delete+insert',
     unique_key='user_id',
     on_schema_change='append_new_columns',
-    tmp_relation_type='transient' if target.type == 'snowflake' else none,
-    cluster_by=['user_id'] if target.type == 'snowflake' else none,
+    **eventpipe.marts_config(cluster_by=['user_id'])
 ) }}
 
 with versions as (
@@ -30,10 +29,10 @@ select
     email,
     country,
     plan,
-    valid_from,
-    valid_to,
+    {{ eventpipe.mart_timestamp('valid_from') }} as valid_from,
+    {{ eventpipe.mart_timestamp('valid_to') }} as valid_to,
     valid_to is null as is_current,
     version_number,
     source_event_id,
-    user_loaded_at
+    {{ eventpipe.mart_timestamp('user_loaded_at') }} as user_loaded_at
 from versions

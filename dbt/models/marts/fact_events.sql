@@ -9,8 +9,7 @@
     incremental_strategy='delete+insert',
     unique_key='event_id',
     on_schema_change='append_new_columns',
-    tmp_relation_type='transient' if target.type == 'snowflake' else none,
-    cluster_by=['event_date'] if target.type == 'snowflake' else none,
+    **eventpipe.marts_config(cluster_by=['event_date'])
 ) }}
 
 with events as (
@@ -29,7 +28,7 @@ with events as (
 select
     e.event_id,
     e.event_type,
-    e.event_ts,
+    {{ eventpipe.mart_timestamp('e.event_ts') }} as event_ts,
     e.event_date,
     e.event_hour,
     e.user_id,
@@ -40,8 +39,8 @@ select
     e.amount,
     e.currency,
     e.quantity,
-    e.ingested_at,
-    e.dbt_loaded_at
+    {{ eventpipe.mart_timestamp('e.ingested_at') }} as ingested_at,
+    {{ eventpipe.mart_timestamp('e.dbt_loaded_at') }} as dbt_loaded_at
 from events as e
 left join {{ ref('dim_users') }} as u
     on e.user_id = u.user_id
