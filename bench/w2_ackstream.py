@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-_RECORD = b'{"SequenceNumber":"49600000000000000000000000000000000000000000000000000000","ShardId":"shardId-000000000000"}'
+_RECORD = b'{"SequenceNumber":"4960000000000000000000000000000000000000000000000000","ShardId":"shardId-000000000000"}'
 _SUMMARY = json.dumps({"StreamDescriptionSummary": {
     "StreamName": "bench", "StreamARN": "arn:aws:kinesis:us-east-1:000000000000:stream/bench",
     "StreamStatus": "ACTIVE", "RetentionPeriodHours": 24, "StreamCreationTimestamp": 0,

@@ -47,8 +47,8 @@ def partition_keys(table: pa.Table, field: str) -> list[str]:
 
 
 def build_records(table: pa.Table, field: str) -> Records:
-    raw = table.column("raw").to_pylist()
-    return Records(data=[r.encode("utf-8") for r in raw], keys=partition_keys(table, field),
+    data = pc.cast(table.column("raw"), pa.binary()).to_pylist()  # UTF-8 bytes without a decode/encode trip
+    return Records(data=data, keys=partition_keys(table, field),
                    lines=table.column("source_line").to_pylist())
 
 
