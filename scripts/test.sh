@@ -43,6 +43,7 @@ stage_core()      { pytest_in services tests/core; }
 stage_ingest()    { pytest_in services tests/ingest tests/common; }
 stage_cli()       { pytest_in services tests/cli; }
 stage_consumer()  { pytest_in services tests/consumer; }
+stage_dbt()       { "$REPO_ROOT/scripts/venv.sh" fakesnow && pytest_in analytics tests/dbt; }
 # The whole local stack as subprocesses; dbt and GX run in the analytics venv, so build it first.
 stage_e2e()       { "$REPO_ROOT/scripts/venv.sh" analytics && pytest_in services tests/e2e; }
 
