@@ -112,16 +112,22 @@ class KubeCluster:
 
     def kubectl(self, *args: str, check: bool = True, input_text: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-                              check=check, capture_output=True, text=True, input=input_text, timeout=timeout)
+        out = subprocess.run([str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                             capture_output=True, text=True, input=input_text, timeout=timeout)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed ({out.returncode}): {out.stderr}{out.stdout}")
+        return out
 
     def helm(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         env = {"KUBECONFIG": str(self.kubeconfig), "HOME": str(self.workdir), "PATH": "/usr/bin:/bin",
                "HELM_CACHE_HOME": str(self.workdir / "helm-cache"),
                "HELM_CONFIG_HOME": str(self.workdir / "helm-config"),
                "HELM_DATA_HOME": str(self.workdir / "helm-data")}
-        return subprocess.run([str(self.bin_dir / "helm"), *args], check=check, capture_output=True, text=True,
-                              env=env, timeout=timeout)
+        out = subprocess.run([str(self.bin_dir / "helm"), *args], capture_output=True, text=True, env=env,
+                             timeout=timeout)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"helm {' '.join(args)} failed ({out.returncode}): {out.stderr}{out.stdout}")
+        return out
 
     def stop(self) -> None:
         self.apiserver.stop()

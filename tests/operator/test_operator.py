@@ -1,0 +1,292 @@
+"""The operator end to end against the real API server: the example pipeline from create to delete.
+
+There is no controller-manager (no Deployment controller, no garbage collector) and no kubelet: where a test
+needs what those would write (a Deployment's available replicas, a running consumer pod's IP), it writes that
+status itself through the API's status subresource, exactly as those controllers would, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from conftest import OPERATOR_METRICS_PORT, ensure_namespace, wait_for
+from kubecluster import KubeCluster
+from kubernetes import client
+from op_helpers import example, merge
+from pyiceberg.catalog import load_catalog
+
+from servers import free_port
+
+G, V, P = "eventpipe.io", "v1alpha1", "eventpipelines"
+NS = "shop"
+LAG_METRIC = "eventpipe_consumer_millis_behind_latest"
+
+
+class LagServer:
+    """A consumer's /metrics on 127.0.0.1 whose MillisBehindLatest the test sets."""
+
+    def __init__(self) -> None:
+        self.millis = 0.0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                text = (f"# TYPE {LAG_METRIC} gauge\n"
+                        f'{LAG_METRIC}{{shard_id="shardId-000000000000"}} {outer.millis}\n')
+                payload = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def lag_server() -> Iterator[LagServer]:
+    server = LagServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def catalog_props(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("catalog")
+    (tmp / "warehouse").mkdir()
+    return {"type": "sql", "uri": f"sqlite:///{tmp / 'catalog.db'}", "warehouse": (tmp / "warehouse").as_uri()}
+
+
+def pipeline_doc(name: str, kinesis_endpoint: str, catalog: dict[str, str], **changes: Any) -> dict[str, Any]:
+    doc = example()
+    doc["metadata"] = {"name": name, "namespace": NS}
+    doc["spec"] = merge(doc["spec"], {
+        "aws": {"kinesisEndpointUrl": kinesis_endpoint, "region": "us-east-1"},
+        "stream": {"name": f"{name}-events", "shards": 4},
+        "iceberg": {"catalogProperties": catalog, "namespace": name.replace("-", "_")},
+    })
+    doc["spec"] = merge(doc["spec"], changes)
+    return doc
+
+
+def get(custom: client.CustomObjectsApi, name: str) -> dict[str, Any]:
+    obj: dict[str, Any] = custom.get_namespaced_custom_object(G, V, NS, P, name)
+    return obj
+
+
+def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond["type"] == ctype:
+            return dict(cond)
+    return None
+
+
+def condition_is(custom: client.CustomObjectsApi, name: str, ctype: str, status: str) -> Any:
+    obj = get(custom, name)
+    cond = condition(obj, ctype)
+    return obj if cond and cond["status"] == status else None
+
+
+def set_deployment_available(apps: client.AppsV1Api, name: str) -> None:
+    """What the Deployment controller would write once the pods are up (no controller-manager runs here)."""
+    dep = apps.read_namespaced_deployment(name, NS)
+    replicas = dep.spec.replicas
+    apps.patch_namespaced_deployment_status(name, NS, {"status": {
+        "observedGeneration": dep.metadata.generation, "replicas": replicas, "readyReplicas": replicas,
+        "availableReplicas": replicas, "updatedReplicas": replicas}})
+
+
+def events_for(core: client.CoreV1Api, name: str) -> list[client.CoreV1Event]:
+    items: list[client.CoreV1Event] = core.list_namespaced_event(
+        NS, field_selector=f"involvedObject.name={name},involvedObject.kind=EventPipeline").items
+    return items
+
+
+@pytest.fixture(scope="module", autouse=True)
+def namespace(core: client.CoreV1Api) -> None:
+    ensure_namespace(core, NS)
+
+
+def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom: client.CustomObjectsApi,
+                                    core: client.CoreV1Api, apps: client.AppsV1Api, kinesis_endpoint: str,
+                                    catalog_props: dict[str, str], lag_server: LagServer) -> None:
+    name = "shop"
+    doc = pipeline_doc(name, kinesis_endpoint, catalog_props,
+                       consumer={"metricsPort": lag_server.port, "scaleDownStabilizationSeconds": 2})
+    created = custom.create_namespaced_custom_object(G, V, NS, P, doc)
+    uid = created["metadata"]["uid"]
+
+    # --- children appear, each owned by the pipeline, with the specs the builders promise
+    def children() -> Any:
+        found = {
+            "cm": core.read_namespaced_config_map(f"{name}-config", NS),
+            "dag": core.read_namespaced_config_map(f"{name}-dag", NS),
+            "ingest": apps.read_namespaced_deployment(f"{name}-ingest", NS),
+            "consumer": apps.read_namespaced_deployment(f"{name}-consumer", NS),
+            "svc": core.read_namespaced_service(f"{name}-ingest", NS),
+            "pdb": client.PolicyV1Api(core.api_client).read_namespaced_pod_disruption_budget(f"{name}-ingest", NS),
+            "sa": core.read_namespaced_service_account(f"{name}-consumer", NS),
+            "netpol": client.NetworkingV1Api(core.api_client).read_namespaced_network_policy(f"{name}-ingest", NS),
+        }
+        return found
+
+    found = wait_for("the pipeline's children", children)
+    for obj in found.values():
+        (owner,) = obj.metadata.owner_references
+        assert (owner.kind, owner.name, owner.uid, owner.controller) == ("EventPipeline", name, uid, True)
+        assert "eventpipe-operator" in {m.manager for m in obj.metadata.managed_fields}
+    assert found["ingest"].spec.replicas == 2
+    assert found["consumer"].spec.replicas == 1  # minReplicas until the scaler decides
+    pod = found["ingest"].spec.template.spec
+    assert pod.containers[0].security_context.read_only_root_filesystem is True
+    assert pod.containers[0].readiness_probe.http_get.path == "/api/v1/ready"
+    assert found["cm"].data["EVENTPIPE_KINESIS_ENDPOINT_URL"] == kinesis_endpoint
+    assert json.loads(found["cm"].data["schema.json"]) == doc["spec"]["schema"]
+    assert found["sa"].metadata.annotations == {"eks.amazonaws.com/role-arn": doc["spec"]["aws"]["roleArn"]}
+    assert json.loads(found["dag"].data["dag.json"])["dbt"]["target"] == "prod"
+
+    # --- stream and tables provisioned; status says so; no pods yet, so not Ready
+    obj = wait_for("StreamReady and TableReady", lambda: (lambda o: o if (
+        (condition(o, "StreamReady") or {}).get("status") == "True"
+        and (condition(o, "TableReady") or {}).get("status") == "True") else None)(get(custom, name)))
+    assert obj["status"]["stream"]["openShards"] == 4 and obj["status"]["stream"]["createdByOperator"] is True
+    kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")
+    summary = kinesis.describe_stream_summary(StreamName=f"{name}-events")["StreamDescriptionSummary"]
+    assert summary["StreamStatus"] == "ACTIVE" and summary["OpenShardCount"] == 4
+    catalog = load_catalog("check", **catalog_props)
+    assert sorted(t[1] for t in catalog.list_tables("shop")) == ["raw_events", "raw_events_rejected"]
+    assert obj["status"]["observedGeneration"] == 1
+    assert obj["status"]["phase"] == "Provisioning"
+    assert condition(obj, "IngestAvailable")["status"] == "False"  # type: ignore[index]
+    assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
+    assert condition(obj, "DagDeployed")["status"] == "True"  # type: ignore[index]
+    # The finalizer is only there while something outside Kubernetes must be cleaned: Retain needs none.
+    assert "eventpipe.io/cleanup" not in (obj["metadata"].get("finalizers") or [])
+
+    # --- the Deployments become available -> Ready, and `kubectl wait` sees it
+    set_deployment_available(apps, f"{name}-ingest")
+    set_deployment_available(apps, f"{name}-consumer")
+    cluster.kubectl("wait", "--for=condition=Ready", f"eventpipeline/{name}", "-n", NS, "--timeout=60s")
+    obj = get(custom, name)
+    assert obj["status"]["phase"] == "Running"
+    table = cluster.kubectl("get", "epl", name, "-n", NS).stdout
+    assert "Running" in table and "True" in table
+
+    # --- lag scaling: a running consumer pod reports 5 minutes of lag (target 60 s) -> 4 consumers (max,
+    # and the stream has 4 open shards); then no lag -> back to minReplicas after the stabilization window.
+    lag_server.millis = 300_000
+    core.create_namespaced_pod(NS, {
+        "metadata": {"name": f"{name}-consumer-0", "labels": {"app.kubernetes.io/instance": name,
+                                                              "app.kubernetes.io/component": "consumer"}},
+        "spec": {"serviceAccountName": f"{name}-consumer",
+                 "containers": [{"name": "consumer", "image": "ghcr.io/eventpipe/services:test"}]}})
+    # What the kubelet would report for a running pod: its IP (this machine: the test's metrics server).
+    core.patch_namespaced_pod_status(f"{name}-consumer-0", NS, {"status": {
+        "phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}})
+    wait_for("4 consumers", lambda: apps.read_namespaced_deployment(f"{name}-consumer", NS).spec.replicas == 4)
+    obj = wait_for("lag in status", lambda: (lambda o: o if (o["status"].get("consumers") or {}).get(
+        "lagSeconds") == "300.0" else None)(get(custom, name)))
+    scaled = [e for e in events_for(core, name) if e.reason == "ConsumersScaled"]
+    assert any("1 -> 4 (LagHigh" in e.message for e in scaled)
+    lag_server.millis = 0
+    wait_for("back to 1 consumer", lambda: apps.read_namespaced_deployment(f"{name}-consumer", NS).spec.replicas == 1,
+             timeout=30)
+    assert any("4 -> 1 (LagLow" in e.message for e in events_for(core, name) if e.reason == "ConsumersScaled")
+
+    # --- a spec change updates the children and rolls the pods (config hash); monitoring CRDs appear
+    cluster.kubectl("apply", "--server-side", "-f", str(Path(__file__).parent / "monitoring-crds.yaml"))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                    "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com")
+    old_hash = found["ingest"].spec.template.metadata.annotations["eventpipe.io/config-hash"]
+    schema = dict(doc["spec"]["schema"])
+    schema["event_types"] = [*schema["event_types"], "refund"]
+    custom.patch_namespaced_custom_object(G, V, NS, P, name, {"spec": {
+        "ingest": {"replicas": 3}, "schema": schema, "transform": {"enabled": False}}})
+    ingest = wait_for("3 ingest replicas", lambda: (lambda d: d if d.spec.replicas == 3 else None)(
+        apps.read_namespaced_deployment(f"{name}-ingest", NS)))
+    assert ingest.spec.template.metadata.annotations["eventpipe.io/config-hash"] != old_hash
+    cm = core.read_namespaced_config_map(f"{name}-config", NS)
+    assert "refund" in json.loads(cm.data["schema.json"])["event_types"]
+    wait_for("the DAG ConfigMap pruned", lambda: not core.list_namespaced_config_map(
+        NS, field_selector=f"metadata.name={name}-dag").items)
+    monitors = client.CustomObjectsApi(core.api_client)
+    sm = wait_for("the ServiceMonitor", lambda: monitors.get_namespaced_custom_object(
+        "monitoring.coreos.com", "v1", NS, "servicemonitors", name))
+    assert sm["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert monitors.get_namespaced_custom_object("monitoring.coreos.com", "v1", NS, "prometheusrules", name)
+    obj = wait_for("observedGeneration 2", lambda: (lambda o: o if o["status"].get("observedGeneration") == 2
+                                                    else None)(get(custom, name)))
+    assert condition(obj, "DagDeployed")["reason"] == "NotRequested"  # type: ignore[index]
+
+    # --- delete with deletionPolicy Retain: gone at once; the stream and tables stay
+    custom.delete_namespaced_custom_object(G, V, NS, P, name)
+    wait_for("the pipeline gone", lambda: not custom.list_namespaced_custom_object(
+        G, V, NS, P, field_selector=f"metadata.name={name}")["items"])
+    assert kinesis.describe_stream_summary(StreamName=f"{name}-events")["StreamDescriptionSummary"]
+    assert sorted(t[1] for t in catalog.list_tables("shop")) == ["raw_events", "raw_events_rejected"]
+    # No garbage collector runs here; in a cluster it deletes the children through these owner references.
+    assert apps.read_namespaced_deployment(f"{name}-ingest", NS).metadata.owner_references[0].uid == uid
+
+
+def test_delete_policy_removes_stream_and_tables(operator: Any, custom: client.CustomObjectsApi,
+                                                 kinesis_endpoint: str, catalog_props: dict[str, str]) -> None:
+    name = "shop-delete"
+    doc = pipeline_doc(name, kinesis_endpoint, catalog_props, deletionPolicy="Delete")
+    custom.create_namespaced_custom_object(G, V, NS, P, doc)
+    obj = wait_for("the cleanup finalizer", lambda: (lambda o: o if "eventpipe.io/cleanup" in (
+        o["metadata"].get("finalizers") or []) else None)(get(custom, name)))
+    assert obj["status"]["tables"]["createdByOperator"] is True
+    kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")
+    assert kinesis.describe_stream_summary(StreamName=f"{name}-events")
+    custom.delete_namespaced_custom_object(G, V, NS, P, name)
+    wait_for("the pipeline gone", lambda: not custom.list_namespaced_custom_object(
+        G, V, NS, P, field_selector=f"metadata.name={name}")["items"])
+    names = kinesis.list_streams()["StreamNames"]
+    assert f"{name}-events" not in names
+    catalog = load_catalog("check", **catalog_props)
+    assert ("shop_delete",) not in catalog.list_namespaces()
+
+
+def test_invalid_schema_is_reported_as_a_condition(operator: Any, custom: client.CustomObjectsApi,
+                                                   core: client.CoreV1Api, kinesis_endpoint: str,
+                                                   catalog_props: dict[str, str]) -> None:
+    name = "shop-bad-schema"
+    schema = example()["spec"]["schema"]
+    schema["fields"][7]["pattern"] = "^[unclosed"
+    doc = pipeline_doc(name, kinesis_endpoint, catalog_props, schema=schema)
+    custom.create_namespaced_custom_object(G, V, NS, P, doc)
+    obj = wait_for("SpecValid False", lambda: condition_is(custom, name, "SpecValid", "False"))
+    assert obj["status"]["phase"] == "Failed"
+    assert "spec.schema.fields[7].pattern: not a valid regular expression" in condition(obj, "SpecValid")["message"]  # type: ignore[index]
+    assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
+    assert not core.list_namespaced_config_map(NS, field_selector=f"metadata.name={name}-config").items
+    wait_for("a Warning event", lambda: [e for e in events_for(core, name) if e.type == "Warning"])
+    custom.delete_namespaced_custom_object(G, V, NS, P, name)
+
+
+def test_operator_metrics_and_peering(operator: Any, custom: client.CustomObjectsApi) -> None:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{OPERATOR_METRICS_PORT}/metrics", timeout=5).read().decode()
+    reconciles = [line for line in text.splitlines()
+                  if line.startswith("eventpipe_operator_reconciles_total{") and 'result="ok"' in line]
+    assert reconciles and sum(float(line.rsplit(" ", 1)[1]) for line in reconciles) >= 1
+    assert "eventpipe_operator_reconcile_duration_seconds_bucket" in text
+    assert "eventpipe_operator_consumer_scalings_total" in text
+    peering = custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", "eventpipe-tests")
+    assert len(peering.get("status") or {}) == 1  # this operator announced itself to its peers
