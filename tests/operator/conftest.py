@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from kubecluster import KubeCluster, start_cluster
 from kubernetes import client, config
+from kubernetes.config import kube_config
 from op_helpers import CRD, REPO
 
 from servers import free_port
@@ -38,6 +39,8 @@ def cluster() -> Iterator[KubeCluster]:
     workdir = Path(tempfile.mkdtemp(prefix="eventpipe-k8s-"))
     kc = start_cluster(workdir)
     os.environ["KUBECONFIG"] = str(kc.kubeconfig)
+    # The kubernetes client (which kopf logs in with) read KUBECONFIG when it was imported: point it here too.
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kc.kubeconfig)
     try:
         kc.kubectl("apply", "--server-side", "-f", str(CRD), "-f", str(REPO / "crds" / "kopf-peering.yaml"))
         kc.kubectl("wait", "--for=condition=Established", "--timeout=60s",

@@ -72,7 +72,7 @@ def test_install_into_the_api_server(cluster: KubeCluster, core: client.CoreV1Ap
 
         allowed = [("patch", "eventpipelines.eventpipe.io"), ("patch", "eventpipelines.eventpipe.io/status"),
                    ("create", "deployments.apps"), ("delete", "configmaps"), ("list", "pods"),
-                   ("create", "events"), ("create", "servicemonitors.monitoring.coreos.com")]
+                   ("create", "events"), ("create", "networkpolicies.networking.k8s.io")]
         denied = [("get", "secrets"), ("delete", "eventpipelines.eventpipe.io"), ("create", "pods"),
                   ("create", "roles.rbac.authorization.k8s.io"), ("delete", "namespaces"),
                   ("patch", "nodes")]

@@ -170,7 +170,7 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
     kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")
     summary = kinesis.describe_stream_summary(StreamName=f"{name}-events")["StreamDescriptionSummary"]
     assert summary["StreamStatus"] == "ACTIVE" and summary["OpenShardCount"] == 4
-    catalog = load_catalog("check", **catalog_props)
+    catalog = load_catalog("eventpipe", **catalog_props)
     assert sorted(t[1] for t in catalog.list_tables("shop")) == ["raw_events", "raw_events_rejected"]
     assert obj["status"]["observedGeneration"] == 1
     assert obj["status"]["phase"] == "Provisioning"
@@ -260,7 +260,7 @@ def test_delete_policy_removes_stream_and_tables(operator: Any, custom: client.C
         G, V, NS, P, field_selector=f"metadata.name={name}")["items"])
     names = kinesis.list_streams()["StreamNames"]
     assert f"{name}-events" not in names
-    catalog = load_catalog("check", **catalog_props)
+    catalog = load_catalog("eventpipe", **catalog_props)
     assert ("shop_delete",) not in catalog.list_namespaces()
 
 

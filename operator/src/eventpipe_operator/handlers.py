@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -145,6 +146,13 @@ def _availability(pipeline: Pipeline, kube: Kube) -> tuple[list[Condition], dict
     return conds, {"replicas": want_ingest, "availableReplicas": have_ingest}, {"replicas": want_consumers}
 
 
+def _dag_condition(pipeline: Pipeline) -> Condition:
+    if pipeline.spec.transform.enabled:
+        return Condition("DagDeployed", True, "ConfigMapApplied",
+                         f"DAG definition in ConfigMap {manifests.child_name(pipeline, 'dag')}")
+    return Condition("DagDeployed", True, "NotRequested", "spec.transform.enabled is false")
+
+
 def _write_status(body: Any, status: Any, patch: kopf.Patch, pipeline_name: str, namespace: str,
                   generation: int, parts: list[Condition]) -> None:
     """Conditions (Ready first), phase, observedGeneration; an Event for every condition that changed."""
@@ -229,14 +237,9 @@ def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: ko
         kopf.event(body, type="Normal", reason="ChildrenPruned", message=f"removed {', '.join(removed)}")
     logger.info("applied %d children (monitoring CRDs: %s)", len(children), monitoring)
 
-    if pipeline.spec.transform.enabled:
-        parts_dag = Condition("DagDeployed", True, "ConfigMapApplied",
-                              f"DAG definition in ConfigMap {manifests.child_name(pipeline, 'dag')}")
-    else:
-        parts_dag = Condition("DagDeployed", True, "NotRequested", "spec.transform.enabled is false")
     availability, ingest_status, consumer_status = _availability(pipeline, kube)
     parts.extend(availability)
-    parts.append(parts_dag)
+    parts.append(_dag_condition(pipeline))
     patch.status["configHash"] = manifests.config_hash(pipeline)
     patch.status["ingest"] = ingest_status
     patch.status["consumers"] = {**consumer_status, "desiredReplicas": opts.consumer_replicas}
@@ -262,6 +265,8 @@ def monitor(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.
     if any(c.get("type") == "SpecValid" and c.get("status") == "False" for c in conditions):
         return
     pipeline = Pipeline.from_body(body)
+    if _previous(status, "observedGeneration") != pipeline.generation:
+        return  # a reconcile of the new spec is under way; its status write comes first
     consumer_spec = pipeline.spec.consumer
     selector = manifests.selector(pipeline, "consumer")
     lag, errors = scrape_lag(kube.pod_ips(pipeline.namespace, selector), consumer_spec.metrics_port,
@@ -310,20 +315,33 @@ def monitor(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.
         patch.status["stream"] = {"openShards": open_shards}
     parts = [Condition(c["type"], {"True": True, "False": False}.get(c["status"]), c.get("reason", ""),
                        c.get("message", "")) for c in conditions if c["type"] not in
-             ("Ready", "IngestAvailable", "ConsumersScaled")]
+             ("Ready", "IngestAvailable", "ConsumersScaled", "DagDeployed")]
     availability, ingest_status, consumer_status = _availability(pipeline, kube)
     if decision.changed(current):
         availability = [c if c.type != "ConsumersScaled" else
                         Condition("ConsumersScaled", False, "Scaling", f"scaling to {decision.replicas}")
                         for c in availability]
     order = ("SpecValid", "StreamReady", "TableReady", "IngestAvailable", "ConsumersScaled", "DagDeployed")
-    merged = {c.type: c for c in [*parts, *availability]}
+    merged = {c.type: c for c in [*parts, *availability, _dag_condition(pipeline)]}
     patch.status["ingest"] = ingest_status
     patch.status["consumers"] = {**consumers, "replicas": decision.replicas if decision.changed(current)
                                  else consumer_status["replicas"]}
     _write_status(body, status, patch, pipeline.name, pipeline.namespace,
                   int(_previous(status, "observedGeneration") or pipeline.generation),
                   [merged[t] for t in order if t in merged])
+
+
+def _timer_without_finalizer(handler_id: str) -> None:
+    """kopf puts its finalizer on every object that has a timer, so it can stop the timer before the object
+    goes. A missed tick of `monitor` is harmless, and a finalizer must only be there while external resources
+    need cleanup (deletionPolicy: Delete): so this timer is registered as not requiring one. kopf offers no
+    public switch for that; the handler record is replaced with the flag off (covered by the tests)."""
+    spawning: Any = kopf.get_default_registry()._spawning
+    spawning._handlers = [dataclasses.replace(h, requires_finalizer=False) if h.id == handler_id else h
+                          for h in spawning._handlers]
+
+
+_timer_without_finalizer("monitor")
 
 
 # ------------------------------------------------------------------------------------------------- delete

@@ -8,6 +8,7 @@ sets and re-applying the same manifests is a no-op.
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,7 +36,8 @@ def load_api_client() -> client.ApiClient:
     try:
         config.load_incluster_config()
     except config.ConfigException:
-        config.load_kube_config()
+        # Read KUBECONFIG now: the client library only reads it once, when it is imported.
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
     return client.ApiClient()
 
 
