@@ -30,7 +30,7 @@ class UnsupportedFormatError(EventpipeError):
     """`format` is not one of "json", "ndjson", "csv" (Property 48)."""
     format: str
 
-class ValidationFailed(EventpipeError):
+class ValidationFailed(EventpipeError):  # noqa: N818 - a pydantic-style name, kept
     """Raised by `validate_or_raise`: carries every violation (like pydantic's ValidationError)."""
     def errors(self) -> list[Violation]: ...
     def error_count(self) -> int: ...
@@ -41,7 +41,8 @@ class Violation:
     """One broken rule of one event."""
     index: int          # 0-based index of the event in the batch (parse_*/validate_schema), or line-1 in process_batch
     field: str          # field path, e.g. "event_type" or "properties.amount"
-    rule: str           # "required" | "type" | "min" | "max" | "enum" | "pattern" | "max_length" | "event_type" | "json" | "timestamp"
+    rule: str           # "required" | "type" | "min" | "max" | "enum" | "pattern" | "max_length" | "event_type"
+                        # | "json" | "timestamp"
     message: str        # human sentence naming field and rule
     value: Any          # the offending value (None when missing)
     def to_dict(self) -> dict[str, Any]: ...

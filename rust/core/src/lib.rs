@@ -1,0 +1,18 @@
+//! eventpipe-core: parse, validate, transform and deduplicate events, build Arrow record batches, and write
+//! Iceberg-ready Parquet data files. Pure Rust: the Python binding lives in the `eventpipe-core-python` crate.
+
+pub mod batch;
+pub mod dedupe;
+pub mod error;
+pub mod iceberg_parquet;
+pub mod invariants;
+pub mod parse;
+pub mod schema;
+pub mod transform;
+pub mod validate;
+
+pub use batch::{process_batch, records_schema, BatchOptions, BatchOutput, Reject};
+pub use error::{Error, Result};
+pub use parse::{parse, parse_csv, parse_json, parse_ndjson, Format};
+pub use schema::Schema;
+pub use validate::{check_event, validate_all, Event, Promoted, Violation};

@@ -1,0 +1,442 @@
+//! One event, one pass: read the envelope, check every rule, and (when nothing is broken) produce the
+//! transformed record. Every violation of the event is reported, not only the first (Property 5).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::schema::{EnvelopeField, FieldRule, PromotedType, Schema, Target};
+use crate::transform::{date_and_hour, parse_rfc3339_micros};
+
+/// One broken rule of one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// 0-based index of the event in its batch (`line - 1` in process_batch).
+    pub index: usize,
+    /// Field path, e.g. `event_type` or `properties.amount` (empty for the whole event).
+    pub field: String,
+    /// `required`, `type`, `min`, `max`, `enum`, `pattern`, `max_length`, `event_type`, `json`, `timestamp`.
+    pub rule: &'static str,
+    pub message: String,
+    /// The offending value (None when missing).
+    pub value: Option<Value>,
+}
+
+/// A typed promoted value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Promoted {
+    Null,
+    Double(f64),
+    Long(i64),
+    Int(i32),
+    Str(String),
+    Bool(bool),
+}
+
+/// A valid event, transformed: what becomes one row of the records table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<'a> {
+    pub event_id: Cow<'a, str>,
+    pub event_type: Cow<'a, str>,
+    pub user_id: Option<Cow<'a, str>>,
+    pub session_id: Option<Cow<'a, str>>,
+    /// UTC microseconds since the epoch.
+    pub event_ts: i64,
+    /// Days since the epoch (UTC).
+    pub event_date: i32,
+    pub event_hour: i32,
+    /// Compact JSON text of `properties`, numbers exactly as received.
+    pub properties: Option<Cow<'a, str>>,
+    pub schema_version: i32,
+    pub promoted: Vec<Promoted>,
+    /// The reserved top-level `_job_id`.
+    pub job_id: Option<Cow<'a, str>>,
+}
+
+/// The envelope as borrowed raw JSON pieces. `null` reads as absent.
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow, default)]
+    event_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    event_type: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    user_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    session_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    properties: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    schema_version: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "_job_id")]
+    job_id: Option<&'a RawValue>,
+}
+
+fn raw_value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+/// The string inside a raw JSON value, borrowed when it holds no escapes; None when it is not a string.
+fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if !text.starts_with('"') {
+        return None;
+    }
+    if !text.contains('\\') {
+        return Some(Cow::Borrowed(&text[1..text.len() - 1]));
+    }
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+}
+
+fn json_kind(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'"') => "string",
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+struct Check<'v> {
+    index: usize,
+    out: &'v mut Vec<Violation>,
+    broken: bool,
+}
+
+impl Check<'_> {
+    fn push(&mut self, field: &str, rule: &'static str, message: String, value: Option<Value>) {
+        self.broken = true;
+        self.out.push(Violation { index: self.index, field: field.to_string(), rule, message, value });
+    }
+
+    fn required_string<'a>(&mut self, name: &str, raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
+        match raw {
+            None => {
+                self.push(name, "required", format!("{name} is required"), None);
+                None
+            }
+            Some(r) => self.string(name, r),
+        }
+    }
+
+    fn string<'a>(&mut self, name: &str, raw: &'a RawValue) -> Option<Cow<'a, str>> {
+        let s = raw_str(raw);
+        if s.is_none() {
+            self.push(name, "type", format!("{name} must be a string, got {}", json_kind(raw.get())), Some(raw_value(raw)));
+        }
+        s
+    }
+
+    fn optional_string<'a>(&mut self, name: &str, raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
+        raw.and_then(|r| self.string(name, r))
+    }
+}
+
+/// Check one event (JSON object text) against the envelope contract and `schema`; push every violation to `out`
+/// (with `index`) and return the transformed event when there was none.
+pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut Vec<Violation>) -> Option<Event<'a>> {
+    let mut c = Check { index, out, broken: false };
+    if !text.starts_with('{') {
+        let value: Option<Value> = serde_json::from_str(text).ok();
+        let message = match &value {
+            Some(v) => format!("expected a JSON object, got {}", crate::parse::kind_of(v)),
+            None => match serde_json::from_str::<Value>(text) {
+                Err(e) => format!("not JSON: {} at column {}", crate::parse::strip_position(&e.to_string()), e.column()),
+                Ok(_) => "not a JSON object".to_string(),
+            },
+        };
+        c.push("", "json", message, value);
+        return None;
+    }
+    let env: RawEnvelope<'a> = match serde_json::from_str(text) {
+        Ok(env) => env,
+        Err(e) => {
+            let message =
+                format!("not JSON: {} at column {}", crate::parse::strip_position(&e.to_string()), e.column());
+            c.push("", "json", message, None);
+            return None;
+        }
+    };
+    let event_id = c.required_string("event_id", env.event_id);
+    let event_type = c.required_string("event_type", env.event_type);
+    if let Some(t) = &event_type {
+        if !schema.allows_event_type(t) {
+            let allowed = schema.event_types.as_deref().unwrap_or_default().join(", ");
+            c.push("event_type", "event_type", format!("event_type {t:?} is not one of: {allowed}"), Some(Value::String(t.to_string())));
+        }
+    }
+    let mut event_ts = None;
+    if let Some(ts) = c.required_string("timestamp", env.timestamp) {
+        match parse_rfc3339_micros(&ts) {
+            Ok(us) => event_ts = Some(us),
+            Err(why) => c.push("timestamp", "timestamp", format!("timestamp {ts:?}: {why}"), Some(Value::String(ts.to_string()))),
+        }
+    }
+    let user_id = c.optional_string("user_id", env.user_id);
+    let session_id = c.optional_string("session_id", env.session_id);
+    let job_id = c.optional_string("_job_id", env.job_id);
+    let mut properties = None;
+    if let Some(p) = env.properties {
+        if p.get().starts_with('{') {
+            properties = Some(p);
+        } else {
+            c.push("properties", "type", format!("properties must be an object, got {}", json_kind(p.get())), Some(raw_value(p)));
+        }
+    }
+    let mut schema_version = 1i32;
+    if let Some(v) = env.schema_version {
+        match serde_json::from_str::<i64>(v.get()).ok().and_then(|n| i32::try_from(n).ok()) {
+            Some(n) => schema_version = n,
+            None => c.push(
+                "schema_version",
+                "type",
+                format!("schema_version must be an integer, got {}", v.get()),
+                Some(raw_value(v)),
+            ),
+        }
+    }
+
+    // Schema rules and promotions; properties are parsed only when some rule reads inside them.
+    let props_value: Option<Value> = match (schema.reads_properties, properties) {
+        (true, Some(p)) => serde_json::from_str(p.get()).ok(),
+        _ => None,
+    };
+    for rule in &schema.fields {
+        if !rule.applies_to(event_type.as_deref()) {
+            continue;
+        }
+        let value: Option<Cow<'_, Value>> = match &rule.target {
+            Target::Envelope(field) => envelope_raw(&env, *field).map(|r| Cow::Owned(raw_value(r))),
+            Target::Property(segments) => lookup(props_value.as_ref(), segments).map(Cow::Borrowed),
+        };
+        check_rule(&mut c, rule, value.as_deref());
+    }
+    let mut promoted = Vec::with_capacity(schema.promote.len());
+    for p in &schema.promote {
+        let v = lookup(props_value.as_ref(), &p.segments);
+        match promote(v, p.ty) {
+            Some(value) => promoted.push(value),
+            None => c.push(
+                &p.path,
+                "type",
+                format!("{} cannot be promoted to {} column {}", p.path, p.ty.name(), p.column),
+                v.cloned(),
+            ),
+        }
+    }
+
+    if c.broken {
+        return None;
+    }
+    let event_ts = event_ts?;
+    let (event_date, event_hour) = date_and_hour(event_ts);
+    Some(Event {
+        event_id: event_id?,
+        event_type: event_type?,
+        user_id,
+        session_id,
+        event_ts,
+        event_date,
+        event_hour,
+        properties: properties.map(|p| crate::parse::compact(p.get())),
+        schema_version,
+        promoted,
+        job_id,
+    })
+}
+
+fn envelope_raw<'a>(env: &RawEnvelope<'a>, field: EnvelopeField) -> Option<&'a RawValue> {
+    match field {
+        EnvelopeField::EventId => env.event_id,
+        EnvelopeField::EventType => env.event_type,
+        EnvelopeField::Timestamp => env.timestamp,
+        EnvelopeField::UserId => env.user_id,
+        EnvelopeField::SessionId => env.session_id,
+        EnvelopeField::Properties => env.properties,
+        EnvelopeField::SchemaVersion => env.schema_version,
+    }
+}
+
+/// The value at `segments` inside `properties`; JSON null reads as absent.
+fn lookup<'v>(properties: Option<&'v Value>, segments: &[String]) -> Option<&'v Value> {
+    let mut v = properties?;
+    for s in segments {
+        v = v.as_object()?.get(s)?;
+    }
+    (!v.is_null()).then_some(v)
+}
+
+fn promote(v: Option<&Value>, ty: PromotedType) -> Option<Promoted> {
+    let Some(v) = v else { return Some(Promoted::Null) };
+    match ty {
+        PromotedType::Double => v.as_f64().filter(|_| v.is_number()).map(Promoted::Double),
+        PromotedType::Long => v.as_i64().map(Promoted::Long),
+        PromotedType::Int => v.as_i64().and_then(|n| i32::try_from(n).ok()).map(Promoted::Int),
+        PromotedType::String => v.as_str().map(|s| Promoted::Str(s.to_string())),
+        PromotedType::Boolean => v.as_bool().map(Promoted::Bool),
+    }
+}
+
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn check_rule(c: &mut Check<'_>, rule: &FieldRule, value: Option<&Value>) {
+    let path = rule.path.as_str();
+    let Some(v) = value.filter(|v| !v.is_null()) else {
+        if rule.required {
+            c.push(path, "required", format!("{path} is required"), None);
+        }
+        return;
+    };
+    if let Some(ty) = rule.ty {
+        if !ty.matches(v) {
+            let got = crate::parse::kind_of(v);
+            c.push(path, "type", format!("{path} must be of type {}, got {got}", ty.name()), Some(v.clone()));
+            return;
+        }
+    }
+    if let Some(x) = v.as_f64().filter(|_| v.is_number()) {
+        if let Some(min) = rule.min {
+            if x < min {
+                c.push(path, "min", format!("{path} must be >= {min}, got {x}"), Some(v.clone()));
+            }
+        }
+        if let Some(max) = rule.max {
+            if x > max {
+                c.push(path, "max", format!("{path} must be <= {max}, got {x}"), Some(v.clone()));
+            }
+        }
+    }
+    if let Some(allowed) = &rule.allowed {
+        if !allowed.iter().any(|a| same_json(a, v)) {
+            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+            c.push(path, "enum", format!("{path} must be one of {}, got {v}", list.join(", ")), Some(v.clone()));
+        }
+    }
+    if let Some(s) = v.as_str() {
+        if let Some(re) = &rule.pattern {
+            if !re.is_match(s) {
+                c.push(path, "pattern", format!("{path} {s:?} does not match pattern {:?}", re.as_str()), Some(v.clone()));
+            }
+        }
+        if let Some(max_len) = rule.max_length {
+            let n = s.chars().count();
+            if n > max_len {
+                c.push(path, "max_length", format!("{path} is {n} characters long, more than {max_len}"), Some(v.clone()));
+            }
+        }
+    }
+}
+
+/// Every violation of every event (events as JSON object texts).
+pub fn validate_all<'a>(events: impl IntoIterator<Item = &'a str>, schema: &Schema) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (i, text) in events.into_iter().enumerate() {
+        check_event(text, i, schema, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, schema: &Schema) -> (Option<Event<'static>>, Vec<Violation>) {
+        let leaked: &'static str = Box::leak(text.to_string().into_boxed_str());
+        let mut out = Vec::new();
+        let e = check_event(leaked, 0, schema, &mut out);
+        (e, out)
+    }
+
+    fn rules(v: &[Violation]) -> Vec<(&str, &str)> {
+        v.iter().map(|x| (x.field.as_str(), x.rule)).collect()
+    }
+
+    #[test]
+    fn a_valid_event_is_transformed() {
+        let (e, v) = check(
+            r#"{"event_id":"e1","event_type":"click","timestamp":"2026-01-01T00:30:00+01:00","properties":{"n": 12345678901234567890123}}"#,
+            &Schema::envelope(),
+        );
+        assert!(v.is_empty(), "{v:?}");
+        let e = e.unwrap();
+        assert_eq!(e.event_hour, 23);
+        assert_eq!(e.properties.as_deref(), Some(r#"{"n":12345678901234567890123}"#));
+        assert_eq!(e.schema_version, 1);
+    }
+
+    #[test]
+    fn every_violation_is_reported() {
+        let (e, v) = check(r#"{"event_id":7,"timestamp":"2026-02-30T00:00:00Z","user_id":[],"properties":"x"}"#, &Schema::envelope());
+        assert!(e.is_none());
+        assert_eq!(
+            rules(&v),
+            vec![("event_id", "type"), ("event_type", "required"), ("timestamp", "timestamp"), ("user_id", "type"), ("properties", "type")]
+        );
+    }
+
+    #[test]
+    fn schema_rules_and_promotions() {
+        let schema = Schema::from_json(
+            r#"{"event_types":["purchase","page_view"],
+                "fields":[{"path":"properties.amount","type":"number","required":true,"min":0,"max":1e6,"event_types":["purchase"]},
+                          {"path":"properties.currency","type":"string","enum":["EUR","USD"]},
+                          {"path":"user_id","pattern":"^u_[0-9]+$","max_length":5}],
+                "promote":[{"path":"properties.amount","column":"amount","type":"double"},
+                           {"path":"properties.currency","column":"currency","type":"string"}]}"#,
+        )
+        .unwrap();
+        let base = r#""event_id":"e","timestamp":"2026-01-01T00:00:00Z""#;
+        let (e, v) = check(&format!(r#"{{{base},"event_type":"purchase","properties":{{"amount":5,"currency":"EUR"}}}}"#), &schema);
+        assert!(v.is_empty(), "{v:?}");
+        assert_eq!(e.unwrap().promoted, vec![Promoted::Double(5.0), Promoted::Str("EUR".into())]);
+        let (_, v) = check(
+            &format!(r#"{{{base},"event_type":"purchase","user_id":"x_123456","properties":{{"amount":-1,"currency":"GBP"}}}}"#),
+            &schema,
+        );
+        assert_eq!(
+            rules(&v),
+            vec![("properties.amount", "min"), ("properties.currency", "enum"), ("user_id", "pattern"), ("user_id", "max_length")]
+        );
+        let (e, v) = check(&format!(r#"{{{base},"event_type":"page_view"}}"#), &schema);
+        assert!(v.is_empty());
+        assert_eq!(e.unwrap().promoted, vec![Promoted::Null, Promoted::Null]);
+        let (_, v) = check(&format!(r#"{{{base},"event_type":"logout"}}"#), &schema);
+        assert_eq!(rules(&v), vec![("event_type", "event_type")]);
+    }
+
+    #[test]
+    fn not_objects_and_not_json() {
+        assert_eq!(rules(&check("[1,2]", &Schema::envelope()).1), vec![("", "json")]);
+        assert_eq!(rules(&check("{\"a\":", &Schema::envelope()).1), vec![("", "json")]);
+        assert_eq!(rules(&check("hello", &Schema::envelope()).1), vec![("", "json")]);
+    }
+
+    #[test]
+    fn escapes_and_surrogates() {
+        let (e, v) = check(
+            r#"{"event_id":"\u00e9\ud83d\ude00","event_type":"cl\"ick","timestamp":"2026-01-01T00:00:00Z","user_id":"日本"}"#,
+            &Schema::envelope(),
+        );
+        assert!(v.is_empty());
+        let e = e.unwrap();
+        assert_eq!(e.event_id, "é😀");
+        assert_eq!(e.event_type, "cl\"ick");
+        assert_eq!(e.user_id.as_deref(), Some("日本"));
+    }
+}
+
+/// Parse the envelope of one event and nothing else (the parse share of the benchmark's time split).
+pub fn parse_envelope_only(text: &str) -> bool {
+    text.starts_with('{') && serde_json::from_str::<RawEnvelope<'_>>(text).is_ok()
+}
