@@ -210,23 +210,46 @@ def test_property_3_status_lookup(client: httpx.Client, job_store_dsn: str,
 
 
 # ---------------------------------------------------------------- Property 4
+def _truncated_array(events: list[dict[str, Any]], cut: float) -> bytes:
+    text = json.dumps(events)
+    return text[:max(1, int(len(text) * cut))].encode()
+
+
 garbage = st.one_of(
-    st.just(b"{not json"), st.just(b"[1, 2,"), st.just(b'[{"a": 1}'),
-    st.binary(min_size=1, max_size=50).filter(lambda b: not b.strip().startswith((b"[", b"{"))),
+    # A JSON array cut short: the core cannot parse it at all (ParseError with line and column).
+    st.builds(_truncated_array, st.lists(st.builds(valid_event, st.integers(1, 9)), min_size=1, max_size=5),
+              st.floats(0.05, 0.95)),
+    # Lines of text of which none is JSON (letters chosen so that no line spells true/false/null).
+    st.lists(st.text(alphabet="xyzXYZ#%=<> ", min_size=1, max_size=30).filter(str.strip), min_size=1, max_size=5)
+    .map(lambda lines: "\n".join(lines).encode()),
+    # Not UTF-8.
+    st.binary(max_size=30).filter(lambda b: b"\n" not in b).map(lambda b: b"\xff\xfe" + b),
 )
 
 
 @HYPOTHESIS
-@given(body=garbage)
-def test_property_4_unparsable_json_is_400_with_line_and_column(client: httpx.Client, body: bytes) -> None:
-    """Property 4: a JSON body that cannot be parsed at all gets 400 naming the line and column; nothing is
+@given(body=garbage, content_type=st.sampled_from(["application/json", "application/x-ndjson"]))
+def test_property_4_unparsable_body_is_400_with_line_and_column(client: httpx.Client, body: bytes,
+                                                               content_type: str) -> None:
+    """Property 4: a body of which nothing can be parsed gets 400 naming the line and column; nothing is
     accepted."""
-    answer = client.post("/api/v1/ingest", content=body, headers={"Content-Type": "application/json"})
+    if content_type == "application/x-ndjson" and body.startswith(b"["):
+        body = body.replace(b"\n", b" ")  # one line that is not JSON: still nothing parses
+    answer = client.post("/api/v1/ingest", content=body, headers={"Content-Type": content_type})
     assert answer.status_code == 400, answer.text
     out = answer.json()
-    assert out["code"] in ("parse_error", "bad_request")
-    if out["code"] == "parse_error":
-        assert out["line"] >= 0 and out["column"] >= 0
+    assert out["code"] == "parse_error"
+    assert out["line"] >= 1 and out["column"] >= 1, out
+
+
+def test_property_4_one_bad_line_does_not_sink_the_batch(client: httpx.Client) -> None:
+    """Property 4: in NDJSON a line that is not JSON is a reject with its line; the valid lines go through."""
+    body = (json.dumps(valid_event(1)) + "\n{not json\n" + json.dumps(valid_event(2)) + "\n").encode()
+    answer = client.post("/api/v1/ingest", content=body, headers={"Content-Type": "application/x-ndjson"})
+    assert answer.status_code == 202, answer.text
+    out = answer.json()
+    assert (out["accepted"], out["rejected"]) == (2, 1)
+    assert out["rejects"][0]["line"] == 2 and out["rejects"][0]["violations"][0]["rule"] == "json"
 
 
 @HYPOTHESIS

@@ -9,6 +9,7 @@ POST /api/v1/ingest, GET /api/v1/status/{job_id} (API key required), GET /api/v1
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -267,6 +268,9 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
 
         if result.received == 0:
             raise ApiError(400, ErrorBody(code="empty_body", message="the body holds no events"))
+        unparsable = _unparsable(result)
+        if unparsable is not None:
+            raise ApiError(400, unparsable)
         if result.received > settings.ingest_max_events:
             raise ApiError(413, ErrorBody(code="payload_too_large", message=(
                 f"{result.received} events in one request; the limit is {settings.ingest_max_events}")))
@@ -423,6 +427,25 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLargeError(f"the body is over the limit of {limit} bytes", limit=limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+_AT_COLUMN = re.compile(r" at column (\d+)")
+
+
+def _unparsable(result: eventpipe_core.BatchResult) -> ErrorBody | None:
+    """A 400 body when not one event of the request could be parsed (every line or row failed as text).
+
+    The core reports each unparsable NDJSON line or CSV row as a reject with rule "json" (so one bad line
+    does not sink a batch); a body of which nothing parses is refused whole, naming its first bad line.
+    """
+    if result.records.num_rows or not result.rejects:
+        return None
+    if not all(v.rule == "json" for r in result.rejects for v in r.violations):
+        return None
+    first = result.rejects[0]
+    column = _AT_COLUMN.search(first.reason)
+    return ErrorBody(code="parse_error", message=f"line {first.line}: {first.reason}", line=first.line,
+                     column=int(column.group(1)) if column else None)
 
 
 def _reject_out(reject: eventpipe_core.Reject) -> RejectOut:
