@@ -24,10 +24,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import free_port  # noqa: E402  (tests/servers.py, put on sys.path by the root conftest)
+from servers import free_port
 
 SMTP_USER = "quality-bot"
-SMTP_PASSWORD = "smtp-Pa55-never-logged"  # noqa: S105  (a test secret: asserting it never leaks)
+SMTP_PASSWORD = "smtp-Pa55-never-logged"
 
 
 @dataclass
@@ -53,7 +53,7 @@ def webhook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/services/T000/B000/s3cr3t-webhook-token")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             receiver.paths.append(self.path)
@@ -63,7 +63,7 @@ def webhook() -> Iterator[WebhookReceiver]:
             self.wfile.write(b"ok")
             receiver.received.set()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base class)
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -90,14 +90,14 @@ class _Handler:
     def __init__(self, receiver: MailReceiver) -> None:
         self.receiver = receiver
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.receiver.messages.append(message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
 
 
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[MailReceiver]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that requires AUTH LOGIN/PLAIN with the test credentials."""
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that requires AUTH PLAIN with the test credentials."""
     receiver = MailReceiver(host="127.0.0.1", port=free_port())
 
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
@@ -105,10 +105,13 @@ def smtp_server() -> Iterator[MailReceiver]:
               and auth_data.password.decode() == SMTP_PASSWORD)
         if ok:
             receiver.logins.append(SMTP_USER)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
 
     controller = Controller(_Handler(receiver), hostname=receiver.host, port=receiver.port,
-                            authenticator=authenticate, auth_require_tls=False, auth_required=True)
+                            authenticator=authenticate, auth_require_tls=False, auth_required=True,
+                            # smtplib falls back from PLAIN to LOGIN after a refusal, and aiosmtpd's LOGIN
+                            # then waits for a reply smtplib never sends: offer PLAIN only.
+                            auth_exclude_mechanism=["LOGIN"])
     controller.start()
     yield receiver
     controller.stop()

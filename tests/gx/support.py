@@ -12,8 +12,16 @@ from eventpipe_quality.results import Outcome, RunReport
 from eventpipe_quality.runner import RunOptions, run_checks
 from eventpipe_quality.suites import Check
 from eventpipe_quality.warehouse import DuckDBWarehouse
+from hypothesis import HealthCheck, Phase, settings
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def gx_examples(count: int) -> settings:
+    """Hypothesis settings for properties whose every example is a full GX run (1-3 s): few examples, and no
+    shrinking phase (shrinking a failure would take minutes; the failing example is printed as drawn)."""
+    return settings(max_examples=count, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate),
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def run_on(db: Path, suite: str, checks: list[Check], quality_dir: Path, assets_dir: Path,

@@ -9,15 +9,14 @@ from typing import Any
 
 import pytest
 from eventpipe_quality.suites import SuiteParams, staging_suite
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support import NOW, outcomes_for, run_on
+from support import NOW, gx_examples, outcomes_for, run_on
 from warehouse_data import EVENT_TYPES, STG_EVENTS_DDL, event_row, user_row, write_staging
 
 PARAMS = SuiteParams(now=NOW, event_types=EVENT_TYPES)
 KEY_COLUMNS = ("event_id", "event_type", "event_ts", "event_date", "ingested_at")
-EXAMPLES = settings(max_examples=10, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+EXAMPLES = gx_examples(10)
 
 
 @st.composite

@@ -16,11 +16,18 @@ def count_rejected(settings: PipelineSettings) -> int:
     """Rows in `<namespace>.raw_events_rejected` at its current snapshot (0 for a table never written)."""
     from pyiceberg.catalog import load_catalog
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+    from sqlalchemy.exc import SQLAlchemyError
 
     identifier = (settings.namespace, RAW_EVENTS_REJECTED)
     try:
         catalog = load_catalog(settings.catalog_name, **settings.resolved_catalog_properties())
         table = catalog.load_table(identifier)
+    except (SQLAlchemyError, OSError) as exc:
+        raise DependencyUnavailableError(
+            f"Iceberg catalog {settings.catalog_name!r} unavailable ({type(exc).__name__}); "
+            "pass --rejected-count to run without it",
+            catalog=settings.catalog_name,
+        ) from exc
     except (NoSuchTableError, NoSuchNamespaceError) as exc:
         raise DependencyUnavailableError(
             f"Iceberg table {'.'.join(identifier)} not found in catalog {settings.catalog_name!r}; "

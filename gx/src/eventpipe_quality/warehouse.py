@@ -105,7 +105,7 @@ class SqlAlchemyWarehouse:
         try:
             with self._engine.connect() as con:
                 return pd.read_sql(self._sa.text(query), con)
-        except self._sa.exc.SQLAlchemyError as exc:
+        except (self._sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
             raise BatchLoadError(str(exc).splitlines()[0], query=query) from exc
 
     def close(self) -> None:
