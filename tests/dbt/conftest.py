@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import eventpipe_core
 import pytest
-
 from eventpipe_transform import cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipeline_writer import PipelineWriter  # noqa: E402
+from pipeline_writer import PipelineWriter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAKESNOW_BIN = REPO_ROOT / ".venvs" / "fakesnow" / "bin" / "fakesnow"
@@ -50,10 +50,12 @@ class Pipeline:
 
 
 @pytest.fixture
-def new_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Pipeline]:
-    def make() -> Pipeline:
+def new_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pipeline]:
+    """A fresh state dir with the two Iceberg tables; `schema` is the pipeline schema (default: the shop's)."""
+    def make(schema: dict[str, Any] | None = None) -> Pipeline:
         state = tmp_path_factory.mktemp("pipeline")
-        return Pipeline(state, PipelineWriter(state))
+        writer = PipelineWriter(state) if schema is None else PipelineWriter(state, eventpipe_core.Schema(schema))
+        return Pipeline(state, writer)
     return make
 
 

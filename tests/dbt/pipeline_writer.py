@@ -13,11 +13,10 @@ from typing import Any
 
 import eventpipe_core
 import pyarrow as pa
+from eventpipe_common import tables
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
-
-from eventpipe_common import tables
 
 NAMESPACE = "shop"
 SHARD = "shardId-000000000000"

@@ -125,7 +125,8 @@ def test_intermediate_transforms_to_dimensional(built_pipelines: Build,
     fact_events exactly the events of int_user_events, dim_products the latest attributes of every product
     named by an event."""
     pipeline = built_pipelines(batches)
-    versions = {(r["user_id"], r["valid_from"]): r for r in pipeline.query("select * from intermediate.int_user_versions")}
+    versions = {(r["user_id"], r["valid_from"]): r
+                for r in pipeline.query("select * from intermediate.int_user_versions")}
     dims = {(r["user_id"], r["valid_from"]): r for r in pipeline.query("select * from marts.dim_users")}
     assert set(dims) == set(versions)
     for key, dim in dims.items():
@@ -276,9 +277,11 @@ def test_incremental_runs_touch_only_new_data(new_pipeline: Callable[[], Pipelin
     staging = _reference_staging(pipeline)
     assert set(after_stg) == set(staging)
     versions = _reference_versions(staging)
-    assert sorted((d["user_id"], utc(d["valid_from"]), d["email"], d["country"], d["plan"]) for d in after_dims.values()) \
-        == sorted((u, v["valid_from"], v["email"], v["country"], v["plan"]) for u, vs in versions.items() for v in vs)
-    by_sk = {sk: d for sk, d in after_dims.items()}
+    actual_versions = sorted((d["user_id"], utc(d["valid_from"]), d["email"], d["country"], d["plan"])
+                             for d in after_dims.values())
+    assert actual_versions == sorted((u, v["valid_from"], v["email"], v["country"], v["plan"])
+                                     for u, vs in versions.items() for v in vs)
+    by_sk = after_dims
     for fact in after_facts.values():
         covering = version_at(versions.get(fact["user_id"], []), utc(fact["event_ts"])) if fact["user_id"] else None
         if covering is None:

@@ -62,5 +62,5 @@ select
     session_count,
     user_count,
     purchase_count,
-    cast(revenue as {{ dbt.type_float() }}) as revenue
+    cast(revenue as double) as revenue
 from unioned

@@ -41,7 +41,7 @@ inferred as (
         product_id,
         cast(null as {{ dbt.type_string() }}) as name,
         cast(null as {{ dbt.type_string() }}) as category,
-        cast(null as {{ dbt.type_float() }}) as price,
+        cast(null as double) as price,
         {{ eventpipe.mart_timestamp('cast(null as ' ~ dbt.type_timestamp() ~ ')') }} as first_updated_at,
         {{ eventpipe.mart_timestamp('cast(null as ' ~ dbt.type_timestamp() ~ ')') }} as last_updated_at,
         0 as update_count,

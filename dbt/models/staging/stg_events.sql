@@ -51,7 +51,7 @@ select
     case when event_type in ('product_view', 'add_to_cart', 'purchase', 'product_updated')
         then {{ eventpipe.event_property('product_id', 'string') }} end as product_id,
     case when event_type = 'purchase'
-        then {{ eventpipe.event_property('amount', 'float') }} end as amount,
+        then {{ eventpipe.event_property('amount', 'double') }} end as amount,
     case when event_type = 'purchase'
         then {{ eventpipe.event_property('currency', 'string') }} end as currency,
     case when event_type in ('add_to_cart', 'purchase')

@@ -3,7 +3,7 @@ select
     product_id,
     {{ eventpipe.json_text('properties', 'name') }} as name,
     {{ eventpipe.json_text('properties', 'category') }} as category,
-    {{ dbt.safe_cast(eventpipe.json_text('properties', 'price'), dbt.type_float()) }} as price,
+    {{ dbt.safe_cast(eventpipe.json_text('properties', 'price'), 'double') }} as price,
     event_ts as updated_at,
     event_id,
     dbt_loaded_at

@@ -13,6 +13,7 @@ from typing import Any
 
 from eventpipe_common.errors import EventpipeError
 from eventpipe_common.logging import configure_logging, get_logger
+
 from eventpipe_transform.runner import run_dbt
 from eventpipe_transform.settings import TransformSettings
 from eventpipe_transform.sources import open_catalog, resolve_sources
@@ -22,7 +23,7 @@ COMMANDS = {"build": ["build"], "run": ["run"], "test": ["test"], "compile": ["c
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="eventpipe_transform", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="eventpipe_transform", description="Run eventpipe's dbt project.")
     parser.add_argument("command", choices=sorted(COMMANDS), help="dbt command to run (docs = docs generate)")
     parser.add_argument("--state-dir", type=Path, help="local state dir (default: EVENTPIPE_STATE_DIR)")
     parser.add_argument("--target", help="dbt target: duckdb (default) or snowflake")

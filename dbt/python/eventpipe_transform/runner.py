@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbt.cli.main import dbtRunner
-
 from eventpipe_common.logging import get_logger
+
 from eventpipe_transform.settings import TransformSettings
 
 FAILED_STATUSES = {"error", "fail", "runtime error"}
@@ -54,6 +54,10 @@ def dbt_args(command: Sequence[str], settings: TransformSettings, dbt_vars: dict
         "--log-path", str(work / "logs"),
         "--threads", str(settings.dbt_threads),
         "--vars", json.dumps(dbt_vars),
+        # Our own JSON lines report each node; dbt's console shows only warnings and errors, as JSON too.
+        "--log-format", "json",
+        "--log-level", "warn",
+        "--log-level-file", "info",
         *extra,
     ]
 
@@ -62,12 +66,25 @@ def _node_outcome(result: Any) -> NodeOutcome:
     response = getattr(result, "adapter_response", None) or {}
     rows = response.get("rows_affected") if isinstance(response, dict) else None
     return NodeOutcome(
-        unique_id=result.node.unique_id,
+        # build/run/test give RunResult (with .node); run-operation gives RunResultOutput (with .unique_id).
+        unique_id=result.node.unique_id if hasattr(result, "node") else str(result.unique_id),
         status=str(result.status),
         seconds=round(float(result.execution_time or 0.0), 3),
         message=result.message,
         rows_affected=rows if isinstance(rows, int) else None,
     )
+
+
+def release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open at class level after an invocation (it only drops its
+    reference, and a failed run's results still hold one), so that readers in this process can open the
+    warehouse file right after an in-process build."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 def run_dbt(command: Sequence[str], settings: TransformSettings, dbt_vars: dict[str, Any],
@@ -78,7 +95,10 @@ def run_dbt(command: Sequence[str], settings: TransformSettings, dbt_vars: dict[
     settings.dbt_work_dir.mkdir(parents=True, exist_ok=True)
     args = dbt_args(command, settings, dbt_vars, extra)
     log.info("dbt started", command=" ".join(command), target=settings.dbt_target, vars=dbt_vars)
-    result = dbtRunner().invoke(args)
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        release_duckdb()
     nodes = []
     if result.result is not None and hasattr(result.result, "results"):
         nodes = [_node_outcome(item) for item in result.result.results]

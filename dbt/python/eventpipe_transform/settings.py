@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-
 from eventpipe_common.settings import PipelineSettings
+from pydantic import Field
 
 # dbt/python/eventpipe_transform/settings.py -> dbt/
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.exceptions import NoSuchTableError
-
 from eventpipe_common.errors import ConfigurationError
 from eventpipe_common.tables import RAW_EVENTS, RAW_EVENTS_REJECTED, raw_events_schema
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import NoSuchTableError
 
 
 @dataclass(frozen=True)
