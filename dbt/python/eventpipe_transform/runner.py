@@ -84,7 +84,7 @@ def release_duckdb() -> None:
     environment = DuckDBConnectionManager._ENV
     if environment is not None:
         environment.close()
-    DuckDBConnectionManager.close_all_connections()
+    DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]  # dbt-duckdb is untyped
 
 
 def run_dbt(command: Sequence[str], settings: TransformSettings, dbt_vars: dict[str, Any],
