@@ -40,10 +40,13 @@ stage_python_lint() {
 }
 
 stage_core()      { pytest_in services tests/core; }
+stage_fuzz()      { "$REPO_ROOT/scripts/fuzz.sh" 45; }   # bounded libFuzzer run of the core's parser (nightly)
 stage_ingest()    { pytest_in services tests/ingest tests/common; }
 stage_cli()       { pytest_in services tests/cli; }
 stage_consumer()  { pytest_in services tests/consumer; }
 stage_dbt()       { "$REPO_ROOT/scripts/venv.sh" fakesnow && pytest_in analytics tests/dbt; }
+# Great Expectations quality gates (one pytest process: GX imports slowly), then mypy on the package.
+stage_gx()        { pytest_in analytics tests/gx && "$VENVS_DIR/analytics/bin/mypy" -p eventpipe_quality; }
 # The whole local stack as subprocesses; dbt and GX run in the analytics venv, so build it first.
 stage_e2e()       { "$REPO_ROOT/scripts/venv.sh" analytics && pytest_in services tests/e2e; }
 

@@ -55,7 +55,7 @@ def run(
     try:
         report = run_gate(settings, suite.value, rejected_count)
     except EventpipeError as exc:
-        get_logger().error("quality run could not start", **exc.to_dict())
+        get_logger().error("quality run could not start", error=exc.message, code=exc.code, **exc.details)
         raise typer.Exit(2) from None
     typer.echo(f"{report.suite}: {'passed' if report.success else 'FAILED'} "
                f"({len(report.critical_failures)} critical, {len(report.failures)} total failures); "
@@ -76,7 +76,7 @@ def vendor_assets(
     try:
         path = fetch_assets(settings.resolved_assets_dir())
     except EventpipeError as exc:
-        get_logger().error("vendoring data docs assets failed", **exc.to_dict())
+        get_logger().error("vendoring data docs assets failed", error=exc.message, code=exc.code, **exc.details)
         raise typer.Exit(2) from None
     typer.echo(str(path))
 
