@@ -19,7 +19,6 @@ from kubecluster import KubeCluster, start_cluster
 from kubernetes import client, config
 from kubernetes.config import kube_config
 from op_helpers import CRD, REPO
-
 from servers import free_port
 
 OPERATOR_METRICS_PORT = free_port()

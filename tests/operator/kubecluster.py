@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import REPO_ROOT, ServerProcess, free_port, start_process  # noqa: E402
+from servers import REPO_ROOT, ServerProcess, free_port, start_process
 
 
 def k8s_bin_dir() -> Path:

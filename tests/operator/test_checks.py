@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from op_helpers import body, shop_schema
-
 from eventpipe_operator.checks import check_schema, check_spec
 from eventpipe_operator.spec import Pipeline
+from op_helpers import body, shop_schema
 
 
 def test_the_shop_schema_passes() -> None:

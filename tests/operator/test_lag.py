@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from eventpipe_operator.lag import lag_from_metrics_text, scrape_lag
 
 METRIC = "eventpipe_consumer_millis_behind_latest"
@@ -28,7 +27,7 @@ def test_worst_shard_in_seconds() -> None:
 @pytest.fixture()
 def metrics_server() -> Iterator[int]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             payload = TEXT.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")

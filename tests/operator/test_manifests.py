@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from op_helpers import body, shop_schema
-
 from eventpipe_operator import manifests
 from eventpipe_operator.spec import Pipeline
+from op_helpers import body, shop_schema
 
 OPTS = manifests.BuildOptions(image="ghcr.io/eventpipe/services:1.2.3", consumer_replicas=2)
 

@@ -22,7 +22,6 @@ from kubecluster import KubeCluster
 from kubernetes import client
 from op_helpers import example, merge
 from pyiceberg.catalog import load_catalog
-
 from servers import free_port
 
 G, V, P = "eventpipe.io", "v1alpha1", "eventpipelines"
@@ -38,7 +37,7 @@ class LagServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 text = (f"# TYPE {LAG_METRIC} gauge\n"
                         f'{LAG_METRIC}{{shard_id="shardId-000000000000"}} {outer.millis}\n')
                 payload = text.encode()

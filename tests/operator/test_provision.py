@@ -7,11 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
-from op_helpers import body, merge
-
 from eventpipe_common import tables
 from eventpipe_operator import provision
 from eventpipe_operator.spec import Pipeline
+from op_helpers import body, merge
 
 
 def sql_catalog(tmp: Path) -> dict[str, str]:

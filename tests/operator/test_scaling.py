@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from eventpipe_operator.scaling import ScaleInput, decide
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from eventpipe_operator.scaling import ScaleInput, decide
 
 BASE = dict(target_lag_seconds=60.0, min_replicas=1, max_replicas=8, open_shards=8, now=1000.0,
             stabilization_seconds=300.0)

@@ -24,13 +24,12 @@ from pydantic import ValidationError
 from . import manifests, metrics, provision, scaling
 from .checks import check_spec
 from .config import OperatorSettings
-from .kube import Kube, load_api_client
+from .kube import Kube, load_api_client, object_path
 from .lag import scrape_lag
-from .spec import GROUP, PLURAL, VERSION, Pipeline
+from .spec import API_VERSION, GROUP, PLURAL, VERSION, Pipeline
 from .status import Condition, merge_conditions, now_iso, phase_of, ready_condition, transitions
 
 _Logger = logging.Logger | logging.LoggerAdapter[Any]
-_IMPORT_SETTINGS = OperatorSettings()  # only the timer's period is needed at import time
 
 
 @kopf.on.startup()
@@ -153,7 +152,7 @@ def _dag_condition(pipeline: Pipeline) -> Condition:
     return Condition("DagDeployed", True, "NotRequested", "spec.transform.enabled is false")
 
 
-def _write_status(body: Any, status: Any, patch: kopf.Patch, pipeline_name: str, namespace: str,
+def _write_status(body: Any, status: Any, patch: Any, pipeline_name: str, namespace: str,
                   generation: int, parts: list[Condition]) -> None:
     """Conditions (Ready first), phase, observedGeneration; an Event for every condition that changed."""
     old = list(_previous(status, "conditions") or [])
@@ -252,13 +251,42 @@ def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: ko
 # ------------------------------------------------------------------------------------------------- monitor
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, id="monitor", interval=_IMPORT_SETTINGS.monitor_interval_seconds,
-            initial_delay=_IMPORT_SETTINGS.monitor_initial_delay_seconds)
-def monitor(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, logger: _Logger,
+class _StatusPatch:
+    """What the monitor wants to change in .status (merge patch), in the shape `_write_status` fills."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="monitor", cancellation_polling=0.5)
+def monitor(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo, logger: _Logger,
             **_: Any) -> None:
-    """Scale the consumers on lag and refresh availability; does nothing before the first reconcile."""
+    """One loop per pipeline: every monitor interval, read the pipeline afresh, scale the consumers on lag and
+    refresh availability. Ends when the pipeline is gone (it carries no finalizer unless it needs cleanup, so
+    kopf may not get the chance to stop this daemon itself)."""
     op: OperatorSettings = memo.op
     kube: Kube = memo.kube
+    path = object_path(API_VERSION, PLURAL, namespace or "", name)
+    stopped.wait(op.monitor_initial_delay_seconds)
+    while not stopped:
+        obj = kube.get(path)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        patch = _StatusPatch()
+        try:
+            monitor_once(obj, obj.get("status") or {}, patch, op, kube, logger)
+            if patch.status:
+                kube.request("PATCH", f"{path}/status", body={"status": patch.status},
+                             content_type="application/merge-patch+json")
+        except (ApiException, ClientError, BotoCoreError, OSError) as exc:
+            metrics.ERRORS.labels("monitor").inc()
+            logger.warning("monitoring %s/%s failed, next try in %.0fs: %s", namespace, name,
+                           op.monitor_interval_seconds, exc)
+        stopped.wait(op.monitor_interval_seconds)
+
+
+def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube: Kube, logger: _Logger) -> None:
+    """Scale the consumers on lag and refresh availability; does nothing before the first reconcile."""
     conditions = list(_previous(status, "conditions") or [])
     if not conditions or _previous(status, "observedGeneration") is None:
         return
@@ -331,17 +359,17 @@ def monitor(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.
                   [merged[t] for t in order if t in merged])
 
 
-def _timer_without_finalizer(handler_id: str) -> None:
-    """kopf puts its finalizer on every object that has a timer, so it can stop the timer before the object
-    goes. A missed tick of `monitor` is harmless, and a finalizer must only be there while external resources
-    need cleanup (deletionPolicy: Delete): so this timer is registered as not requiring one. kopf offers no
-    public switch for that; the handler record is replaced with the flag off (covered by the tests)."""
+def _daemon_without_finalizer(handler_id: str) -> None:
+    """kopf puts its finalizer on every object that has a daemon, so it can stop the daemon before the object
+    goes. `monitor` stops by itself when its pipeline is gone, and a finalizer must only be there while external
+    resources need cleanup (deletionPolicy: Delete): so this daemon is registered as not requiring one. kopf
+    offers no public switch for that; the handler record is replaced with the flag off (covered by the tests)."""
     spawning: Any = kopf.get_default_registry()._spawning
     spawning._handlers = [dataclasses.replace(h, requires_finalizer=False) if h.id == handler_id else h
                           for h in spawning._handlers]
 
 
-_timer_without_finalizer("monitor")
+_daemon_without_finalizer("monitor")
 
 
 # ------------------------------------------------------------------------------------------------- delete
