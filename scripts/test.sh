@@ -49,6 +49,10 @@ stage_dbt()       { "$REPO_ROOT/scripts/venv.sh" fakesnow && pytest_in analytics
 stage_gx()        { pytest_in analytics tests/gx && "$VENVS_DIR/analytics/bin/mypy" -p eventpipe_quality; }
 # The whole local stack as subprocesses; dbt and GX run in the analytics venv, so build it first.
 stage_e2e()       { "$REPO_ROOT/scripts/venv.sh" analytics && pytest_in services tests/e2e; }
+# The operator against a real etcd + kube-apiserver (binaries built once by k8s-tools.sh, cached by version),
+# then lint and types of its package.
+stage_operator()  { "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && pytest_in operator tests/operator &&
+                    "$VENVS_DIR/operator/bin/ruff" check operator tests/operator && "$VENVS_DIR/operator/bin/mypy" operator/src; }
 
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(rust core)
