@@ -170,14 +170,17 @@ def new_consumer(settings: ConsumerSettings, kinesis: Any, **kwargs: Any) -> Con
 
 
 async def run_consumer_until(settings: ConsumerSettings, done: Callable[[Consumer], bool], timeout: float = 60.0,
-                             **kwargs: Any) -> Consumer:
+                             configure: bool = True, serve_metrics: bool = False, **kwargs: Any) -> Consumer:
     """Run one in-process consumer until `done(consumer)` holds (checked every 0.2 s), then stop it gracefully."""
     from aiobotocore.session import get_session
 
-    configure_logging("consumer", "INFO")
+    if configure:
+        configure_logging("consumer", "INFO")
     async with get_session().create_client("kinesis", region_name="us-east-1",
                                            endpoint_url=settings.kinesis_endpoint_url) as kinesis:
         consumer = new_consumer(settings, kinesis, **kwargs)
+        server = consumer.metrics.serve(settings.consumer_metrics_host, settings.consumer_metrics_port) \
+            if serve_metrics else None
         task = asyncio.create_task(consumer.run())
         deadline = time.monotonic() + timeout
         try:
@@ -191,6 +194,8 @@ async def run_consumer_until(settings: ConsumerSettings, done: Callable[[Consume
         finally:
             consumer.stop()
             await asyncio.wait_for(task, 60)
+            if server is not None:
+                server.shutdown()
         return consumer
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import eventpipe_core
 from eventpipe_common.logging import get_logger
+from eventpipe_common.tables import RAW_EVENTS
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
@@ -152,14 +153,17 @@ class Consumer:
     async def _take(self, lease: Lease, expires: float) -> None:
         if self.stopping.is_set() or not await asyncio.to_thread(self.leases.take, lease, self.me, expires):
             return
-        assert self.raw_table is not None
-        await asyncio.to_thread(self.raw_table.refresh)
-        committed = checkpoints.read_map(self.raw_table.metadata, self.settings.stream_name).get(lease.shard_id)
+        committed = (await asyncio.to_thread(self._table_map)).get(lease.shard_id)
         owned = OwnedShard(lease.shard_id, committed, DedupeWindow(self.settings.consumer_dedupe_window))
         self.owned[lease.shard_id] = owned
         owned.task = asyncio.create_task(self._read_shard(owned), name=f"read-{lease.shard_id}")
         self.log.info("lease_taken", shard=lease.shard_id, resume_after=str(committed) if committed else None,
                       lease_hint=lease.checkpoint)
+
+    def _table_map(self) -> dict[str, int]:
+        """The raw_events checkpoint map, read on a table handle of its own (the committer owns the other)."""
+        table = self.catalog.load_table(f"{self.settings.namespace}.{RAW_EVENTS}")
+        return checkpoints.read_map(table.metadata, self.settings.stream_name)
 
     def _forget(self, shard_id: str) -> None:
         """Stop reading a shard and drop what it buffered (not committed, so not lost: it is read again)."""

@@ -95,9 +95,9 @@ def write_data_files(table: Table, rows: pa.Table, writer: Writer, date_column: 
     """One Parquet file per day partition, written by the Rust core or by pyiceberg."""
     if rows.num_rows == 0:
         return []
-    rows = conform(rows, table)
     if writer == "pyiceberg":
-        return list(_dataframe_to_data_files(table.metadata, rows, table.io))
+        return list(_dataframe_to_data_files(table.metadata, conform(rows, table), table.io))
+    rows = rows.select(table.schema().column_names)  # the core maps columns to field ids by name
     days = _partition_days(rows, date_column)
     files = []
     for day in pc.unique(days).to_pylist():

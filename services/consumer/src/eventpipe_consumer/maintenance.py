@@ -224,7 +224,7 @@ def run_maintenance(settings: ConsumerSettings, tables: Sequence[str], skip: set
             report.compacted_partitions, report.files_removed, report.files_added = compact(
                 table, target_bytes=settings.maintenance_target_file_bytes,
                 min_files=settings.maintenance_min_files_to_compact, quiet_seconds=quiet_seconds,
-                writer=settings.consumer_writer, date_column=date_column)
+                writer="pyiceberg", date_column=date_column)  # rows come from pyiceberg's reader
         if "expire" not in skip:
             report.snapshots_expired = expire(table, settings.stream_name,
                                               settings.maintenance_snapshot_retention_seconds)

@@ -5,6 +5,8 @@ MillisBehindLatest per shard is the gauge the operator's autoscaler reads.
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 
@@ -40,5 +42,7 @@ class ConsumerMetrics:
                                       "Batches given up after the retries; their shards were stopped.", registry=r)
         self.leases = Gauge("eventpipe_consumer_leases", "Shard leases this process holds.", registry=r)
 
-    def serve(self, host: str, port: int) -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, host: str, port: int) -> WSGIServer:
+        """Serve /metrics in a daemon thread; returns the server (shutdown() stops it)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server

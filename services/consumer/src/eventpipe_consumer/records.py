@@ -4,7 +4,8 @@ The Rust core reads NDJSON: one Kinesis record is one line. A record's Data must
 or every later line would point at the wrong record. Compact JSON never contains a raw line break (JSON escapes
 them inside strings), so a record that does is pretty-printed JSON or garbage: it is re-encoded compactly when
 it parses as JSON, and rejected here (reason "line_break") when it does not. Empty records and records that are
-not UTF-8 are rejected here too, before the core sees the batch.
+not UTF-8, or not a JSON object (the core reads an NDJSON batch whose first line starts with "[" as one JSON
+array, which would shift every line) are rejected here too, before the core sees the batch.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def prepare_lines(records: Sequence[StreamRecord]) -> PreparedLines:
     datas = [record.data for record in records]
     payload = b"\n".join(datas)
     if (payload.count(b"\n") == len(datas) - 1 and b"\r" not in payload
-            and all(data and not data.isspace() for data in datas) and _is_utf8(payload)):
+            and all(data[:1] == b"{" for data in datas) and _is_utf8(payload)):
         return PreparedLines(payload, list(range(len(records))), [])
     lines: list[bytes] = []
     line_records: list[int] = []
@@ -138,6 +139,9 @@ def prepare_lines(records: Sequence[StreamRecord]) -> PreparedLines:
             continue
         if not _is_utf8(data):
             prerejected.append((index, "encoding", "the record is not UTF-8 text"))
+            continue
+        if data.lstrip()[:1] != b"{":
+            prerejected.append((index, "json", "the record is not a JSON object"))
             continue
         if b"\n" in data or b"\r" in data:
             try:
@@ -205,13 +209,13 @@ LINEAGE_COLUMNS = ("ingested_at", "shard_id", "sequence_number")
 
 def _with_lineage(table: pa.Table, records: Sequence[StreamRecord], line_records: list[int]) -> pa.Table:
     """Add shard_id, sequence_number and ingested_at from the record each row's source_line points at."""
-    lines = table["source_line"].to_numpy()
-    indices = [line_records[line - 1] for line in lines]
-    sequence_numbers = pa.array([records[i].sequence_number for i in indices], pa.string())
-    ingested = pa.array([records[i].arrival_us for i in indices], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
-    shard = pa.array([records[0].shard_id] * len(indices), pa.string())
-    table = table.drop_columns(["source_line"])
-    return (table.append_column("ingested_at", ingested)
+    rows = pc.subtract(table["source_line"], 1)
+    by_line = [records[i] for i in line_records]
+    sequence_numbers = pc.take(pa.array([r.sequence_number for r in by_line], pa.string()), rows)
+    ingested = pc.take(pa.array([r.arrival_us for r in by_line], pa.int64()), rows)
+    shard = pa.repeat(pa.scalar(records[0].shard_id, pa.string()), table.num_rows)
+    return (table.drop_columns(["source_line"])
+            .append_column("ingested_at", ingested.cast(pa.timestamp("us", tz="UTC")))
             .append_column("shard_id", shard)
             .append_column("sequence_number", sequence_numbers))
 
