@@ -6,6 +6,8 @@ import json
 
 from eventpipe_operator import manifests
 from eventpipe_operator.spec import Pipeline
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from op_helpers import body, shop_schema
 
 OPTS = manifests.BuildOptions(image="ghcr.io/eventpipe/services:1.2.3", consumer_replicas=2)
@@ -155,3 +157,44 @@ def test_image_override() -> None:
     assert manifests.image_of(pipeline, "ghcr.io/eventpipe/services:1.0.0") == "ghcr.io/eventpipe/services:9.9.9"
     pipeline = Pipeline.from_body(body({"image": {"repository": "registry.local/svc", "tag": "2"}}))
     assert manifests.image_of(pipeline, "ghcr.io/eventpipe/services:1.0.0") == "registry.local/svc:2"
+
+
+SPEC_CHANGES = st.fixed_dictionaries({}, optional={
+    "ingest": st.fixed_dictionaries({"replicas": st.integers(1, 100), "maxUnavailable": st.integers(1, 5)}),
+    "consumer": st.fixed_dictionaries({"metricsPort": st.integers(1024, 65535), "batchSize": st.integers(1, 10**6),
+                                       "leaseStore": st.sampled_from(["sql", "dynamodb"])}),
+    "transform": st.fixed_dictionaries({"enabled": st.booleans()}),
+    "networkPolicy": st.fixed_dictionaries({"enabled": st.booleans()}),
+    "monitoring": st.fixed_dictionaries({"serviceMonitor": st.booleans(), "prometheusRule": st.booleans()}),
+    "aws": st.fixed_dictionaries({"roleArn": st.none(), "kinesisEndpointUrl": st.just("http://127.0.0.1:4567")}),
+    "jobStore": st.just({"dsnSecretRef": None}),
+    "ingest_auth_off": st.just(True),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(changes=SPEC_CHANGES, replicas=st.integers(1, 50), monitoring=st.booleans(),
+       name=st.from_regex(r"[a-z][a-z0-9]{0,20}", fullmatch=True))
+def test_builder_invariants(changes: dict, replicas: int, monitoring: bool, name: str) -> None:
+    """Whatever the spec: every child is owned by the pipeline, in its namespace, named after it; no child
+    carries a literal secret; the builders are deterministic; the consumer gets the replica count asked."""
+    if changes.pop("ingest_auth_off", False):
+        changes["ingest"] = {**changes.get("ingest", {}), "auth": None}
+    pipeline = Pipeline.from_body(body(changes, name=name))
+    opts = manifests.BuildOptions(image="img:1", consumer_replicas=replicas, monitoring_crds=monitoring)
+    children = manifests.build_children(pipeline, opts)
+    assert children == manifests.build_children(pipeline, opts)
+    keys = [manifests.child_key(c) for c in children]
+    assert len(keys) == len(set(keys))
+    for child in children:
+        meta = child["metadata"]
+        assert meta["ownerReferences"][0]["uid"] == pipeline.uid
+        assert meta["namespace"] == "shop" and meta["name"].startswith(name)
+        assert meta["labels"]["eventpipe.io/pipeline"] == name
+        text = json.dumps(child)
+        assert "password" not in text.lower() and "secretKeyRef\": {\"value" not in text
+        if child["kind"] == "Deployment":
+            env = child["spec"]["template"]["spec"]["containers"][0]["env"]
+            assert all("valueFrom" in e for e in env)  # settings by ConfigMap reference, secrets by Secret reference
+    consumer = next(c for c in children if c["kind"] == "Deployment" and c["metadata"]["name"] == f"{name}-consumer")
+    assert consumer["spec"]["replicas"] == replicas

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ def test_stream_created_once_and_reported(kinesis_endpoint: str, tmp_path: Path)
     other = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")
     assert other.describe_stream_summary(StreamName="prov-stream")["StreamDescriptionSummary"]["OpenShardCount"] == 2
     assert provision.delete_stream(kinesis, "prov-stream") is True
+    deadline = time.monotonic() + 10
+    while provision.describe_stream(kinesis, "prov-stream") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)  # deleting is asynchronous, even on kinesalite
     assert provision.delete_stream(kinesis, "prov-stream") is False
 
 

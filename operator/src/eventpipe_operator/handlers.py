@@ -96,8 +96,11 @@ def _stream_condition(pipeline: Pipeline, op: OperatorSettings, status: Any,
         "createdByOperator": created_before or state.created,
     }
     verb = "created" if state.created else "exists"
-    return Condition("StreamReady", True, "StreamActive",
-                     f"stream {state.name!r} {verb}, {state.status}, {state.open_shards} open shard(s)"), state
+    message = f"stream {state.name!r} {verb}, {state.status}, {state.open_shards} open shard(s)"
+    if state.open_shards != pipeline.spec.stream.shards:
+        # Resharding is an AWS operation with its own limits and costs: the operator reports, never reshards.
+        message += f"; spec.stream.shards is {pipeline.spec.stream.shards} (reshard with UpdateShardCount)"
+    return Condition("StreamReady", True, "StreamActive", message), state
 
 
 def _table_condition(pipeline: Pipeline, kube: Kube, status: Any, patch: kopf.Patch) -> Condition:
@@ -275,7 +278,7 @@ def monitor(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo:
         patch = _StatusPatch()
         try:
             monitor_once(obj, obj.get("status") or {}, patch, op, kube, logger)
-            if patch.status:
+            if not _contained(patch.status, obj.get("status") or {}):
                 kube.request("PATCH", f"{path}/status", body={"status": patch.status},
                              content_type="application/merge-patch+json")
         except (ApiException, ClientError, BotoCoreError, OSError) as exc:
@@ -283,6 +286,20 @@ def monitor(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo:
             logger.warning("monitoring %s/%s failed, next try in %.0fs: %s", namespace, name,
                            op.monitor_interval_seconds, exc)
         stopped.wait(op.monitor_interval_seconds)
+
+
+def _contained(want: dict[str, Any], have: dict[str, Any]) -> bool:
+    """True when merge-patching `want` onto `have` changes nothing (then the monitor writes nothing)."""
+    for key, value in want.items():
+        if value is None:
+            if have.get(key) is not None:
+                return False
+        elif isinstance(value, dict):
+            if not isinstance(have.get(key), dict) or not _contained(value, have[key]):
+                return False
+        elif have.get(key) != value:
+            return False
+    return True
 
 
 def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube: Kube, logger: _Logger) -> None:
