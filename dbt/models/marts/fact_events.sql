@@ -3,7 +3,7 @@
     events and events before the user's first trait event) and to dim_products. Incremental (delete+insert by
     event_id): a run loads the events new in stg_events, and re-resolves the events of users whose trait history
     changed in this run (a late identify can move an old event to another version). Clustered by event_date on
-    Snowflake; on DuckDB rows are written in event_date order, so its zone maps prune by date. -#}
+    Snowflake; on DuckDB each load writes its rows in event_date order, so row-group zone maps prune by date. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
