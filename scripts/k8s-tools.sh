@@ -31,8 +31,9 @@ command -v go >/dev/null 2>&1 || {
   log "no Go toolchain: installing Debian's golang-go"
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >&2
 }
-# Never let a module's `toolchain` line download another Go: build with the one installed.
-export GOTOOLCHAIN=local GOFLAGS="-mod=mod" CGO_ENABLED=0
+# Static binaries. GOTOOLCHAIN stays "auto": an installed Go older than the modules need (e.g. Debian's) fetches
+# the required toolchain from the Go module proxy; a new enough one is used as it is.
+export GOFLAGS="-mod=mod" CGO_ENABLED=0
 
 # A throwaway module in $1 that requires $2@$3; extra replace lines come on stdin; then `go mod tidy`.
 prepare_module() {

@@ -12,8 +12,8 @@ from eventpipe_operator.lag import lag_from_metrics_text, scrape_lag
 METRIC = "eventpipe_consumer_millis_behind_latest"
 TEXT = f"""# HELP {METRIC} Kinesis MillisBehindLatest of the last GetRecords, per shard.
 # TYPE {METRIC} gauge
-{METRIC}{{shard_id="shardId-000000000000"}} 1500.0
-{METRIC}{{shard_id="shardId-000000000001"}} 90000.0
+{METRIC}{{shard="shardId-000000000000"}} 1500.0
+{METRIC}{{shard="shardId-000000000001"}} 90000.0
 # TYPE eventpipe_consumer_records_read_total counter
 eventpipe_consumer_records_read_total 12.0
 """

@@ -39,7 +39,7 @@ class LagServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 text = (f"# TYPE {LAG_METRIC} gauge\n"
-                        f'{LAG_METRIC}{{shard_id="shardId-000000000000"}} {outer.millis}\n')
+                        f'{LAG_METRIC}{{shard="shardId-000000000000"}} {outer.millis}\n')
                 payload = text.encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(payload)))

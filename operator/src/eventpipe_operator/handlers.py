@@ -204,6 +204,11 @@ def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: ko
     kube: Kube = memo.kube
     meta = body["metadata"]
     generation = int(meta.get("generation") or 1)
+    if not _previous(status, "phase"):
+        # Say so at once: provisioning (waiting for the stream to be ACTIVE) can take a while.
+        kube.request("PATCH", object_path(API_VERSION, PLURAL, meta["namespace"], meta["name"]) + "/status",
+                     body={"status": {"phase": "Pending", "message": "reconciling for the first time"}},
+                     content_type="application/merge-patch+json")
     pipeline: Pipeline | None = None
     try:
         pipeline = Pipeline.from_body(body)
