@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from conftest import ensure_namespace
 from kubecluster import KubeCluster
 from kubernetes import client
-from op_helpers import example, merge
+from op_helpers import REPO, example, merge
 
 NS = "crd-checks"
 
@@ -78,6 +79,18 @@ def test_transition_rules_on_update(custom: client.CustomObjectsApi) -> None:
         assert "iceberg.namespace is immutable" in json.loads(err.value.body)["message"]
     finally:
         custom.delete_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", "immutable")
+
+
+def test_minimal_example_is_accepted(custom: client.CustomObjectsApi) -> None:
+    with open(REPO / "examples" / "minimal-pipeline.yaml", encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    doc["metadata"]["namespace"] = NS
+    created = custom.create_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", doc,
+                                                     dry_run="All")
+    spec = created["spec"]
+    assert spec["deletionPolicy"] == "Retain" and spec["stream"] == {"shards": 1, "create": False,
+                                                                    "retentionHours": 24}
+    assert spec["consumer"]["minReplicas"] == 1 and spec["consumer"]["maxReplicas"] == 4
 
 
 def test_printer_columns_and_short_name(cluster: KubeCluster, custom: client.CustomObjectsApi) -> None:
