@@ -44,26 +44,38 @@ def test_sigkill_at_random_moments_neither_loses_nor_duplicates(
     settings = settings_for(tmp_path / "state", stream, consumer_commit_interval_seconds=0.3,
                             consumer_lease_duration_seconds=1.5, consumer_commit_max_records=300)
     rng = random.Random(20261128)
-    events = [make_event(i) for i in range(3000)]
-    done_producing = threading.Event()
+    events = [make_event(i) for i in range(20_000)]
+    produced: list[dict[str, Any]] = []
+    stop_producing = threading.Event()
 
     def produce() -> None:
-        for start in range(0, len(events), 150):
-            stream.put_events(events[start:start + 150])
-            time.sleep(0.15)
-        done_producing.set()
+        """Writes all the time the victims live, so every kill lands while there is work in flight."""
+        while not stop_producing.is_set() and len(produced) < len(events):
+            batch = events[len(produced):len(produced) + 60]
+            stream.put_events(batch)
+            produced.extend(batch)
+            time.sleep(0.2)
 
     producer = threading.Thread(target=produce)
     producer.start()
     kills = 0
-    for cycle in range(6):
-        child = start_child(settings, tmp_path / f"consumer-{cycle}.log")
-        children.append(child)
-        time.sleep(rng.uniform(1.5, 4.0))
-        child.kill()
-        kills += 1
-    producer.join()
-    assert done_producing.is_set() and kills == 6
+    try:
+        for cycle in range(5):
+            child = start_child(settings.model_copy(update={"consumer_worker_id": f"victim-{cycle}"}),
+                                tmp_path / f"consumer-{cycle}.log")
+            children.append(child)
+            # Kill only once this process is really working (leases taken, a commit made), at a random moment
+            # within the next commit intervals: before, during or after a commit.
+            _wait(lambda c=child: any(line.get("message") == "iceberg_commit" for line in c.log_lines()), 60,
+                  "a commit by the victim", [child])
+            time.sleep(rng.uniform(0.0, 1.0))
+            child.kill()
+            kills += 1
+    finally:
+        stop_producing.set()
+        producer.join()
+    assert kills == 5 and len(produced) < len(events)
+    events = produced
     final = start_child(settings, tmp_path / "consumer-final.log")
     children.append(final)
     _wait(lambda: _row_count(settings) >= len(events), 90, "all events committed", [final])
