@@ -188,6 +188,17 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
     table = cluster.kubectl("get", "epl", name, "-n", NS).stdout
     assert "Running" in table and "True" in table
 
+    # --- the ingest pods go away (as the Deployment controller would report it) -> Degraded, then back
+    apps.patch_namespaced_deployment_status(f"{name}-ingest", NS, {"status": {"availableReplicas": 0,
+                                                                              "readyReplicas": 0}})
+    obj = wait_for("Degraded", lambda: (lambda o: o if o["status"].get("phase") == "Degraded" else None)(
+        get(custom, name)))
+    assert condition(obj, "Ready")["reason"] == "MinimumReplicasUnavailable"  # type: ignore[index]
+    wait_for("a PhaseDegraded event", lambda: [e for e in events_for(core, name) if e.reason == "PhaseDegraded"])
+    set_deployment_available(apps, f"{name}-ingest")
+    cluster.kubectl("wait", "--for=condition=Ready", f"eventpipeline/{name}", "-n", NS, "--timeout=60s")
+    assert get(custom, name)["status"]["phase"] == "Running"
+
     # --- lag scaling: a running consumer pod reports 5 minutes of lag (target 60 s) -> 4 consumers (max,
     # and the stream has 4 open shards); then no lag -> back to minReplicas after the stabilization window.
     lag_server.millis = 300_000
