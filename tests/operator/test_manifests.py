@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from eventpipe_operator import manifests
 from eventpipe_operator.spec import Pipeline
 from hypothesis import given, settings
@@ -198,3 +199,34 @@ def test_builder_invariants(changes: dict, replicas: int, monitoring: bool, name
             assert all("valueFrom" in e for e in env)  # settings by ConfigMap reference, secrets by Secret reference
     consumer = next(c for c in children if c["kind"] == "Deployment" and c["metadata"]["name"] == f"{name}-consumer")
     assert consumer["spec"]["replicas"] == replicas
+
+
+def test_pods_environment_parses_with_the_services_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract with the services: what a pod's env resolves to (ConfigMap keys, the catalog Secret through
+    envFrom's prefix, the DSN Secret) is read by eventpipe_common's PipelineSettings as intended."""
+    from eventpipe_common.settings import PipelineSettings
+
+    pipeline = Pipeline.from_body(body({"iceberg": {"catalogSecretRef": {"name": "shop-catalog"}}}))
+    deployment = manifests.consumer_deployment(pipeline, OPTS)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    config = manifests.config_map(pipeline)["data"]
+    secrets = {"shop-job-store": {"dsn": "postgresql+psycopg://u:pw@db/jobs"},
+               "shop-catalog": {"s3.secret-access-key": "sekret"}}
+    for entry in container["env"]:
+        ref = entry["valueFrom"]
+        if "configMapKeyRef" in ref:
+            value = config[ref["configMapKeyRef"]["key"]]
+        else:
+            value = secrets[ref["secretKeyRef"]["name"]][ref["secretKeyRef"]["key"]]
+        monkeypatch.setenv(entry["name"], value)
+    for source in container["envFrom"]:
+        for key, value in secrets[source["secretRef"]["name"]].items():
+            monkeypatch.setenv(source["prefix"] + key, value)
+    settings = PipelineSettings()
+    assert settings.pipeline_name == "shop" and settings.stream_name == "eventpipe-shop"
+    assert settings.namespace == "shop" and settings.aws_region == "eu-west-1"
+    assert settings.catalog_properties == {"type": "glue", "warehouse": "s3://example-shop-lake/warehouse",
+                                           "s3.secret-access-key": "sekret"}
+    assert settings.job_store_dsn == "postgresql+psycopg://u:pw@db/jobs"
+    assert str(settings.schema_path) == "/etc/eventpipe/schema/schema.json"
+    assert str(settings.state_dir) == manifests.STATE_DIR
