@@ -46,7 +46,7 @@ from eventpipe_ingest.models import (
     ViolationOut,
 )
 from eventpipe_ingest.publisher import KinesisPublisher, PublishError, PutRecords
-from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, Records, build_records, record_size
+from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, Records, build_records
 from eventpipe_ingest.settings import IngestSettings, KinesisClient, RejectMode
 
 log = get_logger()
@@ -316,7 +316,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         started = time.perf_counter()
         try:
             async with asyncio.timeout(deadline):
-                await publisher.publish(records.data, records.keys)
+                await publisher.publish(records.data, records.keys, records.sizes)
         except TimeoutError as exc:
             reason = f"Kinesis did not acknowledge all {len(records)} records within {deadline}s"
             await _fail(store, job_id, reason, "deadline", client)
@@ -456,14 +456,12 @@ def _reject_out(reject: eventpipe_core.Reject) -> RejectOut:
 
 def _drop_oversize(records: Records) -> tuple[Records, list[RejectOut]]:
     """Events too large for one Kinesis record become rejects (the service would refuse them anyway)."""
-    sizes = [record_size(d, k) for d, k in zip(records.data, records.keys, strict=True)]
-    if all(size <= MAX_BYTES_PER_RECORD for size in sizes):
+    if all(size <= MAX_BYTES_PER_RECORD for size in records.sizes):
         return records, []
-    keep = [i for i, size in enumerate(sizes) if size <= MAX_BYTES_PER_RECORD]
+    keep = [i for i, size in enumerate(records.sizes) if size <= MAX_BYTES_PER_RECORD]
     rejects = [RejectOut(line=records.lines[i], reason=(
-        f"the event is {sizes[i]} bytes as a Kinesis record, over the limit of {MAX_BYTES_PER_RECORD}"),
+        f"the event is {size} bytes as a Kinesis record, over the limit of {MAX_BYTES_PER_RECORD}"),
         violations=[ViolationOut(field="", rule="max_record_size", message="event too large for one record")])
-        for i, size in enumerate(sizes) if size > MAX_BYTES_PER_RECORD]
+        for i, size in enumerate(records.sizes) if size > MAX_BYTES_PER_RECORD]
     return Records(data=[records.data[i] for i in keep], keys=[records.keys[i] for i in keep],
-                   lines=[records.lines[i] for i in keep]), rejects
-
+                   lines=[records.lines[i] for i in keep], sizes=[records.sizes[i] for i in keep]), rejects

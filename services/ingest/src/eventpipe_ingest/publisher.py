@@ -46,10 +46,14 @@ class KinesisPublisher:
         self._retry_base = retry_base
         self._retry_max = retry_max
 
-    async def publish(self, data: Sequence[bytes], keys: Sequence[str]) -> None:
-        """Return once every record is acknowledged; retry failures until cancelled (the caller's deadline)."""
+    async def publish(self, data: Sequence[bytes], keys: Sequence[str], sizes: Sequence[int] | None = None) -> None:
+        """Return once every record is acknowledged; retry failures until cancelled (the caller's deadline).
+
+        `sizes` (data + key bytes per record) when the caller already has them.
+        """
         entries = [{"Data": d, "PartitionKey": k} for d, k in zip(data, keys, strict=True)]
-        batches = plan_batches([record_size(d, k) for d, k in zip(data, keys, strict=True)])
+        batches = plan_batches(list(sizes) if sizes is not None else
+                               [record_size(d, k) for d, k in zip(data, keys, strict=True)])
         if len(batches) == 1:
             await self._put_until_acknowledged(entries)
             return

@@ -24,6 +24,7 @@ class Records:
     data: list[bytes]
     keys: list[str]
     lines: list[int]  # source line of each record, to report oversize events as rejects
+    sizes: list[int]  # record size as Kinesis counts it (data + partition key bytes)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -48,12 +49,13 @@ def partition_keys(table: pa.Table, field: str) -> list[str]:
 
 def build_records(table: pa.Table, field: str) -> Records:
     data = pc.cast(table.column("raw"), pa.binary()).to_pylist()  # UTF-8 bytes without a decode/encode trip
-    return Records(data=data, keys=partition_keys(table, field),
-                   lines=table.column("source_line").to_pylist())
+    keys = partition_keys(table, field)
+    return Records(data=data, keys=keys, lines=table.column("source_line").to_pylist(),
+                   sizes=[record_size(d, k) for d, k in zip(data, keys, strict=True)])
 
 
 def record_size(data: bytes, key: str) -> int:
-    return len(data) + len(key.encode("utf-8"))
+    return len(data) + (len(key) if key.isascii() else len(key.encode("utf-8")))
 
 
 def plan_batches(sizes: list[int], max_records: int = MAX_RECORDS_PER_CALL,
