@@ -66,3 +66,9 @@ def test_batches_keep_order_and_limits(lines: list[str], size: int, max_bytes: i
         assert 1 <= len(batch) <= size
         if max_bytes is not None and len(batch) > 1:
             assert sum(len(line.encode()) + 1 for line in batch) <= max_bytes
+
+
+def test_transform_waits_until_a_burst_of_commits_settles() -> None:
+    # The fingerprint changed at t=100; with a 5 s settle nothing runs before t=105.
+    assert not should_transform("s1", "s2", None, 103.0, 1.0, changed_at=100.0, settle=5.0)
+    assert should_transform("s1", "s2", None, 105.0, 1.0, changed_at=100.0, settle=5.0)

@@ -64,6 +64,8 @@ def up(
     shards: Annotated[int, typer.Option(min=1, help="Shards of a new stream (an existing one is kept).")] = 2,
     commit_interval: Annotated[float, typer.Option(help="Consumer commit interval, seconds.")] = 2.0,
     transform_interval: Annotated[float, typer.Option(help="Minimum seconds between dbt + GX runs.")] = 10.0,
+    transform_settle: Annotated[float, typer.Option(
+        help="Seconds the tables must stay unchanged before dbt + GX run.")] = 3.0,
     schema: Annotated[Path | None, typer.Option(help="Pipeline schema (default: examples/shop-schema.json).")] = None,
     transform: Annotated[bool, typer.Option(help="Run dbt + GX after new snapshots.")] = True,
     persist_stream: Annotated[bool, typer.Option(help="Keep the stream's data in the state folder.")] = True,
@@ -72,7 +74,8 @@ def up(
     paths = StatePaths.at(state_dir)
     config = StackConfig(state_dir=paths.root, ingest_port=ingest_port, kinesis_port=kinesis_port,
                          consumer_metrics_port=metrics_port, shards=shards, commit_interval=commit_interval,
-                         transform_interval=transform_interval, transform=transform, persist_stream=persist_stream,
+                         transform_interval=transform_interval, transform_settle=transform_settle,
+                         transform=transform, persist_stream=persist_stream,
                          schema_path=(schema or locations.shop_schema()).resolve())
     if transform and not config.analytics_python.exists():
         err.print(f"[yellow]warning[/]: {config.analytics_python} is missing, so dbt and GX cannot run; "
@@ -199,7 +202,7 @@ def status(
         tables.add_column(column)
     for name, snap in report["tables"].items():
         if snap is None:
-            tables.add_row(name, "-", "not created yet", "-", "-")
+            tables.add_row(name, "-", "no snapshot yet", "-", "-")
         elif "error" in snap:
             tables.add_row(name, "[red]error[/]", snap["error"][:60], "-", "-")
         else:

@@ -47,6 +47,7 @@ class StackConfig:
     schema_path: Path = field(default_factory=locations.shop_schema)
     commit_interval: float = 2.0
     transform_interval: float = 10.0
+    transform_settle: float = 3.0
     analytics_python: Path = field(default_factory=locations.analytics_python)
     start_timeout: float = 90.0
     transform: bool = True
@@ -109,7 +110,7 @@ def plan_components(config: StackConfig, paths: StatePaths, kinesalite: Path,
     if config.transform:
         specs.append(ComponentSpec(
             "transform", [python, "-m", "eventpipe_cli.transform_loop", "--state-dir", str(paths.root),
-                          "--interval", str(config.transform_interval),
+                          "--interval", str(config.transform_interval), "--settle", str(config.transform_settle),
                           "--analytics-python", str(config.analytics_python)],
             dict(base)))
     return specs

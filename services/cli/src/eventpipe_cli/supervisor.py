@@ -59,11 +59,15 @@ def stop_order(start_order: Sequence[str]) -> list[str]:
 
 
 def should_transform(seen: str | None, current: str | None, last_finished: float | None, now: float,
-                     min_interval: float) -> bool:
-    """Run dbt + GX when the tables have a snapshot we have not modelled yet, at most once per `min_interval`.
+                     min_interval: float, changed_at: float | None = None, settle: float = 0.0) -> bool:
+    """Run dbt + GX when the tables have a snapshot we have not modelled yet, at most once per `min_interval`,
+    and only once the tables stopped changing for `settle` seconds (a burst of commits makes one run, not many).
 
-    `seen` and `current` are fingerprints of the tables' current snapshots (None: no snapshot yet).
+    `seen` and `current` are fingerprints of the tables' current snapshots (None: no snapshot yet);
+    `changed_at` is when `current` was first observed.
     """
     if current is None or current == seen:
+        return False
+    if changed_at is not None and now - changed_at < settle:
         return False
     return last_finished is None or now - last_finished >= min_interval

@@ -34,6 +34,7 @@ class Loop:
     paths: StatePaths
     analytics_python: Path
     interval: float
+    settle: float = 0.0
     stopping: bool = False
     current: subprocess.Popen[bytes] | None = None
 
@@ -58,8 +59,8 @@ class Loop:
                 level = log.error if name == "dbt build" else log.warning
                 level("transform step failed", step=name, exit_code=result["exit_code"],
                       alert=name.startswith("quality"))
-                if name == "dbt build":
-                    break
+                if name == "dbt build" and result["exit_code"] != 1:
+                    break  # 2: the build could not start (e.g. no table yet); 1: some models/tests failed
         previous = read_json(self.paths.transform) or {}
         finished = time.time()
         record: dict[str, Any] = {
@@ -80,13 +81,18 @@ class Loop:
         previous = read_json(self.paths.transform) or {}
         seen = previous.get("snapshot")
         last_finished: float | None = None
+        observed: str | None = None
+        changed_at: float | None = None
         while not self.stopping:
             try:
                 current = fingerprint(settings)
             except Exception as exc:  # noqa: BLE001 (catalog mid-write or locked: try again next round)
                 log.warning("could not read the catalog", error=str(exc))
                 current = None
-            if should_transform(seen, current, last_finished, time.monotonic(), self.interval) and current:
+            if current != observed:
+                observed, changed_at = current, time.monotonic()
+            if current and should_transform(seen, current, last_finished, time.monotonic(), self.interval,
+                                            changed_at, self.settle):
                 self.run_once(current)
                 seen, last_finished = current, time.monotonic()
             time.sleep(1.0)
@@ -101,14 +107,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eventpipe_cli.transform_loop")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--interval", type=float, default=10.0, help="Minimum seconds between runs.")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="Seconds the tables must stay unchanged before a run (one run per burst of commits).")
     parser.add_argument("--analytics-python", type=Path, required=True)
     parser.add_argument("--namespace", default=os.environ.get("EVENTPIPE_NAMESPACE"))
     args = parser.parse_args(argv)
     configure_logging("transform")
-    loop = Loop(StatePaths.at(args.state_dir), args.analytics_python, args.interval)
+    loop = Loop(StatePaths.at(args.state_dir), args.analytics_python, args.interval, args.settle)
     signal.signal(signal.SIGTERM, loop.request_stop)
     signal.signal(signal.SIGINT, loop.request_stop)
-    get_logger().info("transform loop started", interval=args.interval)
+    get_logger().info("transform loop started", interval=args.interval, settle=args.settle)
     loop.serve(args.namespace)
     get_logger().info("transform loop stopped")
 
