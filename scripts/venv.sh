@@ -22,7 +22,8 @@ fi
 log "preparing virtualenv .venvs/$name"
 [ -x "$venv/bin/python" ] || uv venv --quiet --python "$PYTHON_VERSION" "$venv"
 cd "$REPO_ROOT"
-uv pip install --quiet --compile-bytecode --python "$venv/bin/python" -r "$req"
+# The core wheel joins the same resolution: packages of the repo (ingest, consumer) depend on eventpipe-core.
+uv pip install --quiet --compile-bytecode --python "$venv/bin/python" -r "$req" ${core_wheel:+"$core_wheel"}
 if [ -n "$core_wheel" ]; then
   uv pip install --quiet --reinstall-package eventpipe-core --python "$venv/bin/python" "$core_wheel"
 fi
