@@ -5,7 +5,8 @@
 Starts three processes on 127.0.0.1: an ack-only stream endpoint (bench/w2_ackstream.py: the emulators are
 slower than Kinesis, so this one only acknowledges PutRecords), the ingest service (`python -m
 eventpipe_ingest`, the W1 rules as its schema, SQLite job store, API key auth on) and the peer (bench/w2_peer.py:
-FastAPI + json.loads + 202). The load generator (this process: asyncio + httpx, `concurrency` requests in
+FastAPI + json.loads + 202); ingest runs twice, once per PutRecords path (the lean signed call, the default,
+and aiobotocore's generic client). The load generator (this process: asyncio + httpx, `concurrency` requests in
 flight) POSTs the same JSON-array bodies of `batch` W1-shaped events to each, alternating the order every
 round. Per round and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time
 per request (/proc/PID/stat), which is the per-request cost that does not depend on how busy the shared
@@ -100,25 +101,30 @@ async def load(url: str, headers: dict[str, str], bodies: list[bytes], requests:
                  percentile(latencies, 99) * 1000, cpu / requests * 1000, stream_cpu / requests * 1000, statuses)
 
 
-def start_servers(workdir: Path, key: str) -> tuple[ServerProcess, ServerProcess, ServerProcess]:
+def start_servers(workdir: Path, key: str) -> dict[str, ServerProcess]:
+    """The ack-only stream, ingest with each PutRecords path (lean default, aiobotocore), and the peer."""
     python = sys.executable
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    stream_port, ingest_port, peer_port = free_port(), free_port(), free_port()
-    stream = start_process("w2-ackstream", [python, "-m", "bench.w2_ackstream", str(stream_port)], stream_port,
-                           env=env, cwd=REPO)
+    stream_port, peer_port = free_port(), free_port()
+    servers = {"stream": start_process("w2-ackstream", [python, "-m", "bench.w2_ackstream", str(stream_port)],
+                                       stream_port, env=env, cwd=REPO)}
     schema_path = workdir / "schema.json"
     schema_path.write_text(json.dumps(SCHEMA))
     keys = workdir / "keys"
     keys.write_text(f"bench:{hashlib.sha256(key.encode()).hexdigest()}\n")
-    ingest_env = {**env, "EVENTPIPE_INGEST_PORT": str(ingest_port),
-                  "EVENTPIPE_KINESIS_ENDPOINT_URL": f"http://127.0.0.1:{stream_port}",
-                  "EVENTPIPE_STREAM_NAME": "bench", "EVENTPIPE_SCHEMA_PATH": str(schema_path),
-                  "EVENTPIPE_INGEST_API_KEYS_FILE": str(keys), "EVENTPIPE_STATE_DIR": str(workdir / "state"),
-                  "EVENTPIPE_LOG_LEVEL": "WARNING",
-                  "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-    ingest = start_process("w2-ingest", [python, "-m", "eventpipe_ingest"], ingest_port, env=ingest_env, cwd=workdir)
-    peer = start_process("w2-peer", [python, "-m", "bench.w2_peer", str(peer_port)], peer_port, env=env, cwd=REPO)
-    return stream, ingest, peer
+    for name, client in (("ingest", "lean"), ("ingest-aiobotocore", "aiobotocore")):
+        port = free_port()
+        ingest_env = {**env, "EVENTPIPE_INGEST_PORT": str(port), "EVENTPIPE_INGEST_KINESIS_CLIENT": client,
+                      "EVENTPIPE_KINESIS_ENDPOINT_URL": f"http://127.0.0.1:{stream_port}",
+                      "EVENTPIPE_STREAM_NAME": "bench", "EVENTPIPE_SCHEMA_PATH": str(schema_path),
+                      "EVENTPIPE_INGEST_API_KEYS_FILE": str(keys), "EVENTPIPE_STATE_DIR": str(workdir / name),
+                      "EVENTPIPE_LOG_LEVEL": "WARNING", "AWS_ACCESS_KEY_ID": "bench",
+                      "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+        servers[name] = start_process(f"w2-{name}", [python, "-m", "eventpipe_ingest"], port, env=ingest_env,
+                                      cwd=workdir)
+    servers["peer"] = start_process("w2-peer", [python, "-m", "bench.w2_peer", str(peer_port)], peer_port,
+                                    env=env, cwd=REPO)
+    return servers
 
 
 def versions() -> dict[str, str]:
@@ -155,18 +161,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     bodies = json_array_batches(args.bodies, args.batch, seed=1)
     key = "w2-bench-key"
     with tempfile.TemporaryDirectory(prefix="eventpipe-w2-") as tmp:
-        stream, ingest, peer = start_servers(Path(tmp), key)
+        servers = start_servers(Path(tmp), key)
         try:
+            ingest_headers = {"X-API-Key": key, "Content-Type": "application/json"}
             targets = {
-                "ingest": (f"http://127.0.0.1:{ingest.port}", {"X-API-Key": key,
-                                                                 "Content-Type": "application/json"}, ingest, stream),
-                "peer": (f"http://127.0.0.1:{peer.port}", {"Content-Type": "application/json"}, peer, None),
+                name: (f"http://127.0.0.1:{servers[name].port}", ingest_headers, servers[name], servers["stream"])
+                for name in ("ingest", "ingest-aiobotocore")
             }
+            targets["peer"] = (f"http://127.0.0.1:{servers['peer'].port}", {"Content-Type": "application/json"},
+                               servers["peer"], None)
             for name, (url, headers, server, ack) in targets.items():  # warm-up, not measured
                 await load(url, headers, bodies, args.warmup, args.concurrency, server, ack, name)
             rounds: list[Round] = []
+            names = list(targets)
             for n in range(args.rounds):
-                order = ["peer", "ingest"] if n % 2 == 0 else ["ingest", "peer"]
+                order = names[n % len(names):] + names[:n % len(names)]  # rotate who goes first
                 for name in order:
                     url, headers, server, ack = targets[name]
                     result = await load(url, headers, bodies, args.requests, args.concurrency, server, ack, name)
@@ -175,16 +184,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                           f"p99 {result.p99_ms:.1f} ms, server CPU {result.cpu_ms_per_request:.2f} ms/request, "
                           f"statuses {result.statuses}", file=sys.stderr)
         finally:
-            for server in (peer, ingest, stream):
+            for server in servers.values():
                 server.stop()
-    ingest_summary, peer_summary = summarize(rounds, "ingest"), summarize(rounds, "peer")
+    summaries = {name: summarize(rounds, name) for name in names}
+    peer = summaries["peer"]
     return {
-        "config": vars(args), "versions": versions(), "ingest": ingest_summary, "peer": peer_summary,
+        "config": vars(args), "versions": versions(), **summaries,
         "ratios": {
-            "cpu_per_request_ingest_over_peer": ingest_summary["cpu_ms_per_request"]
-            / peer_summary["cpu_ms_per_request"],
-            "p50_ingest_over_peer": ingest_summary["p50_ms"] / peer_summary["p50_ms"],
-            "throughput_ingest_over_peer": ingest_summary["events_per_second"] / peer_summary["events_per_second"],
+            name: {"cpu_per_request_over_peer": summaries[name]["cpu_ms_per_request"] / peer["cpu_ms_per_request"],
+                   "p50_over_peer": summaries[name]["p50_ms"] / peer["p50_ms"],
+                   "throughput_over_peer": summaries[name]["events_per_second"] / peer["events_per_second"]}
+            for name in ("ingest", "ingest-aiobotocore")
         },
     }
 

@@ -1,0 +1,98 @@
+"""Where one W2 request's CPU goes: each step of the ingest path timed alone, in this process, per 500 events.
+
+    python -m bench.w2_breakdown [--repeat 50]
+
+Steps: the Rust core (parse, validate, dedupe, raw JSON with _job_id), Kinesis records (bytes, partition keys,
+sizes), the PutRecords body (base64 + JSON), SigV4 signing, parsing the answer, the job store (create_job +
+mark_published on SQLite), and for comparison botocore's own validation + serialization of the same call.
+Medians of `repeat` runs, CPU time (time.process_time). Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import botocore.session
+import eventpipe_core
+import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
+from eventpipe_common.jobstore import JobStore
+from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, put_records_body
+from eventpipe_ingest.records import build_records
+
+from bench.w2_events import SCHEMA, json_array_batches
+
+
+def median_ms(step: Callable[[int], Any], repeat: int) -> float:
+    times = []
+    for i in range(repeat):
+        t0 = time.process_time()
+        step(i)
+        times.append(time.process_time() - t0)
+    return statistics.median(times) * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=50)
+    args = parser.parse_args(argv)
+    bodies = json_array_batches(20, 500, seed=1)
+    schema = eventpipe_core.Schema(json.dumps(SCHEMA))
+    job_id = str(uuid.uuid4())
+    result = eventpipe_core.process_batch(bodies[0], format="json", schema=schema, job_id=job_id, include_raw=True)
+    records = build_records(result.records, "user_id")
+    entries = [{"Data": d, "PartitionKey": k} for d, k in zip(records.data, records.keys, strict=True)]
+    body = put_records_body("bench", entries)
+    answer = b'{"FailedRecordCount":0,"Records":[' + b",".join(
+        [b'{"SequenceNumber":"49600000000000000000000000000000000000000000","ShardId":"shardId-000000000000"}']
+        * len(entries)) + b"]}"
+    credentials = ReadOnlyCredentials("AKIDEXAMPLE", "secret", None)
+
+    def sign(_: int) -> None:
+        request = AWSRequest(method="POST", url="https://kinesis.us-east-1.amazonaws.com/", data=body,
+                             headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET})
+        SigV4Auth(credentials, "kinesis", "us-east-1").add_auth(request)
+
+    client = botocore.session.get_session().create_client(
+        "kinesis", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    model = client.meta.service_model.operation_model("PutRecords")
+    validating = client._serializer  # botocore's ParamValidationDecorator around the JSON serializer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = JobStore.from_dsn(f"sqlite:///{tmp}/jobs.db")
+
+        def job(_: int) -> None:
+            job_id = str(uuid.uuid4())
+            store.create_job(job_id, 500, 490, 10)
+            store.mark_published(job_id)
+
+        steps: dict[str, Callable[[int], Any]] = {
+            "Rust core: process_batch (500 events, include_raw)": lambda i: eventpipe_core.process_batch(
+                bodies[i % len(bodies)], format="json", schema=schema, job_id=job_id, include_raw=True),
+            "Kinesis records: bytes, partition keys, sizes": lambda _: build_records(result.records, "user_id"),
+            "PutRecords body: base64 + JSON (lean path)": lambda _: put_records_body("bench", entries),
+            "SigV4 signing of the body (botocore signer)": sign,
+            "parse the PutRecords answer (orjson)": lambda _: orjson.loads(answer),
+            "job store: create_job + mark_published (SQLite)": job,
+            "for comparison: botocore validate + serialize PutRecords": lambda _: validating.serialize_to_request(
+                {"StreamName": "bench", "Records": entries}, model),
+        }
+        out = {name: median_ms(step, args.repeat) for name, step in steps.items()}
+        store.close()
+    width = max(map(len, out))
+    for name, ms in out.items():
+        print(f"{name:<{width}}  {ms:6.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
