@@ -1,9 +1,9 @@
 """The Iceberg tables of a pipeline: `<ns>.raw_events` and `<ns>.raw_events_rejected` (ARCHITECTURE.md, Tables).
 
 One definition used by the consumer (which creates and writes them), the operator (which provisions them when
-asked), the dbt/GX tests and the local stack. Field ids are fixed here: Parquet files written by the Rust core
-carry them, so they must never be renumbered. Promoted columns (from the pipeline schema) get ids from 100 up,
-in the order the schema lists them.
+asked), the dbt/GX tests and the local stack. The ids below are what we ask for, but pyiceberg's `create_table`
+assigns fresh field ids (promoted columns from 100 up become 14 up): anything that writes Parquet for a table
+(the Rust core's write_iceberg_parquet) must take the ids from `table.schema()`, never from these builders.
 """
 
 from __future__ import annotations
