@@ -373,10 +373,9 @@ def test_backpressure_429_when_too_many_in_flight(ingest_app: Callable[..., Any]
         thread = threading.Thread(target=lambda: first.update(
             r=client.post("/api/v1/ingest", json=[valid_event(1)])))
         thread.start()
-        for _ in range(200):
-            metrics = client.get("/api/v1/metrics").text
-            if _metric(metrics, "eventpipe_ingest_in_flight_requests") >= 1:
-                break
+        deadline = time.monotonic() + 30  # the first request must be inside the publish step before we go on
+        while _metric(client.get("/api/v1/metrics").text, "eventpipe_ingest_in_flight_requests") < 1:
+            assert time.monotonic() < deadline, "the first request never got in flight"
             time.sleep(0.01)
         second = client.post("/api/v1/ingest", json=[valid_event(2)])
         assert second.status_code == 429

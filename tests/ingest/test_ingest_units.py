@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from pathlib import Path
 
+import botocore.session
 import pyarrow as pa
 import pytest
 from eventpipe_common.errors import ConfigurationError
 from eventpipe_ingest.auth import hash_key, load_api_keys
 from eventpipe_ingest.body import BodyTooLargeError, UnsupportedMediaTypeError, decode_content, format_for
+from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, error_code, put_records_body
 from eventpipe_ingest.publisher import backoff_delay
 from eventpipe_ingest.records import (
     MAX_BYTES_PER_CALL,
@@ -81,3 +84,29 @@ def test_key_file_format_and_errors(tmp_path: Path) -> None:
     assert "k1-in-clear" not in str(info.value)
     with pytest.raises(ConfigurationError, match="cannot read"):
         load_api_keys(tmp_path / "missing", None)
+
+
+BOTOCORE_KINESIS = botocore.session.get_session().create_client(
+    "kinesis", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+
+
+@settings(max_examples=50, deadline=None)
+@given(records=st.lists(st.tuples(st.binary(min_size=1, max_size=300), st.text(min_size=1, max_size=256)),
+                        min_size=1, max_size=20))
+def test_lean_put_records_body_equals_botocores(records: list[tuple[bytes, str]]) -> None:
+    """The hand-built PutRecords body is the request botocore itself would send (same JSON document)."""
+    client = BOTOCORE_KINESIS
+    entries = [{"Data": d, "PartitionKey": k} for d, k in records]
+    expected = client._serializer.serialize_to_request(
+        {"StreamName": "s-1", "Records": entries}, client.meta.service_model.operation_model("PutRecords"))
+    assert json.loads(put_records_body("s-1", entries)) == json.loads(expected["body"])
+    assert expected["headers"]["X-Amz-Target"] == TARGET
+    assert expected["headers"]["Content-Type"] == CONTENT_TYPE
+
+
+def test_error_codes_of_json_protocol_answers() -> None:
+    assert error_code(b'{"__type":"ResourceNotFoundException","message":"Stream s not found"}') == (
+        "ResourceNotFoundException", "Stream s not found")
+    assert error_code(b'{"__type":"com.amazonaws.kinesis#ProvisionedThroughputExceededException",'
+                      b'"Message":"Rate exceeded"}') == ("ProvisionedThroughputExceededException", "Rate exceeded")
+    assert error_code(b"<html>bad gateway</html>")[0] == "InternalFailure"
