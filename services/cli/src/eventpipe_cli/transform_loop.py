@@ -40,8 +40,13 @@ class Loop:
 
     def run_step(self, name: str, args: tuple[str, ...]) -> dict[str, Any]:
         started = time.monotonic()
-        self.current = subprocess.Popen([str(self.analytics_python), *args, "--state-dir", str(self.paths.root)],
-                                        start_new_session=True, stdin=subprocess.DEVNULL)
+        try:
+            self.current = subprocess.Popen([str(self.analytics_python), *args, "--state-dir", str(self.paths.root)],
+                                            start_new_session=True, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            get_logger().error("cannot start the analytics step; create the venv with `scripts/venv.sh analytics`",
+                               step=name, python=str(self.analytics_python), error=str(exc))
+            return {"step": name, "exit_code": 127, "seconds": 0.0}
         code = self.current.wait()
         self.current = None
         return {"step": name, "exit_code": code, "seconds": round(time.monotonic() - started, 2)}
