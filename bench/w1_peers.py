@@ -161,21 +161,14 @@ def orjson_pyarrow(path: Path, out: Path) -> tuple[int, int]:
 def msgspec_pyarrow(path: Path, out: Path) -> tuple[int, int]:
     import msgspec
 
-    class Event(msgspec.Struct, omit_defaults=True):
-        event_id: str
-        event_type: str
-        timestamp: str
-        user_id: str | None = None
-        session_id: str | None = None
-        properties: msgspec.Raw | None = None
-        schema_version: int = 1
+    # Built with defstruct: `from __future__ import annotations` would leave msgspec.Raw unresolvable in a class body.
+    event_type_ = msgspec.defstruct("Event", [
+        ("event_id", str), ("event_type", str), ("timestamp", str), ("user_id", str | None, None),
+        ("session_id", str | None, None), ("properties", msgspec.Raw, msgspec.Raw()), ("schema_version", int, 1)])
+    props_type = msgspec.defstruct("Props", [("amount", float | None, None), ("currency", str | None, None)])
 
-    class Props(msgspec.Struct):
-        amount: float | None = None
-        currency: str | None = None
-
-    decode_event = msgspec.json.Decoder(Event).decode
-    decode_props = msgspec.json.Decoder(Props).decode
+    decode_event = msgspec.json.Decoder(event_type_).decode
+    decode_props = msgspec.json.Decoder(props_type).decode
     cols = _Columns()
     c = cols.cols
     with open(path, "rb") as f:
@@ -185,7 +178,7 @@ def msgspec_pyarrow(path: Path, out: Path) -> tuple[int, int]:
                 continue
             try:
                 e = decode_event(raw)
-                props = decode_props(e.properties) if e.properties is not None else None
+                props = decode_props(e.properties) if len(e.properties) else None
             except (msgspec.ValidationError, msgspec.DecodeError):
                 cols.rejects += 1
                 continue
@@ -205,7 +198,7 @@ def msgspec_pyarrow(path: Path, out: Path) -> tuple[int, int]:
             c["event_ts"].append(us)
             c["event_date"].append(days)
             c["event_hour"].append(rem // 3_600_000_000)
-            c["properties"].append(None if e.properties is None else bytes(e.properties).decode())
+            c["properties"].append(bytes(e.properties).decode() if props is not None else None)
             c["schema_version"].append(e.schema_version)
             c["amount"].append(amount)
             c["currency"].append(props.currency if props is not None else None)
@@ -253,9 +246,12 @@ def pyarrow_json(path: Path, out: Path) -> tuple[int, int]:
     well_formed = pc.fill_null(pc.match_substring_regex(ts, RFC3339.pattern + "$"), False)
     # Nanosecond fractions truncate to microseconds: cut the fraction to 6 digits before parsing.
     cut = pc.replace_substring_regex(ts, r"(\.\d{6})\d+", r"\1")
-    utc = pc.replace_substring_regex(cut, "[Zz]$", "+00:00")
-    parsed = pc.strptime(pc.if_else(well_formed, utc, pa.scalar(None, pa.string())),
-                         format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
+    candidates = pc.if_else(well_formed, cut, pa.scalar(None, pa.string()))
+    try:
+        parsed = pc.cast(candidates, pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:  # an impossible date somewhere: parse those strings one by one
+        parsed = pa.array([None if v is None else _parse_ts(v) for v in candidates.to_pylist()],
+                          pa.int64()).cast(pa.timestamp("us", tz="UTC"))
     amount = pc.struct_field(t.column("properties"), "amount")
     ok = pc.and_kleene(pc.is_valid(t.column("event_id")), pc.is_in(t.column("event_type"), pa.array(EVENT_TYPES)))
     ok = pc.and_kleene(ok, pc.is_valid(parsed))
@@ -270,7 +266,7 @@ def pyarrow_json(path: Path, out: Path) -> tuple[int, int]:
     first = idx.group_by("event_id", use_threads=False).aggregate([("i", "min")]).column("i_min")
     t = t.take(pc.sort_indices(first))
     parsed = parsed.take(pc.sort_indices(first))
-    ts_utc = parsed.cast(pa.timestamp("us", tz="UTC"))
+    ts_utc = parsed
     micros = parsed.cast(pa.int64())
     props = t.column("properties")
     props_json = pa.array([None if p is None else json.dumps({k: v for k, v in p.items() if v is not None},
@@ -333,45 +329,43 @@ def polars_job(path: Path, out: Path) -> tuple[int, int]:
 
 
 def duckdb_job(path: Path, out: Path, threads: int | None) -> tuple[int, int]:
-    """DuckDB: lines as text, JSON functions, a window for dedupe, COPY to Parquet."""
+    """DuckDB: read_json (lines that are not JSON objects read as all-NULL rows), SQL rules, a window for dedupe,
+    COPY to Parquet."""
     import duckdb
 
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {threads}")
-    con.execute(f"""
-        CREATE TEMP TABLE lines AS
-        SELECT row_number() OVER () AS n, trim(column0) AS line
-        FROM read_csv('{path}', columns = {{'column0': 'VARCHAR'}}, delim = '\\x1f', quote = '', escape = '',
-                      header = false, auto_detect = false)
-        WHERE trim(column0) <> ''
-    """)
-    con.execute("""
-        CREATE TEMP TABLE parsed AS
-        SELECT n, j ->> 'event_id' AS event_id, j ->> 'event_type' AS event_type, j ->> 'user_id' AS user_id,
-               j ->> 'session_id' AS session_id, j ->> 'timestamp' AS ts, j -> 'properties' AS properties,
-               json_type(j, 'event_id') AS id_type,
-               TRY_CAST(j ->> '$.properties.amount' AS DOUBLE) AS amount, j ->> '$.properties.currency' AS currency,
-               coalesce(TRY_CAST(j ->> 'schema_version' AS INTEGER), 1) AS schema_version
-        FROM (SELECT n, CASE WHEN json_valid(line) AND starts_with(line, '{') THEN line::JSON END AS j FROM lines)
-    """)
+    con.execute("SET TimeZone = 'UTC'")
+    types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
     con.execute(f"""
         CREATE TEMP TABLE valid AS
-        SELECT *, TRY_CAST(regexp_replace(ts, '(\\.\\d{{6}})\\d+', '\\1') AS TIMESTAMPTZ) AS event_ts
-        FROM parsed
-        WHERE id_type = 'VARCHAR' AND event_type IN ({", ".join(f"'{t}'" for t in EVENT_TYPES)})
-          AND regexp_full_match(ts, '{RFC3339.pattern}')
-          AND (amount IS NULL OR amount BETWEEN 0 AND 1e6)
+        SELECT * FROM (
+            SELECT n, event_id, event_type, user_id, session_id, properties, schema_version,
+                   TRY_CAST(properties ->> '$.amount' AS DOUBLE) AS amount, properties ->> '$.currency' AS currency,
+                   CASE WHEN regexp_full_match(timestamp, '{RFC3339.pattern}')
+                        THEN TRY_CAST(regexp_replace(timestamp, '(\\.\\d{{6}})\\d+', '\\1') AS TIMESTAMPTZ)
+                   END AS event_ts
+            FROM (SELECT row_number() OVER () AS n, *
+                  FROM read_json('{path}', format = 'newline_delimited', ignore_errors = true,
+                                 columns = {{event_id: 'VARCHAR', event_type: 'VARCHAR', user_id: 'VARCHAR',
+                                            timestamp: 'VARCHAR', session_id: 'VARCHAR', properties: 'JSON',
+                                            schema_version: 'INTEGER'}}))
+        )
+        WHERE event_id IS NOT NULL AND event_type IN ({types}) AND event_ts IS NOT NULL
+          AND (properties IS NULL OR json_type(properties) = 'OBJECT')
+          AND (properties ->> '$.amount' IS NULL OR amount BETWEEN 0 AND 1e6)
     """)
-    total = con.execute("SELECT count(*) FROM lines").fetchone()[0]  # type: ignore[index]
-    valid = con.execute("SELECT count(*) FROM valid WHERE event_ts IS NOT NULL").fetchone()[0]  # type: ignore[index]
-    con.execute("SET TimeZone = 'UTC'")
+    total = con.execute(f"SELECT count(*) FROM read_csv('{path}', columns = {{'l': 'VARCHAR'}}, delim = '\\x1f', "
+                        "quote = '', escape = '', header = false, auto_detect = false) WHERE trim(l) <> ''"
+                        ).fetchone()[0]  # type: ignore[index]
+    valid = con.execute("SELECT count(*) FROM valid").fetchone()[0]  # type: ignore[index]
     con.execute(f"""
         COPY (
             SELECT event_id, event_type, user_id, session_id, event_ts, CAST(event_ts AS DATE) AS event_date,
                    CAST(hour(event_ts) AS INTEGER) AS event_hour, CAST(properties AS VARCHAR) AS properties,
-                   schema_version, amount, currency
-            FROM valid WHERE event_ts IS NOT NULL
+                   coalesce(schema_version, 1) AS schema_version, amount, currency
+            FROM valid
             QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY n) = 1
             ORDER BY n
         ) TO '{out}' (FORMAT parquet, COMPRESSION zstd)

@@ -7,14 +7,16 @@ use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
+use std::borrow::Cow;
+
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 
 use crate::dedupe::Deduper;
 use crate::error::Result;
-use crate::parse::{compact_object, split_records, Format};
+use crate::parse::{compact_object, records, split_records, Format, SourceRecord};
 use crate::schema::{PromotedType, Schema};
-use crate::validate::{check_event, Promoted, Violation};
+use crate::validate::{check_event, Event, Promoted, Violation};
 
 /// A record that failed parsing or validation.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,13 +33,26 @@ pub struct Reject {
 /// What `process_batch` produces.
 #[derive(Debug, Clone)]
 pub struct BatchOutput {
-    pub records: RecordBatch,
+    /// The records table's schema.
+    pub schema: SchemaRef,
+    /// The records, in chunks of at most [`CHUNK_ROWS`] rows (so no builder ever over-allocates much).
+    pub records: Vec<RecordBatch>,
     pub rejects: Vec<Reject>,
     /// Valid events dropped because an earlier one had the same event_id.
     pub duplicates: usize,
     /// Records (lines, elements, rows) seen.
     pub received: usize,
 }
+
+impl BatchOutput {
+    /// Rows over all chunks.
+    pub fn num_rows(&self) -> usize {
+        self.records.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Rows per record batch of the output.
+pub const CHUNK_ROWS: usize = 65_536;
 
 /// Options of one batch.
 #[derive(Debug, Clone, Copy)]
@@ -94,13 +109,13 @@ enum PromotedBuilder {
 }
 
 impl PromotedBuilder {
-    fn new(ty: PromotedType, n: usize) -> Self {
+    fn new(ty: PromotedType) -> Self {
         match ty {
-            PromotedType::Double => Self::Double(Float64Builder::with_capacity(n)),
-            PromotedType::Long => Self::Long(Int64Builder::with_capacity(n)),
-            PromotedType::Int => Self::Int(Int32Builder::with_capacity(n)),
-            PromotedType::String => Self::Str(StringBuilder::with_capacity(n, n * 8)),
-            PromotedType::Boolean => Self::Bool(BooleanBuilder::with_capacity(n)),
+            PromotedType::Double => Self::Double(Float64Builder::new()),
+            PromotedType::Long => Self::Long(Int64Builder::new()),
+            PromotedType::Int => Self::Int(Int32Builder::new()),
+            PromotedType::String => Self::Str(StringBuilder::new()),
+            PromotedType::Boolean => Self::Bool(BooleanBuilder::new()),
         }
     }
 
@@ -130,87 +145,172 @@ impl PromotedBuilder {
     }
 }
 
+/// Column builders of one chunk of records.
+struct Builders {
+    rows: usize,
+    event_id: StringBuilder,
+    event_type: StringBuilder,
+    user_id: StringBuilder,
+    session_id: StringBuilder,
+    event_ts: TimestampMicrosecondBuilder,
+    event_date: Date32Builder,
+    event_hour: Int32Builder,
+    properties: StringBuilder,
+    schema_version: Int32Builder,
+    promoted: Vec<PromotedBuilder>,
+    job_id: StringBuilder,
+    source_line: Int64Builder,
+    raw: Option<StringBuilder>,
+}
+
+impl Builders {
+    fn new(schema: &Schema, include_raw: bool) -> Self {
+        Builders {
+            rows: 0,
+            event_id: StringBuilder::new(),
+            event_type: StringBuilder::new(),
+            user_id: StringBuilder::new(),
+            session_id: StringBuilder::new(),
+            event_ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            event_date: Date32Builder::new(),
+            event_hour: Int32Builder::new(),
+            properties: StringBuilder::new(),
+            schema_version: Int32Builder::new(),
+            promoted: schema.promote.iter().map(|p| PromotedBuilder::new(p.ty)).collect(),
+            job_id: StringBuilder::new(),
+            source_line: Int64Builder::new(),
+            raw: include_raw.then(StringBuilder::new),
+        }
+    }
+
+    fn append(&mut self, ev: &Event<'_>, line: usize, job_id: Option<&str>, text: &str) {
+        self.rows += 1;
+        self.event_id.append_value(&ev.event_id);
+        self.event_type.append_value(&ev.event_type);
+        self.user_id.append_option(ev.user_id.as_deref());
+        self.session_id.append_option(ev.session_id.as_deref());
+        self.event_ts.append_value(ev.event_ts);
+        self.event_date.append_value(ev.event_date);
+        self.event_hour.append_value(ev.event_hour);
+        self.properties.append_option(ev.properties.as_deref());
+        self.schema_version.append_value(ev.schema_version);
+        for (b, v) in self.promoted.iter_mut().zip(&ev.promoted) {
+            b.append(v);
+        }
+        self.job_id.append_option(job_id.or(ev.job_id.as_deref()));
+        self.source_line.append_value(line as i64);
+        if let Some(raw) = &mut self.raw {
+            raw.append_value(compact_object(text, job_id));
+        }
+    }
+
+    /// The chunk so far as a record batch; the builders start over empty.
+    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
+        self.rows = 0;
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.session_id.finish()),
+            Arc::new(self.event_ts.finish()),
+            Arc::new(self.event_date.finish()),
+            Arc::new(self.event_hour.finish()),
+            Arc::new(self.properties.finish()),
+            Arc::new(self.schema_version.finish()),
+        ];
+        columns.extend(self.promoted.iter_mut().map(PromotedBuilder::finish));
+        columns.push(Arc::new(self.job_id.finish()));
+        columns.push(Arc::new(self.source_line.finish()));
+        if let Some(raw) = &mut self.raw {
+            columns.push(Arc::new(raw.finish()));
+        }
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    }
+}
+
 /// Parse, validate, transform and deduplicate a batch. Only an unreadable container (a broken JSON array, a bad
 /// CSV header) fails the batch; every bad record becomes a [`Reject`].
 pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput> {
-    let records = split_records(data, opts.format)?;
-    let n = records.len();
-    let mut event_id = StringBuilder::with_capacity(n, n * 36);
-    let mut event_type = StringBuilder::with_capacity(n, n * 12);
-    let mut user_id = StringBuilder::with_capacity(n, n * 8);
-    let mut session_id = StringBuilder::with_capacity(n, n * 36);
-    let mut event_ts = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut event_date = Date32Builder::with_capacity(n);
-    let mut event_hour = Int32Builder::with_capacity(n);
-    let mut properties = StringBuilder::with_capacity(n, n * 96);
-    let mut schema_version = Int32Builder::with_capacity(n);
-    let mut promoted: Vec<PromotedBuilder> = opts.schema.promote.iter().map(|p| PromotedBuilder::new(p.ty, n)).collect();
-    let mut job_id = StringBuilder::with_capacity(n, opts.job_id.map_or(0, |j| n * j.len()));
-    let mut source_line = Int64Builder::with_capacity(n);
-    let mut raw = StringBuilder::with_capacity(if opts.include_raw { n } else { 0 }, if opts.include_raw { data.len() } else { 0 });
-
+    let source = records(data, opts.format)?;
+    let schema: SchemaRef = Arc::new(records_schema(opts.schema, opts.include_raw));
+    let mut builders = Builders::new(opts.schema, opts.include_raw);
+    let mut chunks = Vec::new();
     let mut rejects = Vec::new();
-    let mut dedupe = Deduper::with_capacity(n);
+    let mut dedupe = Deduper::with_capacity(data.len() / 256);
     let mut duplicates = 0usize;
+    let mut received = 0usize;
     let mut violations = Vec::new();
-    for rec in &records {
-        let text = match &rec.json {
-            Ok(t) => t.as_ref(),
+    for rec in source {
+        received += 1;
+        let text: &str = match &rec.json {
+            Ok(Cow::Borrowed(t)) => *t,
+            Ok(Cow::Owned(_)) => {
+                // CSV rows are rendered as owned JSON text: handle them without borrowing past this iteration.
+                process_owned(&rec, opts, &schema, &mut builders, &mut chunks, &mut rejects, &mut duplicates, &mut dedupe)?;
+                continue;
+            }
             Err(why) => {
-                let v = Violation { index: rec.line - 1, field: String::new(), rule: "json", message: why.clone(), value: None };
-                rejects.push(Reject { line: rec.line, reason: why.clone(), violations: vec![v], raw: rec.raw.to_string() });
+                rejects.push(unreadable(&rec, why));
                 continue;
             }
         };
         violations.clear();
         let Some(ev) = check_event(text, rec.line.saturating_sub(1), opts.schema, &mut violations) else {
-            let reason = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
-            rejects.push(Reject { line: rec.line, reason, violations: std::mem::take(&mut violations), raw: rec.raw.to_string() });
+            rejects.push(rejected(&rec, &mut violations));
             continue;
         };
         if !dedupe.first_seen(&ev.event_id) {
             duplicates += 1;
             continue;
         }
-        event_id.append_value(&ev.event_id);
-        event_type.append_value(&ev.event_type);
-        user_id.append_option(ev.user_id.as_deref());
-        session_id.append_option(ev.session_id.as_deref());
-        event_ts.append_value(ev.event_ts);
-        event_date.append_value(ev.event_date);
-        event_hour.append_value(ev.event_hour);
-        properties.append_option(ev.properties.as_deref());
-        schema_version.append_value(ev.schema_version);
-        for (b, v) in promoted.iter_mut().zip(&ev.promoted) {
-            b.append(v);
-        }
-        job_id.append_option(opts.job_id.or(ev.job_id.as_deref()));
-        source_line.append_value(rec.line as i64);
-        if opts.include_raw {
-            raw.append_value(compact_object(text, opts.job_id));
+        builders.append(&ev, rec.line, opts.job_id, text);
+        if builders.rows == CHUNK_ROWS {
+            chunks.push(builders.finish(&schema)?);
         }
     }
+    if builders.rows > 0 || chunks.is_empty() {
+        chunks.push(builders.finish(&schema)?);
+    }
+    Ok(BatchOutput { schema, records: chunks, rejects, duplicates, received })
+}
 
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(event_id.finish()),
-        Arc::new(event_type.finish()),
-        Arc::new(user_id.finish()),
-        Arc::new(session_id.finish()),
-        Arc::new(event_ts.finish()),
-        Arc::new(event_date.finish()),
-        Arc::new(event_hour.finish()),
-        Arc::new(properties.finish()),
-        Arc::new(schema_version.finish()),
-    ];
-    columns.extend(promoted.iter_mut().map(PromotedBuilder::finish));
-    columns.push(Arc::new(job_id.finish()));
-    columns.push(Arc::new(source_line.finish()));
-    if opts.include_raw {
-        columns.push(Arc::new(raw.finish()));
+fn unreadable(rec: &SourceRecord<'_>, why: &str) -> Reject {
+    let v = Violation { index: rec.line.saturating_sub(1), field: String::new(), rule: "json", message: why.to_string(), value: None };
+    Reject { line: rec.line, reason: why.to_string(), violations: vec![v], raw: rec.raw.to_string() }
+}
+
+fn rejected(rec: &SourceRecord<'_>, violations: &mut Vec<Violation>) -> Reject {
+    let reason = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
+    Reject { line: rec.line, reason, violations: std::mem::take(violations), raw: rec.raw.to_string() }
+}
+
+/// One record whose JSON text is owned (a CSV row): its event id is copied into the dedupe set.
+#[allow(clippy::too_many_arguments)]
+fn process_owned<'a>(
+    rec: &SourceRecord<'_>,
+    opts: BatchOptions<'_>,
+    schema: &SchemaRef,
+    builders: &mut Builders,
+    chunks: &mut Vec<RecordBatch>,
+    rejects: &mut Vec<Reject>,
+    duplicates: &mut usize,
+    dedupe: &mut Deduper<'a>,
+) -> Result<()> {
+    let Ok(text) = &rec.json else { return Ok(()) };
+    let mut violations = Vec::new();
+    let Some(ev) = check_event(text, rec.line.saturating_sub(1), opts.schema, &mut violations) else {
+        rejects.push(rejected(rec, &mut violations));
+        return Ok(());
+    };
+    if !dedupe.first_seen(&Cow::Owned(ev.event_id.to_string())) {
+        *duplicates += 1;
+        return Ok(());
     }
-    let schema = Arc::new(records_schema(opts.schema, opts.include_raw));
-    let records = RecordBatch::try_new(schema, columns)?;
-    Ok(BatchOutput { records, rejects, duplicates, received: n })
+    builders.append(&ev, rec.line, opts.job_id, text);
+    if builders.rows == CHUNK_ROWS {
+        chunks.push(builders.finish(schema)?);
+    }
+    Ok(())
 }
 
 /// Where the time of `process_batch` goes, measured by running its stages cumulatively over `data` (NDJSON):
@@ -243,7 +343,7 @@ pub fn stage_timings(data: &[u8], schema: &Schema) -> Result<Vec<(&'static str, 
     let t = Instant::now();
     let batch = process_batch(data, BatchOptions { format: Format::Ndjson, schema, job_id: None, include_raw: false })?;
     out.push(("process_batch", t.elapsed().as_secs_f64()));
-    std::hint::black_box(batch.records.num_rows());
+    std::hint::black_box(batch.num_rows());
     Ok(out)
 }
 
@@ -258,6 +358,10 @@ mod tests {
         process_batch(data.as_bytes(), BatchOptions { format: Format::Ndjson, schema: &schema, job_id, include_raw }).unwrap()
     }
 
+    fn table(out: &BatchOutput) -> RecordBatch {
+        arrow_select::concat::concat_batches(&out.schema, &out.records).unwrap()
+    }
+
     #[test]
     fn records_rejects_and_duplicates() {
         let data = concat!(
@@ -270,15 +374,16 @@ mod tests {
         );
         let out = run(data, None, false);
         assert_eq!(out.received, 5);
-        assert_eq!(out.records.num_rows(), 2);
+        let t = table(&out);
+        assert_eq!(out.num_rows(), 2);
         assert_eq!(out.duplicates, 1);
         assert_eq!(out.rejects.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 5]);
         assert_eq!(out.rejects[0].raw, "not json");
-        let lines = out.records.column_by_name("source_line").unwrap().as_primitive::<Int64Type>();
+        let lines = t.column_by_name("source_line").unwrap().as_primitive::<Int64Type>();
         assert_eq!(lines.values().to_vec(), vec![1, 6]);
-        let ts = out.records.column_by_name("event_ts").unwrap().as_primitive::<TimestampMicrosecondType>();
+        let ts = t.column_by_name("event_ts").unwrap().as_primitive::<TimestampMicrosecondType>();
         assert_eq!(ts.value(1), 1_767_222_000_500_000);
-        let job = out.records.column_by_name("job_id").unwrap().as_string::<i32>();
+        let job = t.column_by_name("job_id").unwrap().as_string::<i32>();
         assert!(job.is_null(0));
         assert_eq!(job.value(1), "j");
     }
@@ -287,12 +392,13 @@ mod tests {
     fn job_id_and_raw() {
         let data = "{ \"event_id\": \"a\", \"event_type\": \"click\", \"timestamp\": \"2026-01-01T00:00:00Z\", \"_job_id\": \"x\" }\n";
         let out = run(data, Some("job-1"), true);
-        let raw = out.records.column_by_name("raw").unwrap().as_string::<i32>();
+        let t = table(&out);
+        let raw = t.column_by_name("raw").unwrap().as_string::<i32>();
         assert_eq!(
             raw.value(0),
             "{\"_job_id\":\"job-1\",\"event_id\":\"a\",\"event_type\":\"click\",\"timestamp\":\"2026-01-01T00:00:00Z\"}"
         );
-        let job = out.records.column_by_name("job_id").unwrap().as_string::<i32>();
+        let job = t.column_by_name("job_id").unwrap().as_string::<i32>();
         assert_eq!(job.value(0), "job-1");
     }
 
@@ -301,7 +407,7 @@ mod tests {
         let big = "x".repeat(1 << 20);
         let data = format!("{{\"event_id\":\"a\",\"event_type\":\"t\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"properties\":{{\"blob\":\"{big}\"}}}}\n");
         let out = run(&data, None, false);
-        assert_eq!(out.records.num_rows(), 1);
+        assert_eq!(out.num_rows(), 1);
     }
 
     #[test]
@@ -317,7 +423,7 @@ mod tests {
         let schema = Schema::envelope();
         let data = "event_id,event_type,timestamp,properties\ne1,click,2026-01-01T00:00:00Z,\"{\"\"a\"\":1}\"\ne2,click,bad,\n";
         let out = process_batch(data.as_bytes(), BatchOptions { format: Format::Csv, schema: &schema, job_id: None, include_raw: false }).unwrap();
-        assert_eq!(out.records.num_rows(), 1);
+        assert_eq!(out.num_rows(), 1);
         assert_eq!(out.rejects[0].line, 3);
         assert_eq!(out.rejects[0].raw, "e2,click,bad,");
     }

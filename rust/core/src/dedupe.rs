@@ -3,15 +3,17 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+use ahash::RandomState;
+
 /// Remembers the event ids seen so far in a batch.
 #[derive(Debug, Default)]
 pub struct Deduper<'a> {
-    seen: HashSet<Cow<'a, str>>,
+    seen: HashSet<Cow<'a, str>, RandomState>,
 }
 
 impl<'a> Deduper<'a> {
     pub fn with_capacity(n: usize) -> Self {
-        Deduper { seen: HashSet::with_capacity(n) }
+        Deduper { seen: HashSet::with_capacity_and_hasher(n, RandomState::new()) }
     }
 
     /// True the first time `id` is offered, false for every later repeat.
@@ -19,8 +21,7 @@ impl<'a> Deduper<'a> {
         if self.seen.contains(id.as_ref()) {
             return false;
         }
-        self.seen.insert(id.clone());
-        true
+        self.seen.insert(id.clone())
     }
 }
 

@@ -16,7 +16,8 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -347,12 +348,28 @@ pub fn write_iceberg_parquet(
         Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(1)?),
         Codec::Snappy => Compression::SNAPPY,
     };
-    let props = WriterProperties::builder()
+    let mut batches = batches.into_iter();
+    let first = match batches.next() {
+        Some(b) => Some(conform(&b?, &fields, &target)?),
+        None => None,
+    };
+    // Chunk-level statistics only: the manifest's bounds are computed here, and page statistics of long strings
+    // cost time for nothing. Dictionary encoding only for columns whose first values repeat.
+    let mut builder = WriterProperties::builder()
         .set_compression(compression)
-        .set_key_value_metadata(Some(vec![KeyValue::new("iceberg.schema".to_string(), iceberg_schema.to_string())]))
-        .build();
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_key_value_metadata(Some(vec![KeyValue::new("iceberg.schema".to_string(), iceberg_schema.to_string())]));
+    if let Some(batch) = &first {
+        for (i, f) in fields.iter().enumerate() {
+            if !repeats(batch.column(i)) {
+                builder = builder.set_column_dictionary_enabled(ColumnPath::from(f.name.as_str()), false);
+            }
+        }
+    }
+    let props = builder.build();
     let file = File::create(path).map_err(|e| Error::Io { path: path.to_string(), message: e.to_string() })?;
-    let written = write_file(file, batches, path, &fields, &target, props);
+    let rest = first.into_iter().map(Ok).chain(batches.map(|b| b.and_then(|b| conform(&b, &fields, &target))));
+    let written = write_file(file, rest, path, &fields, &target, props);
     if written.is_err() {
         // Best effort: a half-written file must not be mistaken for a data file.
         let _ = std::fs::remove_file(path);
@@ -360,6 +377,22 @@ pub fn write_iceberg_parquet(
     written
 }
 
+/// Whether a string or binary column's first values repeat enough for a dictionary to pay (at most half of a
+/// sample of 1024 distinct). Other types always keep dictionary encoding.
+fn repeats(col: &ArrayRef) -> bool {
+    let sample = col.len().min(1024);
+    if sample < 64 {
+        return true;
+    }
+    let distinct: std::collections::HashSet<&[u8]> = match col.data_type() {
+        DataType::Utf8 => col.as_string::<i32>().iter().take(sample).flatten().map(str::as_bytes).collect(),
+        DataType::Binary => col.as_binary::<i32>().iter().take(sample).flatten().collect(),
+        _ => return true,
+    };
+    distinct.len() * 2 <= sample
+}
+
+/// Write already conformed batches; the caller removes the file on error.
 fn write_file(
     file: File,
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
@@ -372,7 +405,7 @@ fn write_file(
     let mut bounds = vec![Bounds::None; fields.len()];
     let mut meta = DataFileMeta { path: path.to_string(), ..DataFileMeta::default() };
     for batch in batches {
-        let batch = conform(&batch?, fields, target)?;
+        let batch = batch?;
         for (i, f) in fields.iter().enumerate() {
             let col = batch.column(i);
             *meta.value_counts.entry(f.id).or_default() += col.len() as i64;
@@ -456,7 +489,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("f.parquet");
         let path = path.to_str().unwrap();
-        let meta = write_iceberg_parquet([Ok(out.records)], path, ICEBERG, Codec::Zstd).unwrap();
+        let meta = write_iceberg_parquet(out.records.into_iter().map(Ok), path, ICEBERG, Codec::Zstd).unwrap();
         assert_eq!(meta.record_count, 2);
         assert_eq!(meta.value_counts[&1], 2);
         assert_eq!(meta.null_value_counts[&6], 1);
@@ -481,7 +514,7 @@ mod tests {
         let schema = Schema::envelope();
         let out = process_batch(b"", BatchOptions { format: Format::Ndjson, schema: &schema, job_id: None, include_raw: false }).unwrap();
         let iceberg = r#"{"fields":[{"id":10,"name":"ingested_at","required":true,"type":"timestamptz"}]}"#;
-        let err = write_iceberg_parquet([Ok(out.records)], "/tmp/ep-never.parquet", iceberg, Codec::Snappy).unwrap_err();
+        let err = write_iceberg_parquet(out.records.into_iter().map(Ok), "/tmp/ep-never.parquet", iceberg, Codec::Snappy).unwrap_err();
         assert!(err.to_string().contains("ingested_at"), "{err}");
     }
 

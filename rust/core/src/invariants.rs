@@ -30,7 +30,7 @@ pub fn check_all(data: &[u8], format: Format) {
         let opts = BatchOptions { format, schema: &schema, job_id: Some("fuzz"), include_raw };
         if let Ok(out) = process_batch(data, opts) {
             assert_eq!(
-                out.records.num_rows() + out.rejects.len() + out.duplicates,
+                out.num_rows() + out.rejects.len() + out.duplicates,
                 out.received,
                 "every record is a row, a reject or a duplicate"
             );

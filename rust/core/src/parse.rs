@@ -153,7 +153,11 @@ pub fn parse_csv(data: &[u8]) -> Result<Vec<Map<String, Value>>> {
     let mut lines = LineCounter::new(text);
     for row in reader.records() {
         let row = row.map_err(csv_error)?;
-        let line = lines.line_at(row.position().map_or(0, |p| p.byte() as usize));
+        let line = row.position().map_or(0, |p| {
+            let at = p.byte() as usize;
+            let skip = text.as_bytes().get(at..).map_or(0, |r| r.iter().take_while(|&&b| b == b'\r' || b == b'\n').count());
+            lines.line_at(at + skip)
+        });
         out.push(csv_row_to_object(&headers, row.iter()).map_err(|(column, message)| Error::parse(line, column, message))?);
     }
     Ok(out)
@@ -236,20 +240,35 @@ pub fn split_records(data: &[u8], format: Format) -> Result<Vec<SourceRecord<'_>
 }
 
 fn split_lines(data: &[u8]) -> Vec<SourceRecord<'_>> {
-    let mut out = Vec::with_capacity(data.len() / 256 + 1);
-    for (index, line) in data.split(|&b| b == b'\n').enumerate() {
+    iter_lines(data).collect()
+}
+
+/// The non-blank lines of NDJSON as records, lazily (the fast path never holds them all).
+pub fn iter_lines(data: &[u8]) -> impl Iterator<Item = SourceRecord<'_>> {
+    strip_bom(data).split(|&b| b == b'\n').enumerate().filter_map(|(index, line)| {
         let line = trim_ascii_ws(line);
         if line.is_empty() {
-            continue;
+            return None;
         }
-        let (raw, json) = match std::str::from_utf8(line) {
-            Ok(s) => (s, Ok(Cow::Borrowed(s))),
-            Err(e) => ("", Err(format!("invalid UTF-8 at column {}", e.valid_up_to() + 1))),
-        };
-        let raw = if json.is_err() { lossy_static(line) } else { raw };
-        out.push(SourceRecord { line: index + 1, raw, json });
+        Some(match std::str::from_utf8(line) {
+            Ok(s) => SourceRecord { line: index + 1, raw: s, json: Ok(Cow::Borrowed(s)) },
+            Err(e) => SourceRecord {
+                line: index + 1,
+                raw: lossy_static(line),
+                json: Err(format!("invalid UTF-8 at column {}", e.valid_up_to() + 1)),
+            },
+        })
+    })
+}
+
+/// Records of a batch, lazily for NDJSON (and JSON that is not an array), else split up front.
+pub fn records<'a>(data: &'a [u8], format: Format) -> Result<Box<dyn Iterator<Item = SourceRecord<'a>> + 'a>> {
+    let body = strip_bom(data);
+    match format {
+        Format::Ndjson => Ok(Box::new(iter_lines(body))),
+        Format::Json if first_non_ws(body) != Some(b'[') => Ok(Box::new(iter_lines(body))),
+        _ => Ok(Box::new(split_records(data, format)?.into_iter())),
     }
-    out
 }
 
 /// The valid UTF-8 prefix of a line that is not valid UTF-8 (so the reject still shows something).
@@ -290,7 +309,9 @@ fn split_csv(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
     let mut lines = LineCounter::new(text);
     let mut record = csv::StringRecord::new();
     loop {
-        let start = reader.position().byte() as usize;
+        // The reader's position stops before a record's line terminator: the next record starts past it.
+        let mut start = reader.position().byte() as usize;
+        start += text.as_bytes().get(start..).map_or(0, |rest| rest.iter().take_while(|&&b| b == b'\r' || b == b'\n').count());
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {

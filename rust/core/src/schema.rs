@@ -170,6 +170,9 @@ pub struct Schema {
     pub promote: Vec<Promotion>,
     /// True when some rule or promotion reads inside `properties` (so the fast path must parse them).
     pub reads_properties: bool,
+    /// The distinct first segments of the `properties.<path>`s the rules and promotions read: only these
+    /// members of `properties` are materialised.
+    pub property_roots: Vec<String>,
     source: Value,
 }
 
@@ -188,6 +191,7 @@ impl Schema {
             fields: Vec::new(),
             promote: Vec::new(),
             reads_properties: false,
+            property_roots: Vec::new(),
             source: Value::Object(Map::new()),
         }
     }
@@ -238,7 +242,17 @@ impl Schema {
         }
         let reads_properties =
             !promote.is_empty() || fields.iter().any(|f| matches!(f.target, Target::Property(_)));
-        Ok(Schema { event_types, event_type_set, fields, promote, reads_properties, source })
+        let mut property_roots: Vec<String> = Vec::new();
+        let rule_paths = fields.iter().filter_map(|f| match &f.target {
+            Target::Property(segments) => segments.first(),
+            Target::Envelope(_) => None,
+        });
+        for root in rule_paths.chain(promote.iter().filter_map(|p| p.segments.first())) {
+            if !property_roots.contains(root) {
+                property_roots.push(root.clone());
+            }
+        }
+        Ok(Schema { event_types, event_type_set, fields, promote, reads_properties, property_roots, source })
     }
 
     /// Whether `event_type` is allowed.

@@ -3,7 +3,8 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -202,24 +203,25 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
         }
     }
 
-    // Schema rules and promotions; properties are parsed only when some rule reads inside them.
-    let props_value: Option<Value> = match (schema.reads_properties, properties) {
-        (true, Some(p)) => serde_json::from_str(p.get()).ok(),
+    // Schema rules and promotions; only the members of properties that some rule reads are materialised.
+    let picked: Option<Vec<Option<Value>>> = match (schema.reads_properties, properties) {
+        (true, Some(p)) => pick_members(p.get(), &schema.property_roots),
         _ => None,
     };
+    let props = Picked { roots: &schema.property_roots, values: picked.as_deref() };
     for rule in &schema.fields {
         if !rule.applies_to(event_type.as_deref()) {
             continue;
         }
         let value: Option<Cow<'_, Value>> = match &rule.target {
             Target::Envelope(field) => envelope_raw(&env, *field).map(|r| Cow::Owned(raw_value(r))),
-            Target::Property(segments) => lookup(props_value.as_ref(), segments).map(Cow::Borrowed),
+            Target::Property(segments) => props.lookup(segments).map(Cow::Borrowed),
         };
         check_rule(&mut c, rule, value.as_deref());
     }
     let mut promoted = Vec::with_capacity(schema.promote.len());
     for p in &schema.promote {
-        let v = lookup(props_value.as_ref(), &p.segments);
+        let v = props.lookup(&p.segments);
         match promote(v, p.ty) {
             Some(value) => promoted.push(value),
             None => c.push(
@@ -263,13 +265,79 @@ fn envelope_raw<'a>(env: &RawEnvelope<'a>, field: EnvelopeField) -> Option<&'a R
     }
 }
 
-/// The value at `segments` inside `properties`; JSON null reads as absent.
-fn lookup<'v>(properties: Option<&'v Value>, segments: &[String]) -> Option<&'v Value> {
-    let mut v = properties?;
-    for s in segments {
-        v = v.as_object()?.get(s)?;
+/// The members of `properties` named by the schema's property roots, as values (None when absent).
+struct Picked<'p> {
+    roots: &'p [String],
+    values: Option<&'p [Option<Value>]>,
+}
+
+impl Picked<'_> {
+    /// The value at `segments` inside `properties`; JSON null reads as absent.
+    fn lookup(&self, segments: &[String]) -> Option<&Value> {
+        let (first, rest) = segments.split_first()?;
+        let i = self.roots.iter().position(|r| r == first)?;
+        let mut v = self.values?.get(i)?.as_ref()?;
+        for s in rest {
+            v = v.as_object()?.get(s)?;
+        }
+        (!v.is_null()).then_some(v)
     }
-    (!v.is_null()).then_some(v)
+}
+
+/// Read the members `roots` of a JSON object text, skipping every other member without building it.
+fn pick_members(text: &str, roots: &[String]) -> Option<Vec<Option<Value>>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    PickSeed(roots).deserialize(&mut de).ok()
+}
+
+struct PickSeed<'s>(&'s [String]);
+
+impl<'de> DeserializeSeed<'de> for PickSeed<'_> {
+    type Value = Vec<Option<Value>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PickSeed<'_> {
+    type Value = Vec<Option<Value>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = vec![None; self.0.len()];
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match self.0.iter().position(|r| r.as_str() == key.0.as_ref()) {
+                Some(i) => out[i] = Some(map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
 }
 
 fn promote(v: Option<&Value>, ty: PromotedType) -> Option<Promoted> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arrow_array::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
 use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
+use arrow_schema::SchemaRef;
 use eventpipe_core::iceberg_parquet::{self, Codec};
 use eventpipe_core::{Error, Format};
 use pyo3::exceptions::PyTypeError;
@@ -305,8 +306,8 @@ impl Reject {
 
 // ------------------------------------------------------------------ Arrow hand-over
 
-fn export_stream<'py>(py: Python<'py>, batch: &RecordBatch) -> PyResult<Bound<'py, PyCapsule>> {
-    let reader = RecordBatchIterator::new(vec![Ok(batch.clone())], batch.schema());
+fn export_stream<'py>(py: Python<'py>, schema: &SchemaRef, batches: &[RecordBatch]) -> PyResult<Bound<'py, PyCapsule>> {
+    let reader = RecordBatchIterator::new(batches.iter().cloned().map(Ok).collect::<Vec<_>>(), schema.clone());
     let stream = FFI_ArrowArrayStream::new(Box::new(reader));
     PyCapsule::new(py, stream, Some(CString::from(STREAM_CAPSULE)))
 }
@@ -364,7 +365,8 @@ impl StreamHolder {
 /// What `process_batch` produced: records (Arrow), rejects, duplicate count.
 #[pyclass(module = "eventpipe_core", frozen)]
 struct BatchResult {
-    batch: RecordBatch,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
     table: GILOnceCell<PyObject>,
     #[pyo3(get)]
     rejects: Py<PyList>,
@@ -389,13 +391,13 @@ impl BatchResult {
     #[pyo3(signature = (requested_schema = None))]
     fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<PyObject>) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
-        export_stream(py, &self.batch)
+        export_stream(py, &self.schema, &self.batches)
     }
 
     fn __repr__(&self) -> String {
         format!(
             "BatchResult(records={}, rejects={}, duplicates={}, received={})",
-            self.batch.num_rows(),
+            self.batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
             Python::with_gil(|py| self.rejects.bind(py).len()),
             self.duplicates,
             self.received
@@ -437,7 +439,8 @@ fn process_batch(
             rejects.append(Py::new(py, Reject { line: r.line, reason: r.reason.clone(), violations: vs.unbind(), raw: r.raw.clone() })?)?;
         }
         Ok(BatchResult {
-            batch: out.records,
+            schema: out.schema,
+            batches: out.records,
             table: GILOnceCell::new(),
             rejects: rejects.unbind(),
             duplicates: out.duplicates,
