@@ -69,9 +69,17 @@ class DuckDBWarehouse:
 
     def frame(self, query: str) -> pd.DataFrame:
         try:
-            return self._con.execute(query).df()
+            relation = self._con.sql(query)
+            declared = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+            frame = relation.df()
         except duckdb.Error as exc:
             raise BatchLoadError(str(exc).splitlines()[0], query=query) from exc
+        # A VARCHAR column holding only NULLs arrives as `object` and would pass any per-value type check:
+        # give it the string dtype its declared type says it has.
+        for column, sql_type in declared.items():
+            if sql_type == "VARCHAR" and frame[column].dtype == object:
+                frame[column] = frame[column].astype("str")
+        return frame
 
     def close(self) -> None:
         self._con.close()
