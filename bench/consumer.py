@@ -6,7 +6,8 @@ Part 1, the processing + commit path on PRE-FETCHED records (the stream is not t
 (bench/w1_data.py, with its re-sends, invalid and non-JSON lines) become Kinesis records of 4 shards in
 GetRecords-sized chunks of 10,000; one child process per variant and round runs exactly the consumer's code
 path (records.process_records per chunk, a commit every 50,000 records through iceberg.commit_pieces with the
-checkpoint map, rejects to raw_events_rejected) on a fresh SQL catalog with a file warehouse. Variants, side by
+checkpoint map, rejects to raw_events_rejected) on a fresh SQL catalog with a file warehouse; as in the
+consumer, processing goes on in one thread while the previous commit runs in another. Variants, side by
 side in one run: the Rust core's Parquet writer (`core`, the default) and pyiceberg's own writer (`pyiceberg`,
 what table.append uses). Reports events/s (valid events committed / wall time), records/s, median and p95
 commit latency, files per commit and peak RSS (ru_maxrss of the child). Medians over rounds.
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,15 +39,16 @@ REPO = Path(__file__).resolve().parent.parent
 SHARDS = 4
 CHUNK = 10_000
 COMMIT_EVERY = 50_000
+MAX_BUFFERED = 200_000  # the consumer's per-shard read-ahead bound, summed
 
 
 def _records(count: int) -> list[list[Any]]:
     """W1 lines as per-shard lists of GetRecords chunks (StreamRecord), sequence numbers increasing per shard."""
     from eventpipe_consumer.records import StreamRecord
 
-    from bench.w1_data import lines
+    from bench.w1_data import input_file
 
-    data = [line.encode() for line in lines(count)]
+    data = input_file(count).read_bytes().splitlines()
     now_us = int(time.time() * 1_000_000)
     per_shard: list[list[Any]] = [[] for _ in range(SHARDS)]
     for i, payload in enumerate(data):
@@ -75,37 +78,57 @@ def run_variant(writer: str, count: int, workdir: Path) -> dict[str, Any]:
     windows: dict[str, DedupeWindow] = {}
     latencies: list[float] = []
     files: list[int] = []
-    committed = rejected_count = 0
+    totals = {"committed": 0, "rejected": 0}
     buffered: list[Any] = []
-    pending = 0
+    pending = [0]
+    lock = threading.Condition()
+    finished = threading.Event()
 
-    def commit() -> None:
-        nonlocal committed, rejected_count, buffered, pending
+    def commit(segments: list[Any]) -> None:
         started = time.perf_counter()
-        if any(seg.rejects for seg in buffered):
+        if any(seg.rejects for seg in segments):
             out = iceberg.commit_pieces(rejected, [iceberg.Piece(
                 s.shard_id, s.first_sequence, s.last_sequence, rejects_table(s.rejects) if s.rejects else None)
-                for s in buffered], stream="bench", writer=writer, date_column="rejected_at")  # type: ignore[arg-type]
-            rejected_count += out.record_count
+                for s in segments], stream="bench", writer=writer, date_column="rejected_at")  # type: ignore[arg-type]
+            totals["rejected"] += out.record_count
         out = iceberg.commit_pieces(raw, [iceberg.Piece(s.shard_id, s.first_sequence, s.last_sequence, s.records)
-                                          for s in buffered], stream="bench", writer=writer,  # type: ignore[arg-type]
+                                          for s in segments], stream="bench", writer=writer,  # type: ignore[arg-type]
                                     date_column="event_date")
         latencies.append(time.perf_counter() - started)
         files.append(len(out.data_files))
-        committed += out.record_count
-        buffered, pending = [], 0
+        totals["committed"] += out.record_count
 
+    def committer() -> None:
+        """Like the consumer's commit task: takes what is buffered once there is enough, while reading goes on."""
+        nonlocal buffered
+        while True:
+            with lock:
+                lock.wait_for(lambda: pending[0] >= COMMIT_EVERY or finished.is_set())
+                segments, buffered = buffered, []
+                pending[0] = 0
+                lock.notify_all()
+            if segments:
+                commit(segments)
+            elif finished.is_set():
+                return
+
+    thread = threading.Thread(target=committer)
     started = time.perf_counter()
+    thread.start()
     for chunk in chunks:
         window = windows.setdefault(chunk[0].shard_id, DedupeWindow(100_000))
         segment = process_records(chunk, schema, window)
-        buffered.append(segment)
-        pending += segment.received
-        if pending >= COMMIT_EVERY:
-            commit()
-    if buffered:
-        commit()
+        with lock:
+            lock.wait_for(lambda: pending[0] < MAX_BUFFERED)
+            buffered.append(segment)
+            pending[0] += segment.received
+            lock.notify_all()
+    with lock:
+        finished.set()
+        lock.notify_all()
+    thread.join()
     seconds = time.perf_counter() - started
+    committed, rejected_count = totals["committed"], totals["rejected"]
     return {
         "writer": writer, "records": count, "committed": committed, "rejected": rejected_count,
         "seconds": seconds, "events_per_s": committed / seconds, "records_per_s": count / seconds,

@@ -132,3 +132,27 @@ def test_maintenance_beside_a_live_writer(tables: tuple[Catalog, Table, Table]) 
     final = checkpoints.read_map(raw.metadata, STREAM)
     assert sorted(k for k in keys if k[0] == "a") == sorted(("a", str(i)) for i in range(1, 11))
     assert sorted(int(s) for shard, s in keys if shard == "b") == list(range(1, final["b"] + 1))
+
+
+def test_maintenance_command(tmp_path: Path) -> None:
+    """`python -m eventpipe_consumer maintenance` on the settings' catalog prints one report per table."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO, settings_env
+    from eventpipe_consumer.settings import ConsumerSettings
+
+    settings = ConsumerSettings(state_dir=tmp_path, stream_name=STREAM)  # type: ignore[call-arg]
+    catalog = iceberg.open_catalog(settings.catalog_name, settings.resolved_catalog_properties())
+    raw, _ = iceberg.ensure_tables(catalog, settings.namespace)
+    for n in range(3):
+        commit(raw, [piece("a", n * 4 + 1, n * 4 + 4)])
+    before = _sorted(raw.scan().to_arrow())
+    out = subprocess.run([sys.executable, "-m", "eventpipe_consumer", "maintenance", "--quiet-seconds", "0"],
+                         env=settings_env(settings), cwd=REPO, capture_output=True, text=True, check=True)
+    reports = {r["table"]: r for r in json.loads(out.stdout)}
+    assert reports["raw_events"]["files_removed"] == 3 and reports["raw_events"]["files_added"] == 1
+    assert reports["raw_events_rejected"]["compacted_partitions"] == 0
+    raw.refresh()
+    assert _sorted(raw.scan().to_arrow()).equals(before)

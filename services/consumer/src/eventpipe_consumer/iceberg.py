@@ -99,10 +99,14 @@ def write_data_files(table: Table, rows: pa.Table, writer: Writer, date_column: 
         return list(_dataframe_to_data_files(table.metadata, conform(rows, table), table.io))
     rows = rows.select(table.schema().column_names)  # the core maps columns to field ids by name
     days = _partition_days(rows, date_column)
+    order = pc.sort_indices(days)
+    rows, days = rows.take(order), days.take(order)
     files = []
-    for day in pc.unique(days).to_pylist():
-        part = rows.filter(pc.equal(days, pa.scalar(day, pa.int32())))
-        files.append(_write_core_file(table, part, int(day)))
+    offset = 0
+    for item in pc.value_counts(days).to_pylist():  # in order of first appearance: sorted
+        count = int(item["counts"])
+        files.append(_write_core_file(table, rows.slice(offset, count), int(item["values"])))
+        offset += count
     return files
 
 

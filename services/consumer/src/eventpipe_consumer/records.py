@@ -11,7 +11,7 @@ array, which would shift every line) are rejected here too, before the core sees
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,25 +66,27 @@ class DedupeWindow:
     """The event ids seen last on one shard, so that a producer's re-send (same event_id) is dropped."""
 
     capacity: int
-    _ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _ids: set[str] = field(default_factory=set)
+    _order: deque[str] = field(default_factory=deque)
 
     def __contains__(self, event_id: str) -> bool:
         return event_id in self._ids
 
+    def unseen(self, event_ids: Sequence[str]) -> list[bool]:
+        ids = self._ids
+        return [event_id not in ids for event_id in event_ids]
+
     def add_all(self, event_ids: Sequence[str]) -> None:
         if self.capacity <= 0:
             return
-        for event_id in event_ids:
-            self._ids[event_id] = None
-            self._ids.move_to_end(event_id)
-        while len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
-
-    def ids(self) -> pa.Array:
-        return pa.array(list(self._ids), pa.string())
+        self._ids.update(event_ids)
+        self._order.extend(event_ids)
+        while len(self._order) > self.capacity:
+            self._ids.discard(self._order.popleft())
 
     def clear(self) -> None:
         self._ids.clear()
+        self._order.clear()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -186,12 +188,15 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
             rejects.append(_reject_row(record, reject.raw, [v.to_dict() for v in reject.violations],
                                        reject.line, now))
         table = _with_lineage(result.records, records, prepared.line_records)
-    if table is not None and len(window) and table.num_rows:
-        kept = table.filter(pc.invert(pc.is_in(table["event_id"], value_set=window.ids())))
-        duplicates += table.num_rows - kept.num_rows
-        table = kept
-    if table is not None:
-        window.add_all(table["event_id"].to_pylist())
+    if table is not None and window.capacity > 0 and table.num_rows:
+        event_ids = table["event_id"].to_pylist()
+        if len(window):
+            unseen = window.unseen(event_ids)
+            if not all(unseen):
+                table = table.filter(pa.array(unseen, pa.bool_()))
+                duplicates += len(unseen) - table.num_rows
+                event_ids = [e for e, keep in zip(event_ids, unseen, strict=True) if keep]
+        window.add_all(event_ids)
     return Segment(
         shard_id=shard_id,
         first_sequence=sequence_int(records[0].sequence_number),
