@@ -243,6 +243,8 @@ pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput>
     for rec in source {
         received += 1;
         let text: &str = match &rec.json {
+            // `*t` keeps the input's lifetime (auto-deref would shorten it to this iteration's borrow).
+            #[allow(clippy::explicit_auto_deref)]
             Ok(Cow::Borrowed(t)) => *t,
             Ok(Cow::Owned(_)) => {
                 // CSV rows are rendered as owned JSON text: handle them without borrowing past this iteration.
@@ -259,7 +261,7 @@ pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput>
             rejects.push(rejected(&rec, &mut violations));
             continue;
         };
-        if !dedupe.first_seen(&ev.event_id) {
+        if !dedupe.first_seen(ev.event_id.clone()) {
             duplicates += 1;
             continue;
         }
@@ -302,7 +304,7 @@ fn process_owned<'a>(
         rejects.push(rejected(rec, &mut violations));
         return Ok(());
     };
-    if !dedupe.first_seen(&Cow::Owned(ev.event_id.to_string())) {
+    if !dedupe.first_seen(Cow::Owned(ev.event_id.to_string())) {
         *duplicates += 1;
         return Ok(());
     }
@@ -351,6 +353,7 @@ pub fn stage_timings(data: &[u8], schema: &Schema) -> Result<Vec<(&'static str, 
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
+    use arrow_array::Array;
     use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 
     fn run(data: &str, job_id: Option<&str>, include_raw: bool) -> BatchOutput {

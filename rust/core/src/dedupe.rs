@@ -17,11 +17,9 @@ impl<'a> Deduper<'a> {
     }
 
     /// True the first time `id` is offered, false for every later repeat.
-    pub fn first_seen(&mut self, id: &Cow<'a, str>) -> bool {
-        if self.seen.contains(id.as_ref()) {
-            return false;
-        }
-        self.seen.insert(id.clone())
+    pub fn first_seen(&mut self, id: Cow<'a, str>) -> bool {
+        // One hash lookup; a borrowed id is a pointer into the batch, an owned (escaped) one is kept as is.
+        self.seen.insert(id)
     }
 }
 
@@ -30,7 +28,7 @@ pub fn keep_indices<'a>(ids: impl IntoIterator<Item = Option<&'a str>>) -> Vec<u
     let mut d = Deduper::default();
     ids.into_iter()
         .enumerate()
-        .filter(|(_, id)| id.is_none_or(|id| d.first_seen(&Cow::Borrowed(id))))
+        .filter(|(_, id)| id.is_none_or(|id| d.first_seen(Cow::Borrowed(id))))
         .map(|(i, _)| i)
         .collect()
 }

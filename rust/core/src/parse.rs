@@ -245,7 +245,7 @@ fn split_lines(data: &[u8]) -> Vec<SourceRecord<'_>> {
 
 /// The non-blank lines of NDJSON as records, lazily (the fast path never holds them all).
 pub fn iter_lines(data: &[u8]) -> impl Iterator<Item = SourceRecord<'_>> {
-    strip_bom(data).split(|&b| b == b'\n').enumerate().filter_map(|(index, line)| {
+    LineSplit { data: strip_bom(data), pos: 0 }.enumerate().filter_map(|(index, line)| {
         let line = trim_ascii_ws(line);
         if line.is_empty() {
             return None;
@@ -259,6 +259,32 @@ pub fn iter_lines(data: &[u8]) -> impl Iterator<Item = SourceRecord<'_>> {
             },
         })
     })
+}
+
+/// Lines of a byte slice split on `\n` with memchr (the line terminator itself excluded).
+struct LineSplit<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for LineSplit<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.pos > self.data.len() {
+            return None;
+        }
+        let rest = &self.data[self.pos..];
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                self.pos += i + 1;
+                Some(&rest[..i])
+            }
+            None => {
+                self.pos = self.data.len() + 1;
+                Some(rest)
+            }
+        }
+    }
 }
 
 /// Records of a batch, lazily for NDJSON (and JSON that is not an array), else split up front.

@@ -415,6 +415,11 @@ pub fn validate_all<'a>(events: impl IntoIterator<Item = &'a str>, schema: &Sche
     out
 }
 
+/// Parse the envelope of one event and nothing else (the parse share of the benchmark's time split).
+pub fn parse_envelope_only(text: &str) -> bool {
+    text.starts_with('{') && serde_json::from_str::<RawEnvelope<'_>>(text).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,9 +507,4 @@ mod tests {
         assert_eq!(e.event_type, "cl\"ick");
         assert_eq!(e.user_id.as_deref(), Some("日本"));
     }
-}
-
-/// Parse the envelope of one event and nothing else (the parse share of the benchmark's time split).
-pub fn parse_envelope_only(text: &str) -> bool {
-    text.starts_with('{') && serde_json::from_str::<RawEnvelope<'_>>(text).is_ok()
 }

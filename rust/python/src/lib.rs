@@ -82,13 +82,13 @@ fn py_to_json(py: Python<'_>, obj: &Bound<'_, PyAny>, out: &mut String, depth: u
     } else if let Ok(b) = obj.downcast::<PyBool>() {
         out.push_str(if b.is_true() { "true" } else { "false" });
     } else if obj.is_instance_of::<PyInt>() {
-        out.push_str(&obj.str()?.to_str()?.to_owned());
+        out.push_str(obj.str()?.to_str()?);
     } else if let Ok(f) = obj.downcast::<PyFloat>() {
         let v = f.value();
         if !v.is_finite() {
             return Err(eventpipe_error(py, format!("{v} is not a JSON number")));
         }
-        out.push_str(&obj.repr()?.to_str()?.to_owned());
+        out.push_str(obj.repr()?.to_str()?);
     } else if let Ok(s) = obj.downcast::<PyString>() {
         out.push_str(&Value::String(s.to_str()?.to_owned()).to_string());
     } else if let Ok(d) = obj.downcast::<PyDict>() {
