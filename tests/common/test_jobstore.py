@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from eventpipe_common.jobstore import JobExistsError, JobState, JobStore, jobs_table
+from eventpipe_common.jobstore import JobExistsError, JobState, JobStore, jobs_table, unknown_commits_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -105,9 +105,25 @@ def test_reconcile_folds_counts_of_jobs_created_later(store: JobStore) -> None:
         conn.execute(jobs_table.insert().values(job_id=job_id, pipeline="", state="published", received=2,
                                                 accepted=2, rejected=0, duplicates=0, committed=0,
                                                 created_at=now, updated_at=now))
+    assert store.unknown_commits()[job_id] == 2
     assert store.reconcile() >= 1
     job = store.get(job_id)
     assert job is not None and (job.committed, job.state) == (2, JobState.COMMITTED)
+
+
+def test_get_folds_counts_recorded_before_the_job_row(store: JobStore) -> None:
+    """The create/record race on PostgreSQL can leave a count among the unknowns; a status read repairs it."""
+    job_id = new_id()
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        conn.execute(jobs_table.insert().values(job_id=job_id, pipeline="", state="published", received=3,
+                                                accepted=3, rejected=0, duplicates=0, committed=1,
+                                                created_at=now, updated_at=now))
+        conn.execute(unknown_commits_table.insert().values(job_id=job_id, committed=2, first_seen=now,
+                                                           last_seen=now))
+    job = store.get(job_id)
+    assert job is not None and (job.committed, job.state) == (3, JobState.COMMITTED)
+    assert job_id not in store.unknown_commits()
 
 
 def test_concurrent_writers_lose_no_increment(store: JobStore) -> None:

@@ -13,7 +13,7 @@ States::
 A job the consumer reaches before ``mark_published`` (the consumer can be faster than the ack round trip)
 moves from accepted straight to committed; ``mark_published`` never moves a job backwards.
 Counts for job ids the store does not know (another store, a job row lost) are kept in ``unknown_job_commits``
-so they can be reconciled (``create_job`` and ``reconcile`` fold them into the job when it appears).
+so they can be reconciled (``create_job``, ``get`` and ``reconcile`` fold them into the job once it exists).
 
 Synchronous API (SQLAlchemy Core); async callers use ``asyncio.to_thread``.
 """
@@ -203,8 +203,15 @@ class JobStore:
         return result.rowcount > 0
 
     def get(self, job_id: str) -> Job | None:
+        """The job, or None. Counts the consumer recorded before the job row existed are folded in first."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(jobs_table).where(jobs_table.c.job_id == job_id)).mappings().first()
+            pending = row is not None and conn.execute(
+                sa.select(unknown_commits_table.c.job_id).where(unknown_commits_table.c.job_id == job_id)).first()
+        if pending:
+            with self._tx() as conn:
+                self._fold_unknown(conn, job_id)
+            return self.get(job_id)
         if row is None:
             return None
         return Job(job_id=row["job_id"], pipeline=row["pipeline"], state=JobState(row["state"]),
