@@ -24,7 +24,7 @@ def test_failures_are_logged_with_details(n: int, st_data: st.DataObject, tmp_pa
                                           assets_dir: Path) -> None:
     """Property 41: Quality failures logged with details — one log line per failed expectation, carrying the
     suite, batch, expectation, column, severity, observed value and a sample of failing values drawn from the
-    injected ones (with their row numbers); passing expectations log nothing."""
+    injected ones (with their row numbers and event_ids); passing expectations log nothing."""
     events = [event_row(i, "purchase", 10.0) for i in range(n)]
     bad_amounts = st_data.draw(st.dictionaries(st.integers(0, n - 1), st.sampled_from([-1.0, -250.5, 2e6, 9e9]),
                                                max_size=4), label="bad amounts")
@@ -61,4 +61,5 @@ def test_failures_are_logged_with_details(n: int, st_data: st.DataObject, tmp_pa
         assert line["level"] == "error" and line["severity"] == "critical"
         assert line["observed_value"]["unexpected_count"] == len(rows) == line["unexpected_count"]
         assert sorted(line["failing_rows"]) == sorted(rows)
+        assert sorted(line["failing_keys"]) == sorted(f"e{r}" for r in rows)  # the event_ids of those rows
         assert sorted(map(str, line["failing_sample"])) == sorted(str(v) for v in rows.values())

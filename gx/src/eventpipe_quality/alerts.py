@@ -56,6 +56,8 @@ def compose_alert(report: RunReport, location: str) -> Alert | None:
         column = f" column {o.column}" if o.column else ""
         observed = json.dumps(o.observed_value, sort_keys=True, default=str)
         sample = f"; failing values: {json.dumps(o.failing_sample[:5], default=str)}" if o.failing_sample else ""
+        if o.failing_keys:
+            sample += f"; rows: {json.dumps(o.failing_keys[:5], default=str)}"
         lines.append(f"- {o.asset}: {o.expectation}{column}: observed {observed}{sample}")
     if len(failures) > MAX_LISTED:
         lines.append(f"- ... and {len(failures) - MAX_LISTED} more")

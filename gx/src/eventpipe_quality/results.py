@@ -54,6 +54,7 @@ class Outcome:
     element_count: int | None = None
     unexpected_rows: list[int] = field(default_factory=list)
     failing_sample: list[Any] = field(default_factory=list)
+    failing_keys: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from eventpipe_quality.results import (
     Outcome,
     RunReport,
     append_results,
+    jsonable,
     load_failure,
     outcome_from_gx,
     result_rows,
@@ -108,7 +109,9 @@ def run_checks(suite: str, checks: Sequence[Check], warehouse: Warehouse, option
             continue
         validation = validate_frame(context, check, frame, run_id, options.result_format)
         gx_results[check.name] = validation.to_json_dict()
-        outcomes.extend(outcome_from_gx(suite, check.name, r, options.sample_size) for r in validation.results)
+        for result in validation.results:
+            outcome = outcome_from_gx(suite, check.name, result, options.sample_size)
+            outcomes.append(with_keys(outcome, frame, check.key, options.sample_size))
 
     docs_index = build_docs(context, docs_dir, options)
     report = RunReport(
@@ -119,6 +122,14 @@ def run_checks(suite: str, checks: Sequence[Check], warehouse: Warehouse, option
     write_run_json(report, run_dir / "results.json", gx_results)
     append_results(options.quality_dir / RESULTS_DB, result_rows(report))
     return report
+
+
+def with_keys(outcome: Outcome, frame: pd.DataFrame, key: str | None, sample_size: int) -> Outcome:
+    """Quote the key of the first failing rows (a null's value says nothing; its event_id says where it is)."""
+    if key is None or key not in frame.columns or not outcome.unexpected_rows:
+        return outcome
+    rows = [r for r in outcome.unexpected_rows[:sample_size] if r in frame.index]
+    return replace(outcome, failing_keys=jsonable(frame.loc[rows, key].tolist()))
 
 
 def build_docs(context: Any, docs_dir: Path, options: RunOptions) -> Path | None:
@@ -153,6 +164,7 @@ def log_failures(report: RunReport, sample_size: int = 20) -> None:
             observed_value=o.observed_value,
             unexpected_count=o.unexpected_count,
             failing_sample=o.failing_sample[:sample_size],
+            failing_keys=o.failing_keys[:sample_size],
             failing_rows=o.unexpected_rows[:sample_size],
             error=o.error,
         )

@@ -110,12 +110,14 @@ class SuiteParams:
 
 @dataclass(frozen=True)
 class Check:
-    """One batch and its expectations. `source` names the table the batch comes from (for messages)."""
+    """One batch and its expectations. `source` names the table the batch comes from (for messages); `key` is
+    the column that identifies a row, quoted for each failing row so a human can find it."""
 
     name: str
     query: str
     expectations: list[Expectation] = field(default_factory=list)
     source: str = ""
+    key: str | None = None
 
 
 def _meta(severity: Severity, why: str) -> dict[str, str]:
@@ -180,8 +182,8 @@ def staging_suite(params: SuiteParams) -> list[Check]:
                 "share of received records that validation rejected"),
     ]
     return [
-        Check("staging.stg_events", "SELECT * FROM staging.stg_events", events, "staging.stg_events"),
-        Check("staging.stg_users", "SELECT * FROM staging.stg_users", users, "staging.stg_users"),
+        Check("staging.stg_events", "SELECT * FROM staging.stg_events", events, "staging.stg_events", "event_id"),
+        Check("staging.stg_users", "SELECT * FROM staging.stg_users", users, "staging.stg_users", "user_id"),
         Check("staging.ingest_summary", ingest_summary_sql(params.rejected_rows), ingest,
               "staging.stg_events + raw_events_rejected"),
     ]
@@ -221,10 +223,12 @@ def marts_suite(params: SuiteParams) -> list[Check]:
                 "fact_events rows vs distinct staging events: |fact - staging| / staging"),
     ]
     return [
-        Check("marts.dim_users", "SELECT * FROM marts.dim_users", dim_users, "marts.dim_users"),
-        Check("marts.dim_users_current_versions", CURRENT_VERSIONS_SQL, current_versions, "marts.dim_users"),
-        Check("marts.dim_products", "SELECT * FROM marts.dim_products", dim_products, "marts.dim_products"),
-        Check("marts.fact_events", FACT_EVENTS_SQL, facts, "marts.fact_events"),
+        Check("marts.dim_users", "SELECT * FROM marts.dim_users", dim_users, "marts.dim_users", "user_id"),
+        Check("marts.dim_users_current_versions", CURRENT_VERSIONS_SQL, current_versions, "marts.dim_users",
+              "user_id"),
+        Check("marts.dim_products", "SELECT * FROM marts.dim_products", dim_products, "marts.dim_products",
+              "product_id"),
+        Check("marts.fact_events", FACT_EVENTS_SQL, facts, "marts.fact_events", "event_id"),
         Check("marts.row_count_reconciliation", RECONCILIATION_SQL, reconciliation,
               "marts.fact_events vs staging.stg_events"),
     ]
