@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,9 +18,12 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from conftest import create_stream, read_stream
+from eventpipe_common.errors import ConfigurationError
 from eventpipe_common.jobstore import JobStore
+from eventpipe_ingest.app import create_app
 from eventpipe_ingest.auth import hash_key
 from eventpipe_ingest.publisher import PutRecords
+from eventpipe_ingest.settings import IngestSettings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ingest_events import batches, encode, invalid_event, line_of, valid_event
@@ -420,3 +424,28 @@ def test_own_stream_fixture_round_trip(kinesis_endpoint: str) -> None:
 def test_open_endpoints_need_no_key(ingest_app: Callable[..., Any], path: str) -> None:
     with ingest_app(auth=False) as client:
         assert client.get(path).status_code == 200
+
+
+def test_pipeline_schema_is_enforced(ingest_app: Callable[..., Any], tmp_path: Path) -> None:
+    """The pipeline's schema (EVENTPIPE_SCHEMA_PATH) decides: an event type it does not list is a reject."""
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"event_types": ["page_view"],
+                                  "fields": [{"path": "properties.page", "type": "string", "required": True}]}))
+    with ingest_app(schema_path=schema) as client:
+        answer = client.post("/api/v1/ingest", json=[
+            valid_event(1), valid_event(2, event_type="purchase"), valid_event(3, properties={})])
+    assert answer.status_code == 202, answer.text
+    out = answer.json()
+    assert (out["accepted"], out["rejected"]) == (1, 2)
+    assert [r["line"] for r in out["rejects"]] == [2, 3]
+    assert out["rejects"][0]["violations"][0]["field"] == "event_type"
+    assert out["rejects"][1]["violations"][0]["field"] == "properties.page"
+
+
+def test_invalid_pipeline_schema_is_a_configuration_error(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"fields": [{"path": "properties.x", "type": "no-such-type"}]}))
+    with pytest.raises(ConfigurationError, match="schema_path|schema.json"):
+        create_app(IngestSettings(schema_path=schema))
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        create_app(IngestSettings(schema_path=tmp_path / "missing.json"))
