@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from eventpipe_common.errors import ConfigurationError, EventpipeError
 from eventpipe_common.logging import configure_logging, get_logger
 from eventpipe_common.settings import PipelineSettings

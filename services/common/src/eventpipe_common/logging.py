@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -19,12 +20,12 @@ import structlog
 _SECRET_KEYS = ("api_key", "password", "secret", "token", "authorization", "aws_secret_access_key")
 
 
-def _rename_event_to_message(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _rename_event_to_message(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict["message"] = event_dict.pop("event", "")
     return event_dict
 
 
-def _redact_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Last line of defence: a field whose name looks secret never reaches the log in clear."""
     for key in list(event_dict):
         if any(marker in key.lower() for marker in _SECRET_KEYS):
