@@ -141,3 +141,42 @@ def test_checkpoint_survives_maintenance_snapshots(tables: tuple[Catalog, Table,
         pass
     raw.refresh()
     assert checkpoints.read_map(raw.metadata, STREAM) == {"a": 3}
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(1, 20)), min_size=1, max_size=4))
+def test_property_42_commits_create_audit_logs(batches: list[tuple[str, int]]) -> None:
+    """Property 42: Iceberg commits create audit logs. Every commit logs exactly one JSON line whose snapshot id,
+    data files, record count, shards and sequence ranges are those of the snapshot in the table."""
+    import io
+    import json
+
+    from eventpipe_common.logging import configure_logging, get_logger
+    from eventpipe_consumer.audit import AUDIT_MESSAGE, log_commit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, raw, _ = new_tables(Path(tmp))
+        stream = io.StringIO()
+        configure_logging("consumer", "INFO", stream=stream)
+        positions: dict[str, int] = {}
+        outcomes = []
+        for shard, count in batches:
+            first = positions.get(shard, 0) + 1
+            positions[shard] = first + count - 1
+            outcome = commit(raw, [piece(shard, first, first + count - 1)])
+            log_commit(get_logger(), outcome, 0.01)
+            outcomes.append((outcome, shard, first, first + count - 1))
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert len(lines) == len(batches) and all(line["message"] == AUDIT_MESSAGE for line in lines)
+        snapshots = {s.snapshot_id: s for s in raw.metadata.snapshots}
+        for line, (outcome, shard, first, last) in zip(lines, outcomes, strict=True):
+            assert line["component"] == "consumer" and line["level"] == "info" and line["timestamp"]
+            assert line["snapshot_id"] == outcome.snapshot_id
+            snapshot = snapshots[line["snapshot_id"]]
+            assert snapshot.summary is not None
+            assert int(snapshot.summary["added-records"] or 0) == line["record_count"] == last - first + 1
+            assert int(snapshot.summary["added-data-files"] or 0) == len(line["data_files"])
+            live = {t.file.file_path for t in raw.scan(snapshot_id=snapshot.snapshot_id).plan_files()}
+            assert set(line["data_files"]) <= live
+            assert line["shards"] == [shard]
+            assert line["sequence_ranges"] == {shard: [str(first), str(last)]}

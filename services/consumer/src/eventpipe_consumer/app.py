@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
+import sqlalchemy as sa
 from aiobotocore.session import get_session
 from eventpipe_common.jobstore import JobStore
 from eventpipe_common.logging import configure_logging, get_logger
@@ -15,12 +19,28 @@ from eventpipe_consumer.leases import DynamoLeaseStore, LeaseStore, SqlLeaseStor
 from eventpipe_consumer.metrics import ConsumerMetrics
 from eventpipe_consumer.settings import ConsumerSettings
 
+T = TypeVar("T")
+
 
 def lease_store(settings: ConsumerSettings) -> LeaseStore:
     if settings.consumer_lease_store == "dynamodb":
         return DynamoLeaseStore.connect(settings.consumer_lease_table, settings.aws_region,
                                         settings.consumer_dynamodb_endpoint_url)
     return SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.consumer_lease_table)
+
+
+def _when_ready(action: Callable[[], T], what: str, attempts: int = 6) -> T:
+    """Start-up steps that create tables (catalog, leases, jobs) race when several consumers start at once on one
+    fresh SQLite or PostgreSQL database ("table ... already exists"): the loser tries again."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except sa.exc.SQLAlchemyError as exc:
+            if attempt == attempts - 1:
+                raise
+            get_logger().warning("startup_retry", step=what, attempt=attempt + 1, error=str(exc).splitlines()[0])
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 async def run_consumer(settings: ConsumerSettings) -> None:
@@ -31,9 +51,11 @@ async def run_consumer(settings: ConsumerSettings) -> None:
     metrics = ConsumerMetrics()
     if settings.consumer_metrics_port:
         metrics.serve(settings.consumer_metrics_host, settings.consumer_metrics_port)
-    catalog = open_catalog(settings.catalog_name, settings.resolved_catalog_properties())
-    leases = await asyncio.to_thread(lease_store, settings)
-    jobs = await asyncio.to_thread(JobStore.from_dsn, settings.resolved_job_store_dsn())
+    catalog = await asyncio.to_thread(_when_ready, lambda: open_catalog(
+        settings.catalog_name, settings.resolved_catalog_properties()), "catalog")
+    leases = await asyncio.to_thread(_when_ready, lambda: lease_store(settings), "lease store")
+    jobs = await asyncio.to_thread(_when_ready, lambda: JobStore.from_dsn(settings.resolved_job_store_dsn()),
+                                   "job store")
     session = get_session()
     async with session.create_client("kinesis", region_name=settings.aws_region,
                                      endpoint_url=settings.kinesis_endpoint_url) as kinesis:

@@ -24,6 +24,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from eventpipe_consumer import checkpoints, iceberg
+from eventpipe_consumer.audit import log_commit
 from eventpipe_consumer.kinesis import ShardReader, list_shards
 from eventpipe_consumer.leases import SHARD_END, Lease, LeaseStore, plan
 from eventpipe_consumer.metrics import ConsumerMetrics
@@ -315,12 +316,7 @@ class Consumer:
                 self.metrics.records_rejected.inc(outcome.record_count)
             else:
                 self.metrics.records_committed.inc(outcome.record_count)
-            self.log.info(
-                "iceberg_commit", table=outcome.table, snapshot_id=outcome.snapshot_id,
-                data_files=outcome.data_files, record_count=outcome.record_count,
-                shards=sorted(outcome.shard_ranges),
-                sequence_ranges={k: [str(a), str(b)] for k, (a, b) in sorted(outcome.shard_ranges.items())},
-                conflicts=outcome.conflicts, commit_seconds=round(result.seconds, 4))
+            log_commit(self.log, outcome, result.seconds)
         if result.raw is None:
             return
         for shard_id, owned in list(self.owned.items()):

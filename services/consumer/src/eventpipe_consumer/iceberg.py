@@ -23,9 +23,10 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 from eventpipe_common import tables as table_defs
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, TableAlreadyExistsError
 from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.table import Table
@@ -47,7 +48,21 @@ def open_catalog(name: str, properties: Mapping[str, str]) -> Catalog:
 
 def ensure_tables(catalog: Catalog, namespace: str,
                   promoted: Sequence[tuple[str, str]] = ()) -> tuple[Table, Table]:
-    """Create the namespace and both tables when missing; returns (raw_events, raw_events_rejected)."""
+    """Create the namespace and both tables when missing; returns (raw_events, raw_events_rejected).
+
+    Consumers starting together race on the creation: the loser sees "already exists" and tries again.
+    """
+    for attempt in range(5):
+        try:
+            return _ensure_tables(catalog, namespace, promoted)
+        except (sa.exc.SQLAlchemyError, NamespaceAlreadyExistsError, TableAlreadyExistsError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _ensure_tables(catalog: Catalog, namespace: str, promoted: Sequence[tuple[str, str]]) -> tuple[Table, Table]:
     catalog.create_namespace_if_not_exists(namespace)
     raw = catalog.create_table_if_not_exists(
         f"{namespace}.{table_defs.RAW_EVENTS}", schema=table_defs.raw_events_schema(promoted),
