@@ -277,16 +277,16 @@ def monitor(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo:
     path = object_path(API_VERSION, PLURAL, namespace or "", name)
     stopped.wait(op.monitor_initial_delay_seconds)
     while not stopped:
-        obj = kube.get(path)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
-            return
-        patch = _StatusPatch()
         try:
+            obj = kube.get(path)
+            if obj is None or obj["metadata"].get("deletionTimestamp"):
+                return
+            patch = _StatusPatch()
             monitor_once(obj, obj.get("status") or {}, patch, op, kube, logger)
             if not _contained(patch.status, obj.get("status") or {}):
                 kube.request("PATCH", f"{path}/status", body={"status": patch.status},
                              content_type="application/merge-patch+json")
-        except (ApiException, ClientError, BotoCoreError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one failed tick (API, Kinesis, network) must not end the loop
             metrics.ERRORS.labels("monitor").inc()
             logger.warning("monitoring %s/%s failed, next try in %.0fs: %s", namespace, name,
                            op.monitor_interval_seconds, exc)

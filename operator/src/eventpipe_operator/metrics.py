@@ -21,6 +21,12 @@ LAG = Gauge("eventpipe_operator_consumer_lag_seconds", "Worst shard lag the oper
             ["namespace", "pipeline"], registry=REGISTRY)
 
 
+_SERVING: set[tuple[str, int]] = set()
+
+
 def serve(host: str, port: int) -> None:
-    """Expose /metrics on host:port from a daemon thread."""
+    """Expose /metrics on host:port from a daemon thread (once per process: kopf may restart its startup)."""
+    if (host, port) in _SERVING:
+        return
     start_http_server(port, addr=host, registry=REGISTRY)
+    _SERVING.add((host, port))
