@@ -22,7 +22,6 @@ import pytest
 from consumer_helpers import new_tables
 from eventpipe_common.logging import configure_logging
 from eventpipe_consumer.iceberg import open_catalog
-from eventpipe_consumer.leases import SqlLeaseStore
 from eventpipe_consumer.settings import ConsumerSettings
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
@@ -162,9 +161,10 @@ def table_rows(settings: ConsumerSettings, table: str = "raw_events") -> pa.Tabl
 
 
 def new_consumer(settings: ConsumerSettings, kinesis: Any, **kwargs: Any) -> Consumer:
+    from eventpipe_consumer.app import lease_store
     from eventpipe_consumer.consumer import Consumer
 
-    leases = SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.consumer_lease_table)
+    leases = lease_store(settings)
     catalog = open_catalog(settings.catalog_name, settings.resolved_catalog_properties())
     return Consumer(settings, kinesis, leases, catalog, **kwargs)
 

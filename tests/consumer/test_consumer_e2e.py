@@ -238,3 +238,32 @@ def test_metrics_endpoint_serves_millis_behind_latest(stream: Stream, tmp_path: 
     assert "eventpipe_consumer_records_committed_total 10.0" in text
     assert "eventpipe_consumer_commit_latency_seconds_bucket" in text
 
+
+
+@pytest.mark.parametrize("stores", ["dynamodb-leases", "postgres-everything"])
+def test_production_stores(stream: Stream, tmp_path: Path, stores: str, request: pytest.FixtureRequest) -> None:
+    """The production paths: leases in DynamoDB (moto server), or catalog, leases and job store on PostgreSQL."""
+    suffix = uuid.uuid4().hex[:8]
+    overrides: dict[str, Any] = {"consumer_lease_table": f"leases_{suffix}"}
+    if stores == "dynamodb-leases":
+        overrides.update(consumer_lease_store="dynamodb",
+                         consumer_dynamodb_endpoint_url=request.getfixturevalue("moto_endpoint"))
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        overrides.update(consumer_lease_dsn=dsn, job_store_dsn=dsn, catalog_name=f"cat_{suffix}",
+                         catalog_properties={"type": "sql", "uri": dsn,
+                                             "warehouse": (tmp_path / "warehouse").as_uri()})
+    settings = settings_for(tmp_path / "state", stream, **overrides)
+    jobs = JobStore.from_dsn(settings.resolved_job_store_dsn())
+    job_id = f"job-{suffix}"
+    jobs.create_job(job_id, received=40, accepted=40, rejected=0)
+    events = [make_event(i, job_id=job_id) for i in range(40)]
+    stream.put_events(events)
+    consumer = asyncio.run(run_consumer_until(settings, lambda c: committed(c) >= 40, jobs=jobs))
+    rows = table_rows(settings)
+    assert sorted(rows["event_id"].to_pylist()) == sorted(e["event_id"] for e in events)
+    job = jobs.get(job_id)
+    assert job is not None and job.committed == 40
+    leases = consumer.leases.list_leases()
+    assert [lease.shard_id for lease in leases] == stream.shard_ids()
+    assert all(lease.owner is None and lease.checkpoint for lease in leases), "released, with a hint"
