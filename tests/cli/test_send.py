@@ -8,11 +8,14 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from eventpipe_cli import send as sender
 from eventpipe_cli.generator import GeneratorConfig, generate
+from eventpipe_cli.main import app
+from typer.testing import CliRunner
 
 
 class FakeIngest:
@@ -107,3 +110,10 @@ def test_rate_limit_spaces_requests(ingest: tuple[str, FakeIngest]) -> None:
     slow = sender.send(f"{base}/api/v1/ingest", "k", [line.text for line in generate(GeneratorConfig(), 300)],
                        batch_size=100, rate=200)
     assert slow.seconds >= 0.4  # 300 events at 200/s with a 200-token burst: the last 100 wait 0.5 s
+
+
+def test_send_without_a_key_says_how_to_get_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["send", "--state-dir", str(tmp_path), "--url", "http://127.0.0.1:9",
+                                      "--count", "1"], env={"COLUMNS": "200", "EVENTPIPE_API_KEY": ""})
+    assert result.exit_code == 2
+    assert "eventpipe up" in result.output and "EVENTPIPE_API_KEY" in result.output

@@ -113,7 +113,11 @@ def send(
 ) -> None:
     """Generate shop events and POST them with a progress bar, a rate limit and a summary."""
     base = _ingest_base(state_dir, url)
-    api_key = os.environ.get("EVENTPIPE_API_KEY") or read_dev_key(StatePaths.at(state_dir))
+    try:
+        api_key = os.environ.get("EVENTPIPE_API_KEY") or read_dev_key(StatePaths.at(state_dir))
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{exc}[/] (or set EVENTPIPE_API_KEY)")
+        raise typer.Exit(2) from exc
     config = GeneratorConfig(seed=seed if seed is not None else int.from_bytes(os.urandom(4), "big"), users=users,
                              duplicate_share=duplicates, invalid_share=invalid)
     lines = generate(config, count)
