@@ -27,6 +27,7 @@ def partition_of(meta: DataFileMeta, table: Table) -> Any:
     """
     from pyiceberg.conversions import from_bytes
     from pyiceberg.typedef import Record
+    from pyiceberg.types import PrimitiveType
 
     schema = table.schema()
     values: list[Any] = []
@@ -34,6 +35,8 @@ def partition_of(meta: DataFileMeta, table: Table) -> Any:
         source = schema.find_field(field.source_id)
         if not field.transform.preserves_order:
             raise ValueError(f"partition field {field.name}: transform {field.transform} cannot be derived from bounds")
+        if not isinstance(source.field_type, PrimitiveType):
+            raise ValueError(f"partition field {field.name}: source column {source.name} is not a primitive")
         lower = meta.lower_bounds.get(field.source_id)
         upper = meta.upper_bounds.get(field.source_id)
         if lower is None or upper is None:
