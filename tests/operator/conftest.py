@@ -80,7 +80,7 @@ def ensure_namespace(core: client.CoreV1Api, name: str) -> None:
 
 
 @contextlib.contextmanager
-def run_operator(custom: client.CustomObjectsApi) -> Iterator[Any]:
+def run_operator(custom: client.CustomObjectsApi, priority: int = 0) -> Iterator[Any]:
     """The operator in this process (kopf's KopfRunner), watching every namespace, with peering on."""
     from kopf.testing import KopfRunner
 
@@ -91,8 +91,8 @@ def run_operator(custom: client.CustomObjectsApi) -> Iterator[Any]:
     except client.ApiException as exc:
         if exc.status != 409:
             raise
-    with KopfRunner(["run", "-A", "--peering", "eventpipe-tests", "-m", "eventpipe_operator.handlers"],
-                    timeout=60) as runner:
+    with KopfRunner(["run", "-A", "--peering", "eventpipe-tests", "--priority", str(priority),
+                     "-m", "eventpipe_operator.handlers"], timeout=60) as runner:
         yield runner
     assert runner.exception is None, runner.output
     assert runner.exit_code == 0, runner.output

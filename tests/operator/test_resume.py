@@ -56,3 +56,39 @@ def test_changes_while_stopped_are_applied_on_restart(cluster: KubeCluster, cust
         custom.delete_namespaced_custom_object(G, V, NS, P, "restart")
         wait_for("the pipeline gone", lambda: not custom.list_namespaced_custom_object(
             G, V, NS, P, field_selector="metadata.name=restart")["items"])
+
+
+def test_two_replicas_one_active_then_fail_over(cluster: KubeCluster, custom: client.CustomObjectsApi,
+                                                apps: client.AppsV1Api, kinesis_endpoint: str) -> None:
+    """Two operators peer: both announce themselves in the peering object (with their priorities), and when the
+    higher-priority one stops, the other goes on and handles the next change."""
+    doc = example()
+    doc["metadata"] = {"name": "peers", "namespace": NS}
+    doc["spec"] = merge(doc["spec"], {"aws": {"kinesisEndpointUrl": kinesis_endpoint, "region": "us-east-1"},
+                                      "stream": {"name": "peers-events", "shards": 1},
+                                      "iceberg": {"createTables": False}})
+
+    def replicas() -> Any:
+        return apps.read_namespaced_deployment("peers-ingest", NS).spec.replicas
+
+    def peers() -> dict[str, Any]:
+        found = custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", "eventpipe-tests")
+        return dict(found.get("status") or {})
+
+    def monitored() -> Any:
+        status = custom.get_namespaced_custom_object(G, V, NS, P, "peers").get("status") or {}
+        return status.get("observedGeneration") == 1 and "lagSeconds" in (status.get("consumers") or {})
+
+    with run_operator(custom, priority=0):
+        with run_operator(custom, priority=100):
+            wait_for("two peers", lambda: len(peers()) == 2)
+            assert sorted(p["priority"] for p in peers().values()) == [0, 100]
+            custom.create_namespaced_custom_object(G, V, NS, P, doc)
+            wait_for("the ingest Deployment", lambda: replicas() == 2)
+            wait_for("reconciled and monitored", monitored)
+        wait_for("one peer left", lambda: len(peers()) == 1)
+        custom.patch_namespaced_custom_object(G, V, NS, P, "peers", {"spec": {"ingest": {"replicas": 3}}})
+        wait_for("the standby took over", lambda: replicas() == 3)
+        custom.delete_namespaced_custom_object(G, V, NS, P, "peers")
+        wait_for("the pipeline gone", lambda: not custom.list_namespaced_custom_object(
+            G, V, NS, P, field_selector="metadata.name=peers")["items"])
