@@ -5,7 +5,7 @@ run:   ## run the pipeline on embedded defaults (no cloud, no Docker)
 	scripts/run.sh
 
 test:  ## the whole test suite, as CI runs it
-	scripts/test.sh rust python-lint core
+	scripts/test.sh
 
 bench: ## benchmarks (results go to docs/benchmarks.md)
 	scripts/bench.sh

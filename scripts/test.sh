@@ -32,11 +32,22 @@ stage_rust() {
   (cd rust && cargo test --workspace --quiet && cargo clippy --workspace --all-targets --quiet -- -D warnings)
 }
 
+# mypy runs per package (-p) with the src folders on MYPYPATH: passing paths makes it see each file twice.
+mypy_packages() {
+  local venv="$1" path="$2"; shift 2
+  local args=()
+  for pkg in "$@"; do args+=(-p "$pkg"); done
+  MYPYPATH="$path" "$VENVS_DIR/$venv/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" "${args[@]}"
+}
+
 stage_python_lint() {
   "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" operator &&
-  "$VENVS_DIR/services/bin/ruff" check services operator tests bench rust/python/python dags dashboard gx &&
-  "$VENVS_DIR/services/bin/mypy" services/common/src services/ingest/src services/consumer/src &&
-  "$VENVS_DIR/operator/bin/mypy" operator/src
+  "$REPO_ROOT/scripts/venv.sh" analytics &&
+  "$VENVS_DIR/services/bin/ruff" check . &&
+  mypy_packages services "services/common/src:services/ingest/src:services/consumer/src:services/cli/src" \
+    eventpipe_common eventpipe_ingest eventpipe_consumer eventpipe_cli &&
+  mypy_packages operator "operator/src:services/common/src" eventpipe_operator &&
+  mypy_packages analytics "gx/src:dbt/python:services/common/src" eventpipe_quality eventpipe_transform
 }
 
 stage_core()      { pytest_in services tests/core; }
@@ -55,7 +66,7 @@ stage_operator()  { "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && pytest_in op
                     "$VENVS_DIR/operator/bin/ruff" check operator tests/operator && "$VENVS_DIR/operator/bin/mypy" operator/src; }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(rust core)
+[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator e2e)
 for stage in "${stages[@]}"; do
   run_stage "$stage" "stage_${stage//-/_}"
 done

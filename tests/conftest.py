@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import ServerProcess, start_kinesalite, start_moto, start_postgres  # noqa: E402
+from servers import ServerProcess, start_kinesalite, start_moto, start_postgres
 
 # Dummy credentials for the local AWS API servers; they check none, but the SDKs insist on having some.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
