@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="eventpipe_operator", description=__doc__)
     parser.add_argument("--namespace", "-n", action="append", default=[], help="watch only this namespace")
     parser.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
-    parser.add_argument("--liveness", default="http://0.0.0.0:8081/healthz", help="kopf liveness endpoint")
+    parser.add_argument("--liveness", default="http://127.0.0.1:8081/healthz",
+                        help="kopf liveness endpoint (the Helm chart binds it to the pod's address)")
     args = parser.parse_args(argv)
     op = OperatorSettings()
     configure_logging("operator", op.log_level)

@@ -18,7 +18,8 @@ class OperatorSettings(BaseSettings):
     monitor_interval_seconds: float = Field(default=15.0, gt=0, description="Status refresh and lag-scaling period.")
     monitor_initial_delay_seconds: float = Field(default=5.0, ge=0)
     metrics_port: int = Field(default=8080, ge=0, description="The operator's own /metrics; 0 disables it.")
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = Field(default="127.0.0.1",
+                              description="Bind address of /metrics; the Helm chart sets 0.0.0.0 inside the pod.")
     lag_metric: str = Field(default="eventpipe_consumer_millis_behind_latest",
                             description="Gauge (per shard) the consumers export: Kinesis MillisBehindLatest.")
     lag_scrape_timeout_seconds: float = Field(default=2.0, gt=0)
