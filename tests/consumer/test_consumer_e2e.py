@@ -84,6 +84,44 @@ def test_events_rejects_and_resends_flow_into_iceberg(stream: Stream, tmp_path: 
     assert [a for a in audits if a["table"] == "raw_events_rejected"]
 
 
+def ingest_reject_record(line: int, raw: str, job_id: str) -> bytes:
+    """A reject record as ingest publishes it (eventpipe_ingest.rejects)."""
+    return json.dumps({"_reject": {"line": line, "raw": raw, "reasons": [
+        {"field": "timestamp", "rule": "timestamp", "message": "not an RFC 3339 timestamp"}],
+        "source": "ingest"}, "_job_id": job_id}, separators=(",", ":")).encode()
+
+
+def test_ingest_reject_records_land_in_the_rejected_table_once(stream: Stream, tmp_path: Path) -> None:
+    """Lines refused by ingest (reject records in the stream) end in raw_events_rejected with source "ingest",
+    their line, reasons, job id and stream position, exactly once across a restart, and never in raw_events."""
+    settings = settings_for(tmp_path / "state", stream)
+    events = [make_event(i, job_id="job-x") for i in range(30)]
+    rejects = [ingest_reject_record(n, f'{{"event_id":"bad-{n}","timestamp":"nope"}}', "job-x")
+               for n in range(31, 36)]
+    stream.put([encode(e) for e in events[:15]] + rejects + [encode(e) for e in events[15:]])
+
+    def rejected_count(c: Any) -> float:
+        return float(c.metrics.records_rejected._value.get())
+
+    asyncio.run(run_consumer_until(settings, lambda c: committed(c) >= 30 and rejected_count(c) >= 5))
+    more = [make_event(i, job_id="job-y") for i in range(100, 110)]
+    stream.put([encode(e) for e in more] + [ingest_reject_record(1, "{late", "job-y")])
+    asyncio.run(run_consumer_until(settings, lambda c: committed(c) >= 10 and rejected_count(c) >= 1))
+
+    rows = table_rows(settings)
+    assert sorted(rows["event_id"].to_pylist()) == sorted(e["event_id"] for e in events + more)
+    assert not any(e.startswith("bad-") for e in rows["event_id"].to_pylist())
+    rejected = table_rows(settings, "raw_events_rejected").to_pylist()
+    assert sorted(r["raw"] for r in rejected) == sorted(
+        [f'{{"event_id":"bad-{n}","timestamp":"nope"}}' for n in range(31, 36)] + ["{late"])
+    for row in rejected:
+        assert row["source"] == "ingest" and row["shard_id"] == stream.shard_ids()[0]
+        assert row["sequence_number"].isdigit()
+        assert json.loads(row["reasons"])[0]["rule"] == "timestamp"
+    assert sorted((r["line"], r["job_id"]) for r in rejected) == sorted(
+        [(n, "job-x") for n in range(31, 36)] + [(1, "job-y")])
+
+
 def test_restart_resumes_after_the_table_checkpoint(stream: Stream, tmp_path: Path) -> None:
     """Property 15 end to end: a second consumer (lease hint wiped) resumes from the snapshot's map."""
     settings = settings_for(tmp_path / "state", stream)

@@ -63,6 +63,32 @@ def test_resends_are_dropped_within_the_window() -> None:
     assert in_batch.records is not None and in_batch.records.num_rows == 1 and in_batch.duplicates == 2
 
 
+def ingest_reject(line: int, raw: str, job_id: str = "job-r") -> bytes:
+    """A reject record as ingest publishes it (eventpipe_ingest.rejects)."""
+    return json.dumps({"_reject": {"line": line, "raw": raw, "reasons": [
+        {"field": "", "rule": "json", "message": "not JSON"}], "source": "ingest"}, "_job_id": job_id},
+        separators=(",", ":")).encode()
+
+
+def test_ingest_reject_records_become_rejected_rows_and_never_reach_the_core() -> None:
+    events = [make_event(i, job_id="job-r") for i in range(3)]
+    forged = b'{"_reject":"not an object"}'
+    datas = [encode(events[0]), ingest_reject(2, "{not json"), encode(events[1]), forged, encode(events[2])]
+    segment = process_records(records_of(datas), ENVELOPE, DedupeWindow(10))
+    assert segment.records is not None
+    assert segment.records["event_id"].to_pylist() == [e["event_id"] for e in events]
+    assert segment.records["sequence_number"].to_pylist() == ["100", "102", "104"], "lineage stays aligned"
+    assert (segment.first_sequence, segment.last_sequence, segment.received) == (100, 104, 5)
+    rejects = sorted(segment.rejects, key=lambda r: str(r["sequence_number"]))
+    assert [(r["sequence_number"], r["source"]) for r in rejects] == [("101", "ingest"), ("103", "consumer")]
+    ingest, malformed = rejects
+    assert (ingest["raw"], ingest["line"], ingest["job_id"]) == ("{not json", 2, "job-r")
+    assert json.loads(str(ingest["reasons"])) == [{"field": "", "rule": "json", "message": "not JSON"}]
+    assert json.loads(str(malformed["reasons"]))[0]["rule"] == "reject_record"
+    only = process_records(records_of([ingest_reject(1, "x"), ingest_reject(2, "y")]), ENVELOPE, DedupeWindow(10))
+    assert only.records is None and [r["raw"] for r in only.rejects] == ["x", "y"]
+
+
 garbage = st.one_of(
     st.binary(min_size=0, max_size=40),
     st.text(max_size=30).map(str.encode),

@@ -32,9 +32,26 @@ HYPOTHESIS = settings(max_examples=12, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
+REJECT_PREFIX = b'{"_reject":'
+
+
 def records_of_job(endpoint: str, stream: str, job_id: str) -> list[dict[str, Any]]:
-    events = [json.loads(r["Data"]) | {"__key": r["PartitionKey"]} for r in read_stream(endpoint, stream)]
+    """The job's event records (reject records, told apart by their first bytes, are left out)."""
+    events = [json.loads(r["Data"]) | {"__key": r["PartitionKey"]} for r in read_stream(endpoint, stream)
+              if not r["Data"].startswith(REJECT_PREFIX)]
     return [e for e in events if e.get("_job_id") == job_id]
+
+
+def reject_records_of_job(endpoint: str, stream: str, job_id: str) -> list[dict[str, Any]]:
+    """The job's reject records: the `_reject` member, with the record's partition key as "__key"."""
+    out = []
+    for record in read_stream(endpoint, stream):
+        if record["Data"].startswith(REJECT_PREFIX):
+            value = json.loads(record["Data"])
+            assert list(value) == ["_reject", "_job_id"], value
+            if value["_job_id"] == job_id:
+                out.append(value["_reject"] | {"__key": record["PartitionKey"]})
+    return out
 
 
 # ---------------------------------------------------------------- Property 1
@@ -77,11 +94,21 @@ def test_duplicates_within_a_request_are_counted(client: httpx.Client) -> None:
 def test_property_2_ingested_events_appear_in_kinesis(client: httpx.Client, kinesis_endpoint: str, stream: str,
                                                      batch: list[tuple[dict[str, Any], bool]]) -> None:
     """Property 2: after a 202, every accepted event is in the stream (read back with GetRecords), once, as
-    compact JSON with "_job_id", partitioned by user_id (event_id without one); no rejected event is."""
+    compact JSON with "_job_id", partitioned by user_id (event_id without one); no rejected event is as an
+    event: each rejected line is there once as a reject record (its line, raw text and reasons, partitioned by
+    the job id)."""
     body, content_type = encode([e for e, _ in batch], "ndjson")
     answer = client.post("/api/v1/ingest", content=body, headers={"Content-Type": content_type})
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
+    sent_lines = body.decode().splitlines()
+    reject_records = sorted(reject_records_of_job(kinesis_endpoint, stream, job_id), key=lambda r: r["line"])
+    assert [r["line"] for r in reject_records] == [n + 1 for n, (_, ok) in enumerate(batch) if not ok]
+    assert [r["line"] for r in reject_records] == [r["line"] for r in answer.json()["rejects"]]
+    for record, reject in zip(reject_records, answer.json()["rejects"], strict=True):
+        assert record["raw"] == sent_lines[record["line"] - 1]
+        assert record["reasons"] == reject["violations"] and record["source"] == "ingest"
+        assert record["__key"] == job_id
     in_stream = records_of_job(kinesis_endpoint, stream, job_id)
     valid = [e for e, ok in batch if ok]
     assert sorted(r["event_id"] for r in in_stream) == sorted(e["event_id"] for e in valid)
@@ -312,23 +339,68 @@ def test_bad_gzip_is_400_and_unknown_encoding_415(client: httpx.Client) -> None:
 def test_whole_reject_mode_refuses_and_publishes_nothing(ingest_app: Callable[..., Any], kinesis_endpoint: str,
                                                          stream: str) -> None:
     good = valid_event(1)
+    bad = invalid_event("bad_timestamp")
     with ingest_app(ingest_reject_mode="whole") as client:
-        answer = client.post("/api/v1/ingest", json=[good, invalid_event("bad_timestamp")])
+        answer = client.post("/api/v1/ingest", json=[good, bad])
         assert answer.status_code == 422, answer.text
         out = answer.json()
         assert (out["received"], out["rejected"]) == (2, 1)
         assert out["rejects"][0]["line"] == 2
         assert client.post("/api/v1/ingest", json=[valid_event(2)]).status_code == 202
-    assert all(json.loads(r["Data"])["event_id"] != good["event_id"] for r in read_stream(kinesis_endpoint, stream))
+    in_stream = read_stream(kinesis_endpoint, stream)
+    assert all(json.loads(r["Data"]).get("event_id") != good["event_id"] for r in in_stream)
+    assert not any(bad["event_id"].encode() in r["Data"] for r in in_stream), "no reject record either"
 
 
-def test_oversize_event_is_rejected_with_its_line(client: httpx.Client) -> None:
+def test_rejected_lines_reach_the_stream_as_reject_records(ingest_app: Callable[..., Any], kinesis_endpoint: str,
+                                                          stream: str) -> None:
+    """The lines refused in partial mode are published (read back with GetRecords) with the events; the 202's
+    rejects and the stream's reject records agree; a request of only invalid lines publishes its rejects too;
+    a request refused whole (422) publishes nothing."""
+    bad = invalid_event("bad_timestamp")
+    body = "\n".join([json.dumps(valid_event(1)), "{not json", json.dumps(bad)]) + "\n"
+    with ingest_app() as client:
+        answer = client.post("/api/v1/ingest", content=body, headers={"Content-Type": "application/x-ndjson"})
+        assert answer.status_code == 202, answer.text
+        only_bad = client.post("/api/v1/ingest", content="{nope\n" + json.dumps(bad) + "\n",
+                               headers={"Content-Type": "application/x-ndjson"})
+        assert only_bad.status_code == 202, only_bad.text
+        assert only_bad.json()["state"] == "committed" and only_bad.json()["accepted"] == 0
+        status = client.get(f"/api/v1/status/{only_bad.json()['job_id']}").json()
+        assert (status["state"], status["rejected"]) == ("committed", 2)
+    refused_marker = f"refused-{uuid.uuid4()}"
+    with ingest_app(ingest_reject_mode="whole") as client:
+        refused = client.post("/api/v1/ingest", headers={"Content-Type": "application/x-ndjson"},
+                              content=f"{json.dumps(valid_event(3))}\n{{{refused_marker}\n")
+        assert refused.status_code == 422
+    job_id = answer.json()["job_id"]
+    records = sorted(reject_records_of_job(kinesis_endpoint, stream, job_id), key=lambda r: r["line"])
+    assert [(r["line"], r["raw"]) for r in records] == [(2, "{not json"), (3, json.dumps(bad))]
+    assert records[0]["reasons"][0]["rule"] == "json"
+    assert any(v["field"] == "timestamp" for v in records[1]["reasons"])
+    assert len(records_of_job(kinesis_endpoint, stream, job_id)) == 1
+    only = reject_records_of_job(kinesis_endpoint, stream, only_bad.json()["job_id"])
+    assert sorted(r["line"] for r in only) == [1, 2]
+    marker = refused_marker.encode()
+    assert not any(marker in r["Data"] for r in read_stream(kinesis_endpoint, stream)), "422 published something"
+
+
+def test_oversize_event_is_rejected_with_its_line(client: httpx.Client, kinesis_endpoint: str, stream: str) -> None:
+    """An event over 1 MiB is a reject; its reject record fits one Kinesis record: the raw text truncated,
+    marked, and a "truncated" reason saying so."""
     big = valid_event(1, properties={"blob": "x" * (1024 * 1024 + 10)})
     answer = client.post("/api/v1/ingest", json=[valid_event(2), big])
     assert answer.status_code == 202, answer.text
     out = answer.json()
     assert (out["accepted"], out["rejected"]) == (1, 1)
     assert out["rejects"][0]["line"] == 2 and "limit" in out["rejects"][0]["reason"]
+    [record] = [r for r in read_stream(kinesis_endpoint, stream) if r["Data"].startswith(REJECT_PREFIX)
+                and json.loads(r["Data"])["_job_id"] == out["job_id"]]
+    assert len(record["Data"]) + len(record["PartitionKey"]) <= 1024 * 1024
+    reject = json.loads(record["Data"])["_reject"]
+    assert reject["line"] == 2 and reject["raw"].endswith(" [truncated by ingest]")
+    assert reject["raw"].startswith('{"event_id":"' + big["event_id"] + '"')
+    assert [v["rule"] for v in reject["reasons"]] == ["max_record_size", "truncated"]
 
 
 def test_partition_key_field_is_configurable(ingest_app: Callable[..., Any], kinesis_endpoint: str,

@@ -22,6 +22,7 @@ from eventpipe_ingest.records import (
     partition_keys,
     plan_batches,
 )
+from eventpipe_ingest.rejects import REJECT_PREFIX, TRUNCATED_MARKER, RefusedLine, reject_record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,3 +111,25 @@ def test_error_codes_of_json_protocol_answers() -> None:
     assert error_code(b'{"__type":"com.amazonaws.kinesis#ProvisionedThroughputExceededException",'
                       b'"Message":"Rate exceeded"}') == ("ProvisionedThroughputExceededException", "Rate exceeded")
     assert error_code(b"<html>bad gateway</html>")[0] == "InternalFailure"
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.text(max_size=400), line=st.integers(1, 10_000), limit=st.integers(300, 2000))
+def test_reject_record_always_fits_one_kinesis_record(raw: str, line: int, limit: int) -> None:
+    """A reject record starts with the prefix the consumer looks for and never exceeds the record limit (data +
+    partition key); a raw line that does not fit is cut, marked, and a "truncated" reason says so."""
+    job_id = "5f0c8a9e-2b1d-4c3e-9f7a-0123456789ab"
+    reasons = [{"field": "timestamp", "rule": "timestamp", "message": "not an RFC 3339 timestamp"}]
+    data = reject_record(RefusedLine(line, raw, reasons), job_id, limit=limit)
+    assert data.startswith(REJECT_PREFIX)
+    assert len(data) + len(job_id) <= limit
+    value = json.loads(data)
+    assert list(value) == ["_reject", "_job_id"] and value["_job_id"] == job_id
+    reject = value["_reject"]
+    assert (reject["line"], reject["source"]) == (line, "ingest")
+    if reject["raw"] == raw:
+        assert reject["reasons"] == reasons
+    else:
+        assert reject["raw"].endswith(TRUNCATED_MARKER)
+        assert raw.startswith(reject["raw"][:-len(TRUNCATED_MARKER)])
+        assert [r["rule"] for r in reject["reasons"]] == ["timestamp", "truncated"]

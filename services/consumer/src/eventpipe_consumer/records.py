@@ -5,7 +5,9 @@ or every later line would point at the wrong record. Compact JSON never contains
 them inside strings), so a record that does is pretty-printed JSON or garbage: it is re-encoded compactly when
 it parses as JSON, and rejected here (reason "line_break") when it does not. Empty records and records that are
 not UTF-8, or not a JSON object (the core reads an NDJSON batch whose first line starts with "[" as one JSON
-array, which would shift every line) are rejected here too, before the core sees the batch.
+array, which would shift every line) are rejected here too, before the core sees the batch. Reject records
+ingest published for the lines it refused (prefix INGEST_REJECT_PREFIX) never reach the core either: they become
+raw_events_rejected rows with source "ingest".
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import pyarrow.compute as pc
 from eventpipe_consumer.checkpoints import sequence_int
 
 JOB_ID_FIELD = "_job_id"
+# A line ingest refused travels as its own record (eventpipe_ingest.rejects): compact JSON starting with these
+# bytes. Such records never reach the core; they go to raw_events_rejected with source "ingest".
+INGEST_REJECT_PREFIX = b'{"_reject":'
 
 REJECTED_ARROW_SCHEMA = pa.schema([
     pa.field("raw", pa.string(), nullable=False),
@@ -106,6 +111,38 @@ def _reject_row(record: StreamRecord, raw: str, violations: list[dict[str, objec
     }
 
 
+def is_ingest_reject(data: bytes) -> bool:
+    return data.startswith(INGEST_REJECT_PREFIX)
+
+
+def _ingest_reject_row(record: StreamRecord, now: datetime) -> dict[str, object]:
+    """The raw_events_rejected row of a reject record ingest published; a malformed one is a consumer reject."""
+    try:
+        value = orjson.loads(record.data)
+    except orjson.JSONDecodeError:
+        value = None
+    reject = value.get("_reject") if isinstance(value, dict) else None
+    raw = reject.get("raw") if isinstance(reject, dict) else None
+    reasons = reject.get("reasons") if isinstance(reject, dict) else None
+    line = reject.get("line") if isinstance(reject, dict) else None
+    if not (isinstance(raw, str) and isinstance(reasons, list) and (line is None or type(line) is int)):
+        return _reject_row(record, record.data.decode("utf-8", "replace"), [
+            {"field": "_reject", "rule": "reject_record",
+             "message": "the record starts like an ingest reject record but does not hold one"}], None, now)
+    assert isinstance(value, dict)
+    job_id = value.get(JOB_ID_FIELD)
+    return {
+        "raw": raw,
+        "reasons": json.dumps(reasons, ensure_ascii=False, default=str),
+        "line": line,
+        "source": "ingest",
+        "job_id": job_id if isinstance(job_id, str) else None,
+        "shard_id": record.shard_id,
+        "sequence_number": record.sequence_number,
+        "rejected_at": now,
+    }
+
+
 def _job_id_of(raw: str) -> str | None:
     """Best effort: the reserved `_job_id` of a rejected line, when it is a JSON object carrying one."""
     try:
@@ -174,10 +211,15 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
         raise ValueError("process_records needs at least one record")
     now = now or datetime.now(UTC)
     shard_id = records[0].shard_id
+    all_records = records
+    rejects: list[dict[str, object]] = []
+    if any(is_ingest_reject(r.data) for r in records):
+        rejects = [_ingest_reject_row(r, now) for r in records if is_ingest_reject(r.data)]
+        records = [r for r in records if not is_ingest_reject(r.data)]
     prepared = prepare_lines(records)
-    rejects = [_reject_row(records[i], records[i].data.decode("utf-8", "replace"),
-                           [{"field": "", "rule": rule, "message": message}], None, now)
-               for i, rule, message in prepared.prerejected]
+    rejects += [_reject_row(records[i], records[i].data.decode("utf-8", "replace"),
+                            [{"field": "", "rule": rule, "message": message}], None, now)
+                for i, rule, message in prepared.prerejected]
     duplicates = 0
     table: pa.Table | None = None
     if prepared.line_records:
@@ -199,12 +241,12 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
         window.add_all(event_ids)
     return Segment(
         shard_id=shard_id,
-        first_sequence=sequence_int(records[0].sequence_number),
-        last_sequence=sequence_int(records[-1].sequence_number),
+        first_sequence=sequence_int(all_records[0].sequence_number),
+        last_sequence=sequence_int(all_records[-1].sequence_number),
         records=table,
         rejects=rejects,
-        received=len(records),
-        bytes_read=sum(len(r.data) for r in records),
+        received=len(all_records),
+        bytes_read=sum(len(r.data) for r in all_records),
         duplicates=duplicates,
     )
 

@@ -9,16 +9,18 @@ POST /api/v1/ingest, GET /api/v1/status/{job_id} (API key required), GET /api/v1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import eventpipe_core
+import orjson
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from eventpipe_common.errors import ConfigurationError, EventpipeError
@@ -46,7 +48,8 @@ from eventpipe_ingest.models import (
     ViolationOut,
 )
 from eventpipe_ingest.publisher import KinesisPublisher, PublishError, PutRecords
-from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, Records, build_records
+from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, Records, build_records, record_size
+from eventpipe_ingest.rejects import RefusedLine, reject_record
 from eventpipe_ingest.settings import IngestSettings, KinesisClient, RejectMode
 
 log = get_logger()
@@ -276,9 +279,9 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
                 f"{result.received} events in one request; the limit is {settings.ingest_max_events}")))
 
         records = build_records(result.records, settings.ingest_partition_key_field)
-        records, oversize = _drop_oversize(records)
-        rejects = [_reject_out(r) for r in result.rejects] + oversize
-        rejects.sort(key=lambda r: r.line)
+        records, oversize = _drop_oversize(records, job_id)
+        refused = sorted([(_reject_out(r), r.raw) for r in result.rejects] + oversize, key=lambda r: r[0].line)
+        rejects = [reject for reject, _ in refused]
         metrics.events_rejected.inc(len(rejects))
         metrics.events_duplicate.inc(result.duplicates)
 
@@ -289,29 +292,50 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
                 "this pipeline accepts a request only when every event is valid", received=result.received,
                 rejected=len(rejects), rejects=rejects))
 
-        store = _store()
-        state = JobState.ACCEPTED if len(records) else JobState.COMMITTED  # nothing to publish: nothing pending
-        try:
-            await asyncio.to_thread(store.create_job, job_id, result.received, len(records), len(rejects),
-                                    duplicates=result.duplicates, pipeline=settings.pipeline_name, state=state)
-        except Exception as exc:
-            log.error("job store unavailable", error=type(exc).__name__, detail=str(exc)[:300])
-            raise ApiError(503, ErrorBody(code="dependency_unavailable", message="the job store is unavailable"),
-                           retry_after) from exc
+        # The refused lines travel to raw_events_rejected in the same PutRecords flow as the events.
+        outgoing = _with_reject_records(records, refused, job_id)
 
+        async def create_job(state: JobState) -> None:
+            try:
+                await asyncio.to_thread(store.create_job, job_id, result.received, len(records), len(rejects),
+                                        duplicates=result.duplicates, pipeline=settings.pipeline_name, state=state)
+            except Exception as exc:
+                log.error("job store unavailable", error=type(exc).__name__, detail=str(exc)[:300])
+                raise ApiError(503, ErrorBody(code="dependency_unavailable",
+                                              message="the job store is unavailable"), retry_after) from exc
+
+        store = _store()
         if len(records):
-            await _publish(job_id, records, client)
+            # Created before publishing: the consumer may count the job's events before the ack comes back.
+            await create_job(JobState.ACCEPTED)
+            await _publish(job_id, outgoing, client)
             state = JobState.PUBLISHED
             metrics.events_accepted.inc(len(records))
+        else:
+            # No event for the consumer to count: the job is complete once its reject records are acknowledged.
+            if len(outgoing):
+                await _publish(job_id, outgoing, client, before_fail=lambda: create_job(JobState.FAILED))
+            state = JobState.COMMITTED
+            await create_job(state)
         log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=len(records),
                  rejected=len(rejects), duplicates=result.duplicates)
         return IngestAccepted(job_id=job_id, state=state, received=result.received, accepted=len(records),
                               rejected=len(rejects), duplicates=result.duplicates, rejects=rejects)
 
-    async def _publish(job_id: str, records: Records, client: str) -> None:
+    async def _publish(job_id: str, records: Records, client: str,
+                       before_fail: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Publish `records` until acknowledged; on failure, mark the job failed (after `before_fail`, which
+        creates the job row when it does not exist yet) and answer 503."""
         publisher = services.publisher
         assert publisher is not None
         store = _store()
+
+        async def fail(reason: str, kind: str) -> None:
+            if before_fail is not None:
+                with contextlib.suppress(ApiError):  # the client gets 503 either way
+                    await before_fail()
+            await _fail(store, job_id, reason, kind, client)
+
         deadline = settings.ingest_publish_deadline_seconds
         started = time.perf_counter()
         try:
@@ -319,12 +343,12 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
                 await publisher.publish(records.data, records.keys, records.sizes)
         except TimeoutError as exc:
             reason = f"Kinesis did not acknowledge all {len(records)} records within {deadline}s"
-            await _fail(store, job_id, reason, "deadline", client)
+            await fail(reason, "deadline")
             raise ApiError(503, ErrorBody(code="publish_timeout", message=reason, job_id=job_id),
                            retry_after) from exc
         except PublishError as exc:
             reason = str(exc)
-            await _fail(store, job_id, reason, "stream_error", client)
+            await fail(reason, "stream_error")
             raise ApiError(503, ErrorBody(code="publish_failed", message=reason, job_id=job_id),
                            retry_after) from exc
         metrics.publish_latency.observe(time.perf_counter() - started)
@@ -454,14 +478,34 @@ def _reject_out(reject: eventpipe_core.Reject) -> RejectOut:
                                  for v in reject.violations])
 
 
-def _drop_oversize(records: Records) -> tuple[Records, list[RejectOut]]:
-    """Events too large for one Kinesis record become rejects (the service would refuse them anyway)."""
+def _drop_oversize(records: Records, job_id: str) -> tuple[Records, list[tuple[RejectOut, str]]]:
+    """Events too large for one Kinesis record become rejects (the service would refuse them anyway), each
+    with its text (the event as compact JSON, without the "_job_id" the core put first)."""
     if all(size <= MAX_BYTES_PER_RECORD for size in records.sizes):
         return records, []
     keep = [i for i, size in enumerate(records.sizes) if size <= MAX_BYTES_PER_RECORD]
-    rejects = [RejectOut(line=records.lines[i], reason=(
+    job_member = b'{"_job_id":' + orjson.dumps(job_id) + b","
+    rejects = [(RejectOut(line=records.lines[i], reason=(
         f"the event is {size} bytes as a Kinesis record, over the limit of {MAX_BYTES_PER_RECORD}"),
-        violations=[ViolationOut(field="", rule="max_record_size", message="event too large for one record")])
+        violations=[ViolationOut(field="", rule="max_record_size", message="event too large for one record")]),
+        _without_prefix(records.data[i], job_member))
         for i, size in enumerate(records.sizes) if size > MAX_BYTES_PER_RECORD]
     return Records(data=[records.data[i] for i in keep], keys=[records.keys[i] for i in keep],
                    lines=[records.lines[i] for i in keep], sizes=[records.sizes[i] for i in keep]), rejects
+
+
+def _without_prefix(data: bytes, job_member: bytes) -> str:
+    if data.startswith(job_member):
+        data = b"{" + data[len(job_member):]
+    return data.decode("utf-8", "replace")
+
+
+def _with_reject_records(records: Records, refused: list[tuple[RejectOut, str]], job_id: str) -> Records:
+    """The events' records followed by one reject record per refused line (partition key: the job id)."""
+    if not refused:
+        return records
+    datas = [reject_record(RefusedLine(line=out.line, raw=raw, reasons=[v.model_dump() for v in out.violations]),
+                           job_id) for out, raw in refused]
+    return Records(data=records.data + datas, keys=records.keys + [job_id] * len(datas),
+                   lines=records.lines + [out.line for out, _ in refused],
+                   sizes=records.sizes + [record_size(d, job_id) for d in datas])
