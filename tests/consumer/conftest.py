@@ -33,7 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def make_event(i: int, job_id: str | None = "job-1", **extra: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
+    """An event as ingest publishes it: "_job_id" first (the consumer reads it from the record's first bytes)."""
+    event: dict[str, Any] = {} if job_id is None else {"_job_id": job_id}
+    event |= {
         "event_id": f"evt-{i:08d}-{uuid.uuid4().hex[:8]}",
         "event_type": "page_view",
         "timestamp": f"2026-11-{27 + i % 2:02d}T13:45:12.123Z",
@@ -42,8 +44,6 @@ def make_event(i: int, job_id: str | None = "job-1", **extra: Any) -> dict[str, 
         "properties": {"page": f"/p/{i}"},
         "schema_version": 1,
     }
-    if job_id is not None:
-        event["_job_id"] = job_id
     event.update(extra)
     return event
 

@@ -42,10 +42,12 @@ def test_events_rejects_and_resends_flow_into_iceberg(stream: Stream, tmp_path: 
     settings = settings_for(tmp_path / "state", stream, consumer_commit_max_records=150)
     jobs = JobStore.from_dsn(settings.resolved_job_store_dsn())
     jobs.create_job("job-1", received=300, accepted=300, rejected=0)
+    jobs.create_job("job-2", received=20, accepted=20, rejected=0)
     events = [make_event(i) for i in range(300)]
     garbage = [b"{not json", b'{"event_type":"page_view"}', json.dumps(make_event(999), indent=1).encode()]
     stream.put([encode(e) for e in events[:150]] + garbage + [encode(e) for e in events[150:]])
-    stream.put([encode(e) for e in events[:20]])  # re-sends: same event ids, new sequence numbers
+    # Re-sends by a later request (job-2): same event ids, new sequence numbers.
+    stream.put([encode(e | {"_job_id": "job-2"}) for e in events[:20]])
     log = io.StringIO()
     configure_logging("consumer", "INFO", stream=log)
 
@@ -63,8 +65,11 @@ def test_events_rejects_and_resends_flow_into_iceberg(stream: Stream, tmp_path: 
     duplicates = sum(s.value for m in consumer.metrics.duplicates.collect() for s in m.samples
                      if s.name.endswith("_total"))
     assert duplicates == 20
-    job = jobs.get("job-1")
-    assert job is not None and job.committed == 301 and job.state == "committed"  # incl. the pretty-printed one
+    # The pretty-printed record does not start with "_job_id" (ingest never publishes such a record): it counts
+    # for no job. job-2's re-sends were dropped, and count for job-2 all the same.
+    for job_id, count in (("job-1", 300), ("job-2", 20)):
+        job = jobs.get(job_id)
+        assert job is not None and (job.committed, job.state) == (count, "committed"), job
 
     audits = _audit_lines(log)
     raw_table = iceberg.open_catalog(settings.catalog_name, settings.resolved_catalog_properties()) \
@@ -120,6 +125,42 @@ def test_ingest_reject_records_land_in_the_rejected_table_once(stream: Stream, t
         assert json.loads(row["reasons"])[0]["rule"] == "timestamp"
     assert sorted((r["line"], r["job_id"]) for r in rejected) == sorted(
         [(n, "job-x") for n in range(31, 36)] + [(1, "job-y")])
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["separate-batches", "same-batch"])
+def test_resends_across_requests_bring_every_job_to_committed(stream: Stream, tmp_path: Path,
+                                                             together: bool) -> None:
+    """A request (job B) re-sends events of an earlier request (job A): the consumer writes each event once but
+    counts every event record for its job, so both jobs reach committed with committed == accepted, whether the
+    re-sends are dropped by the dedupe window (a later batch) or by the core (in the same batch)."""
+    settings = settings_for(tmp_path / "state", stream)
+    jobs = JobStore.from_dsn(settings.resolved_job_store_dsn())
+    first = [make_event(i, job_id="job-a") for i in range(20)]
+    second = [e | {"_job_id": "job-b"} for e in first[10:]] + [make_event(i, job_id="job-b") for i in range(20, 30)]
+    jobs.create_job("job-a", received=20, accepted=20, rejected=0)
+    jobs.create_job("job-b", received=20, accepted=20, rejected=0)
+    if together:
+        stream.put_events(first + second)
+        asyncio.run(run_consumer_until(settings, lambda c: committed(c) >= 30, jobs=jobs))
+    else:
+        # One running consumer (its dedupe window lives in memory): job B arrives once job A is committed.
+        stream.put_events(first)
+        states: list[tuple[str, int]] = []
+
+        def second_request_then_done(consumer: Any) -> bool:
+            job_a = jobs.get("job-a")
+            if not states and job_a is not None and job_a.state == "committed":
+                states.append((job_a.state, job_a.committed))
+                stream.put_events(second)
+            return bool(states) and committed(consumer) >= 30
+
+        asyncio.run(run_consumer_until(settings, second_request_then_done, jobs=jobs))
+        assert states == [("committed", 20)]
+    rows = table_rows(settings)
+    assert sorted(rows["event_id"].to_pylist()) == sorted(e["event_id"] for e in first + second[10:])
+    for job_id in ("job-a", "job-b"):
+        job = jobs.get(job_id)
+        assert job is not None and (job.state, job.committed) == ("committed", 20), job
 
 
 def test_restart_resumes_after_the_table_checkpoint(stream: Stream, tmp_path: Path) -> None:

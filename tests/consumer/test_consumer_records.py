@@ -11,7 +11,14 @@ import eventpipe_core
 from conftest import encode, make_event
 from consumer_helpers import STREAM, new_tables
 from eventpipe_consumer import iceberg
-from eventpipe_consumer.records import DedupeWindow, StreamRecord, prepare_lines, process_records
+from eventpipe_consumer.records import (
+    DedupeWindow,
+    StreamRecord,
+    committed_job_counts,
+    job_id_from_prefix,
+    prepare_lines,
+    process_records,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,6 +94,32 @@ def test_ingest_reject_records_become_rejected_rows_and_never_reach_the_core() -
     assert json.loads(str(malformed["reasons"]))[0]["rule"] == "reject_record"
     only = process_records(records_of([ingest_reject(1, "x"), ingest_reject(2, "y")]), ENVELOPE, DedupeWindow(10))
     assert only.records is None and [r["raw"] for r in only.rejects] == ["x", "y"]
+
+
+def test_job_id_is_read_from_the_first_bytes() -> None:
+    assert job_id_from_prefix(b'{"_job_id":"5f0c-1","event_id":"e"}') == "5f0c-1"
+    assert job_id_from_prefix(b'{"event_id":"e","_job_id":"j"}') is None  # not first: not published by ingest
+    assert job_id_from_prefix(b'{"_job_id":"a\\"b"}') is None
+    assert job_id_from_prefix(b'{"_job_id":"' + b"x" * 500 + b'"}') is None
+    assert job_id_from_prefix(b'{"_job_id":""}') is None
+    assert job_id_from_prefix(ingest_reject(1, "x")) is None
+
+
+def test_every_event_record_counts_for_its_job_whatever_became_of_it() -> None:
+    """Written, dropped as a re-send (window), dropped as an in-batch duplicate, rejected by the core: each event
+    record counts once for its job; reject records and records without a job id count for none."""
+    window = DedupeWindow(100)
+    events = [make_event(i, job_id="job-a") for i in range(4)]
+    first = process_records(records_of([encode(e) for e in events]), ENVELOPE, window)
+    invalid = make_event(9, job_id="job-b", timestamp="not a time")
+    datas = ([encode(e | {"_job_id": "job-b"}) for e in events[:2]] + [encode(events[3] | {"_job_id": "job-b"})] * 2
+             + [encode(invalid), ingest_reject(5, "x", "job-b"), encode(make_event(10, job_id=None))])
+    second = process_records(records_of(datas, start=200), ENVELOPE, window)
+    assert second.records is not None and second.records.num_rows == 1  # only the event without a job id is new
+    assert committed_job_counts([first, second], {"shardId-000000000000": (100, 300)}) == {"job-a": 4, "job-b": 5}
+    # Only what one commit added counts: another writer committed the shard up to 201.
+    assert committed_job_counts([first, second], {"shardId-000000000000": (202, 206)}) == {"job-b": 3}
+    assert committed_job_counts([first, second], {"other-shard": (0, 10**9)}) == {}
 
 
 garbage = st.one_of(

@@ -379,6 +379,9 @@ def test_rejected_lines_reach_the_stream_as_reject_records(ingest_app: Callable[
     assert records[0]["reasons"][0]["rule"] == "json"
     assert any(v["field"] == "timestamp" for v in records[1]["reasons"])
     assert len(records_of_job(kinesis_endpoint, stream, job_id)) == 1
+    # The consumer reads an event's job id from its first bytes: "_job_id" must be the first member.
+    prefix = b'{"_job_id":"' + job_id.encode() + b'",'
+    assert sum(1 for r in read_stream(kinesis_endpoint, stream) if r["Data"].startswith(prefix)) == 1
     only = reject_records_of_job(kinesis_endpoint, stream, only_bad.json()["job_id"])
     assert sorted(r["line"] for r in only) == [1, 2]
     marker = refused_marker.encode()

@@ -143,8 +143,7 @@ def send(
             task = progress.add_task("commit", total=len(summary.job_ids))
             try:
                 states = sender.wait_committed(base, api_key, summary.job_ids, timeout,
-                                               on_poll=lambda done, _total: progress.update(task, completed=done),
-                                               first_sends=summary.first_sends)
+                                               on_poll=lambda done, _total: progress.update(task, completed=done))
             except TimeoutError as exc:
                 err.print(f"[red]{exc}[/]")
                 raise typer.Exit(1) from exc

@@ -3,10 +3,9 @@
 The server's answer is the truth: accepted and rejected come from its 202 bodies, not from what the generator
 meant to send. 429 and 503 answers are retried after their Retry-After (the ingest's backpressure).
 
-Waiting for "committed": the ingest counts a re-send of an event from an *earlier* request as accepted, and the
-consumer drops it (dedupe window) without counting it for the job, so such a job stays `published` with
-committed = accepted - resends. When the sender knows which lines are first sends (generated lines), a job is
-done when its committed count reaches its first sends; otherwise when its state is `committed`.
+Waiting for "committed": a job is done when its state is `committed` (or `failed`). The consumer counts every
+event record of a job it committed, also the re-sends it dropped (dedupe window or in-batch duplicate), so a
+job's committed count reaches its accepted count even when it re-sent events of an earlier request.
 """
 
 from __future__ import annotations
@@ -38,8 +37,6 @@ class SendSummary:
     failed_requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     job_ids: list[str] = field(default_factory=list)
-    first_sends: dict[str, int] = field(default_factory=dict)
-    """Per job: lines that were neither invalid nor re-sends (known only for generated lines)."""
     rejects: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -59,7 +56,7 @@ def retry_after(response: httpx.Response, default: float = 1.0) -> float:
 
 
 def post_batch(client: httpx.Client, url: str, api_key: str, lines: list[str], summary: SendSummary,
-               max_retries: int = 10, first_sends: int | None = None) -> None:
+               max_retries: int = 10) -> None:
     body = ("\n".join(lines) + "\n").encode()
     headers = {API_KEY_HEADER: api_key, "Content-Type": "application/x-ndjson"}
     for attempt in range(max_retries + 1):
@@ -90,8 +87,6 @@ def post_batch(client: httpx.Client, url: str, api_key: str, lines: list[str], s
     summary.rejected += int(answer.get("rejected", 0))
     if answer.get("job_id"):
         summary.job_ids.append(str(answer["job_id"]))
-        if first_sends is not None:
-            summary.first_sends[str(answer["job_id"])] = first_sends
     summary.rejects.extend(answer.get("rejects") or answer.get("errors") or [])
 
 
@@ -109,9 +104,7 @@ def send(url: str, api_key: str, lines: Iterable[str | GeneratedLine], *, batch_
                 time.sleep(wait)
             bucket.take(len(batch), time.monotonic())
             texts = [line if isinstance(line, str) else line.text for line in batch]
-            known = all(isinstance(line, GeneratedLine) for line in batch)
-            first = sum(1 for line in batch if isinstance(line, GeneratedLine) and line.kind == "valid")
-            post_batch(client, url, api_key, texts, summary, first_sends=first if known else None)
+            post_batch(client, url, api_key, texts, summary)
             summary.lines += len(batch)
             if on_batch is not None:
                 on_batch(len(batch))
@@ -130,15 +123,12 @@ def job_states(base_url: str, api_key: str, job_ids: Iterable[str], timeout: flo
     return out
 
 
-def job_done(state: dict[str, Any], first_sends: int | None) -> bool:
-    if state.get("state") in ("committed", "failed"):
-        return True
-    return first_sends is not None and int(state.get("committed", 0)) >= first_sends
+def job_done(state: dict[str, Any]) -> bool:
+    return state.get("state") in ("committed", "failed")
 
 
 def wait_committed(base_url: str, api_key: str, job_ids: list[str], timeout: float,
-                   on_poll: Callable[[int, int], None] | None = None,
-                   first_sends: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+                   on_poll: Callable[[int, int], None] | None = None) -> dict[str, dict[str, Any]]:
     """Poll until every job is committed (or failed); raise TimeoutError naming the jobs still pending."""
     deadline = time.monotonic() + timeout
     pending = list(job_ids)
@@ -146,7 +136,7 @@ def wait_committed(base_url: str, api_key: str, job_ids: list[str], timeout: flo
     while True:
         states = job_states(base_url, api_key, pending)
         for job_id, state in states.items():
-            if job_done(state, (first_sends or {}).get(job_id)):
+            if job_done(state):
                 done[job_id] = state
         pending = [j for j in pending if j not in done]
         if on_poll is not None:

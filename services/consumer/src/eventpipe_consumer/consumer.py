@@ -28,7 +28,7 @@ from eventpipe_consumer.audit import log_commit
 from eventpipe_consumer.kinesis import ShardReader, list_shards
 from eventpipe_consumer.leases import SHARD_END, Lease, LeaseStore, plan
 from eventpipe_consumer.metrics import ConsumerMetrics
-from eventpipe_consumer.records import DedupeWindow, Segment, job_counts, process_records, rejects_table
+from eventpipe_consumer.records import DedupeWindow, Segment, committed_job_counts, process_records, rejects_table
 from eventpipe_consumer.retry import BatchFailedError, with_retries
 from eventpipe_consumer.settings import ConsumerSettings
 
@@ -252,8 +252,7 @@ class Consumer:
         except Exception as error:  # noqa: BLE001 (whatever failed, the batch's shards stop: nothing skipped)
             exc = error if isinstance(error, BatchFailedError) else BatchFailedError(repr(error))
             self.metrics.failed_batches.inc()
-            job_ids = sorted({j for seg in segments if seg.records is not None
-                              for j in job_counts(seg.records)})
+            job_ids = sorted({job_id for seg in segments for _, job_id in seg.job_events})
             self.log.error("batch_failed", shards=shards, records=sum(s.received for s in segments),
                            sequence_ranges={seg.shard_id: [str(seg.first_sequence), str(seg.last_sequence)]
                                             for seg in segments}, job_ids=job_ids, **exc.to_dict())
@@ -266,8 +265,10 @@ class Consumer:
                 await asyncio.to_thread(self.leases.release, owned.shard_id, self.me)
                 self._forget(owned.shard_id)
                 self.log.info("shard_finished", shard=owned.shard_id)
-        if self.jobs is not None and result.raw is not None and result.raw.rows is not None:
-            counts = job_counts(result.raw.rows)
+        if self.jobs is not None and result.raw is not None:
+            # Every event record up to the committed checkpoint counts for its job, whatever became of it (a
+            # re-send dropped by the window or the core counts too), so committed reaches accepted.
+            counts = committed_job_counts(segments, result.raw.shard_ranges)
             if counts:
                 await asyncio.to_thread(self.jobs.record_committed, counts)
         if result.raw is not None:

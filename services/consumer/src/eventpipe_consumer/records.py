@@ -13,8 +13,8 @@ raw_events_rejected rows with source "ingest".
 from __future__ import annotations
 
 import json
-from collections import deque
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,6 +29,10 @@ JOB_ID_FIELD = "_job_id"
 # A line ingest refused travels as its own record (eventpipe_ingest.rejects): compact JSON starting with these
 # bytes. Such records never reach the core; they go to raw_events_rejected with source "ingest".
 INGEST_REJECT_PREFIX = b'{"_reject":'
+# The core writes "_job_id" as the FIRST member of the events ingest publishes, so a record's job id is read
+# from its first bytes, without parsing the record.
+JOB_ID_PREFIX = b'{"_job_id":"'
+MAX_JOB_ID_BYTES = 128
 
 REJECTED_ARROW_SCHEMA = pa.schema([
     pa.field("raw", pa.string(), nullable=False),
@@ -64,6 +68,9 @@ class Segment:
     received: int
     bytes_read: int
     duplicates: int  # dropped because an earlier record had the same event_id (in the batch or the window)
+    # (sequence number, job id) of every event record carrying a job id, whatever became of it (written,
+    # dropped as a re-send or in-batch duplicate, rejected): a job is complete once all of them are committed.
+    job_events: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -113,6 +120,45 @@ def _reject_row(record: StreamRecord, raw: str, violations: list[dict[str, objec
 
 def is_ingest_reject(data: bytes) -> bool:
     return data.startswith(INGEST_REJECT_PREFIX)
+
+
+def job_id_from_prefix(data: bytes) -> str | None:
+    """The job id of an event record as ingest publishes it, from the record's first bytes; None without one."""
+    if not data.startswith(JOB_ID_PREFIX):
+        return None
+    start = len(JOB_ID_PREFIX)
+    end = data.find(b'"', start, start + MAX_JOB_ID_BYTES + 1)
+    if end <= start or b"\\" in data[start:end]:  # no closing quote nearby, or an escape: not an id ingest made
+        return None
+    try:
+        return data[start:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def job_events_of(records: Sequence[StreamRecord]) -> list[tuple[int, str]]:
+    out = []
+    for record in records:
+        job_id = job_id_from_prefix(record.data)
+        if job_id is not None:
+            out.append((sequence_int(record.sequence_number), job_id))
+    return out
+
+
+def committed_job_counts(segments: Sequence[Segment], ranges: Mapping[str, tuple[int, int]]) -> dict[str, int]:
+    """Event records per job id among `segments` whose sequence number lies in the committed `ranges`
+    (shard -> (first, last) that one commit added): what the job store is told after that commit."""
+    counts: Counter[str] = Counter()
+    for segment in segments:
+        span = ranges.get(segment.shard_id)
+        if span is None or not segment.job_events:
+            continue
+        first, last = span
+        if first <= segment.first_sequence and segment.last_sequence <= last:
+            counts.update(job_id for _, job_id in segment.job_events)
+        else:  # part of the segment was committed by another writer (rare)
+            counts.update(job_id for sequence, job_id in segment.job_events if first <= sequence <= last)
+    return dict(counts)
 
 
 def _ingest_reject_row(record: StreamRecord, now: datetime) -> dict[str, object]:
@@ -216,6 +262,7 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
     if any(is_ingest_reject(r.data) for r in records):
         rejects = [_ingest_reject_row(r, now) for r in records if is_ingest_reject(r.data)]
         records = [r for r in records if not is_ingest_reject(r.data)]
+    job_events = job_events_of(records)
     prepared = prepare_lines(records)
     rejects += [_reject_row(records[i], records[i].data.decode("utf-8", "replace"),
                             [{"field": "", "rule": rule, "message": message}], None, now)
@@ -248,6 +295,7 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
         received=len(all_records),
         bytes_read=sum(len(r.data) for r in all_records),
         duplicates=duplicates,
+        job_events=job_events,
     )
 
 
@@ -269,11 +317,3 @@ def _with_lineage(table: pa.Table, records: Sequence[StreamRecord], line_records
 
 def rejects_table(rows: Sequence[dict[str, object]]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=REJECTED_ARROW_SCHEMA)
-
-
-def job_counts(table: pa.Table) -> dict[str, int]:
-    """Committed events per job id (rows without a job id are not counted)."""
-    if table.num_rows == 0:
-        return {}
-    counts = pc.value_counts(table["job_id"].combine_chunks())
-    return {str(item["values"]): int(item["counts"]) for item in counts.to_pylist() if item["values"] is not None}
