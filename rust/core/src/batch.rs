@@ -134,6 +134,17 @@ impl PromotedBuilder {
         }
     }
 
+    /// An empty builder of the same type, sized for `rows` values like this one's.
+    fn sized_like(&self, rows: usize) -> Self {
+        match self {
+            Self::Double(_) => Self::Double(Float64Builder::with_capacity(rows)),
+            Self::Long(_) => Self::Long(Int64Builder::with_capacity(rows)),
+            Self::Int(_) => Self::Int(Int32Builder::with_capacity(rows)),
+            Self::Str(b) => Self::Str(string_like(b, rows)),
+            Self::Bool(_) => Self::Bool(BooleanBuilder::with_capacity(rows)),
+        }
+    }
+
     fn finish(&mut self) -> ArrayRef {
         match self {
             Self::Double(b) => Arc::new(b.finish()),
@@ -183,6 +194,28 @@ impl Builders {
         }
     }
 
+    /// Empty builders sized for a chunk of `rows` rows like the one built so far (values bytes scaled to `rows`,
+    /// plus 1/8 slack), so the next chunk's buffers never grow by doubling (copying) on the way.
+    fn sized_like(&self, rows: usize) -> Self {
+        let s = |b: &StringBuilder| string_like(b, rows);
+        Builders {
+            rows: 0,
+            event_id: s(&self.event_id),
+            event_type: s(&self.event_type),
+            user_id: s(&self.user_id),
+            session_id: s(&self.session_id),
+            event_ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            event_date: Date32Builder::with_capacity(rows),
+            event_hour: Int32Builder::with_capacity(rows),
+            properties: s(&self.properties),
+            schema_version: Int32Builder::with_capacity(rows),
+            promoted: self.promoted.iter().map(|p| p.sized_like(rows)).collect(),
+            job_id: s(&self.job_id),
+            source_line: Int64Builder::with_capacity(rows),
+            raw: self.raw.as_ref().map(s),
+        }
+    }
+
     fn append(&mut self, ev: &Event<'_>, line: usize, job_id: Option<&str>, text: &str) {
         self.rows += 1;
         self.event_id.append_value(&ev.event_id);
@@ -204,9 +237,13 @@ impl Builders {
         }
     }
 
-    /// The chunk so far as a record batch; the builders start over empty.
-    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
-        self.rows = 0;
+    /// The chunk so far as a record batch; the builders start over empty, sized for `next_rows` rows.
+    fn finish(&mut self, schema: &SchemaRef, next_rows: usize) -> Result<RecordBatch> {
+        let next = self.sized_like(next_rows);
+        std::mem::replace(self, next).into_batch(schema)
+    }
+
+    fn into_batch(mut self, schema: &SchemaRef) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.event_id.finish()),
             Arc::new(self.event_type.finish()),
@@ -226,6 +263,13 @@ impl Builders {
         }
         Ok(RecordBatch::try_new(schema.clone(), columns)?)
     }
+}
+
+/// An empty string builder for `rows` values, with room for as many value bytes per row as `b` holds (+1/8).
+fn string_like(b: &StringBuilder, rows: usize) -> StringBuilder {
+    let filled = b.offsets_slice().len().saturating_sub(1);
+    let bytes = (b.values_slice().len() * rows).checked_div(filled).unwrap_or(0);
+    StringBuilder::with_capacity(rows, bytes + bytes / 8)
 }
 
 /// Parse, validate, transform and deduplicate a batch. Only an unreadable container (a broken JSON array, a bad
@@ -267,11 +311,11 @@ pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput>
         }
         builders.append(&ev, rec.line, opts.job_id, text);
         if builders.rows == CHUNK_ROWS {
-            chunks.push(builders.finish(&schema)?);
+            chunks.push(builders.finish(&schema, CHUNK_ROWS)?);
         }
     }
     if builders.rows > 0 || chunks.is_empty() {
-        chunks.push(builders.finish(&schema)?);
+        chunks.push(builders.finish(&schema, 0)?);
     }
     Ok(BatchOutput { schema, records: chunks, rejects, duplicates, received })
 }
@@ -310,7 +354,7 @@ fn process_owned<'a>(
     }
     builders.append(&ev, rec.line, opts.job_id, text);
     if builders.rows == CHUNK_ROWS {
-        chunks.push(builders.finish(schema)?);
+        chunks.push(builders.finish(schema, CHUNK_ROWS)?);
     }
     Ok(())
 }
