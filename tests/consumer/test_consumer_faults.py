@@ -44,14 +44,16 @@ def test_sigkill_at_random_moments_neither_loses_nor_duplicates(
     settings = settings_for(tmp_path / "state", stream, consumer_commit_interval_seconds=0.3,
                             consumer_lease_duration_seconds=1.5, consumer_commit_max_records=300)
     rng = random.Random(20261128)
-    events = [make_event(i) for i in range(20_000)]
+    # A bound on the producer far above what five kill cycles take even on a loaded machine (300 events/s):
+    # it must still be writing when the last victim dies, whatever the machine's speed.
+    limit = 200_000
     produced: list[dict[str, Any]] = []
     stop_producing = threading.Event()
 
     def produce() -> None:
         """Writes all the time the victims live, so every kill lands while there is work in flight."""
-        while not stop_producing.is_set() and len(produced) < len(events):
-            batch = events[len(produced):len(produced) + 60]
+        while not stop_producing.is_set() and len(produced) < limit:
+            batch = [make_event(i) for i in range(len(produced), len(produced) + 60)]
             stream.put_events(batch)
             produced.extend(batch)
             time.sleep(0.2)
@@ -74,7 +76,7 @@ def test_sigkill_at_random_moments_neither_loses_nor_duplicates(
     finally:
         stop_producing.set()
         producer.join()
-    assert kills == 5 and len(produced) < len(events)
+    assert kills == 5 and len(produced) < limit
     events = produced
     final = start_child(settings, tmp_path / "consumer-final.log")
     children.append(final)

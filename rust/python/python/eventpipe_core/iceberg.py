@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
+    from pyiceberg.typedef import Record
 
     from eventpipe_core._native import DataFileMeta
 
@@ -53,16 +54,23 @@ def partition_of(meta: DataFileMeta, table: Table) -> Any:
     return Record(*values)
 
 
-def to_data_file(meta: DataFileMeta, table: Table) -> DataFile:
-    """A pyiceberg DataFile (content DATA, format PARQUET) for a file written by `write_iceberg_parquet`."""
+def to_data_file(
+    meta: DataFileMeta, table: Table, *, file_path: str | None = None, partition: Record | None = None
+) -> DataFile:
+    """A pyiceberg DataFile (content DATA, format PARQUET) for a file written by `write_iceberg_parquet`.
+
+    `file_path` is where the file lives for the table when that is not where it was written (a local file
+    uploaded to object storage); `partition` skips deriving the partition from the file's bounds.
+    """
     from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 
-    path = meta.path if "://" in meta.path else f"file://{meta.path}"
+    if file_path is None:
+        file_path = meta.path if "://" in meta.path else f"file://{meta.path}"
     return DataFile.from_args(
         content=DataFileContent.DATA,
-        file_path=path,
+        file_path=file_path,
         file_format=FileFormat.PARQUET,
-        partition=partition_of(meta, table),
+        partition=partition if partition is not None else partition_of(meta, table),
         record_count=meta.record_count,
         file_size_in_bytes=meta.file_size_in_bytes,
         column_sizes=dict(meta.column_sizes),

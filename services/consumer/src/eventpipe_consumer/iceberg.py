@@ -28,7 +28,7 @@ from eventpipe_common import tables as table_defs
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, TableAlreadyExistsError
 from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
-from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.typedef import Record
 
@@ -127,6 +127,7 @@ def write_data_files(table: Table, rows: pa.Table, writer: Writer, date_column: 
 
 def _write_core_file(table: Table, rows: pa.Table, day: int) -> DataFile:
     import eventpipe_core
+    from eventpipe_core.iceberg import to_data_file
 
     spec = table.spec()
     schema = table.schema()
@@ -143,25 +144,7 @@ def _write_core_file(table: Table, rows: pa.Table, day: int) -> DataFile:
             meta = eventpipe_core.write_iceberg_parquet(rows, path, schema.model_dump_json(), "zstd")
             with open(path, "rb") as source, table.io.new_output(location).create(overwrite=True) as sink:
                 shutil.copyfileobj(source, sink, 4 * 1024 * 1024)
-    return DataFile.from_args(
-        content=DataFileContent.DATA,
-        file_path=location,
-        file_format=FileFormat.PARQUET,
-        partition=partition,
-        record_count=meta.record_count,
-        file_size_in_bytes=meta.file_size_in_bytes,
-        column_sizes=dict(meta.column_sizes),
-        value_counts=dict(meta.value_counts),
-        null_value_counts=dict(meta.null_value_counts),
-        nan_value_counts={},
-        lower_bounds=dict(meta.lower_bounds),
-        upper_bounds=dict(meta.upper_bounds),
-        split_offsets=list(meta.split_offsets),
-        sort_order_id=None,
-        spec_id=table.metadata.default_spec_id,
-        equality_ids=None,
-        key_metadata=None,
-    )
+    return to_data_file(meta, table, file_path=location, partition=partition)
 
 
 def _local_path(location: str) -> str | None:
