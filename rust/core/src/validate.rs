@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::schema::{EnvelopeField, FieldRule, PromotedType, Schema, Target};
+use crate::schema::{EnvelopeField, FieldRule, FieldType, PromotedType, Schema, Target};
 use crate::transform::{date_and_hour, parse_rfc3339_micros};
 
 /// One broken rule of one event.
@@ -203,32 +203,48 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
         }
     }
 
-    // Schema rules and promotions; only the members of properties that some rule reads are materialised.
-    let picked: Option<Vec<Option<Value>>> = match (schema.reads_properties, properties) {
-        (true, Some(p)) => pick_members(p.get(), &schema.property_roots),
-        _ => None,
+    // Schema rules and promotions; only the members of properties that some rule reads are picked, as borrowed
+    // raw JSON (no Value is built for a number or string leaf unless a rule is broken).
+    let mut picked: Vec<Option<&'a RawValue>> = Vec::new();
+    let picked_ok = match (schema.reads_properties, properties) {
+        (true, Some(p)) => pick_members(p.get(), &schema.property_roots, &mut picked),
+        _ => false,
     };
-    let props = Picked { roots: &schema.property_roots, values: picked.as_deref() };
+    let props = Picked { roots: &schema.property_roots, values: picked_ok.then_some(picked.as_slice()) };
     for rule in &schema.fields {
         if !rule.applies_to(event_type.as_deref()) {
             continue;
         }
-        let value: Option<Cow<'_, Value>> = match &rule.target {
-            Target::Envelope(field) => envelope_raw(&env, *field).map(|r| Cow::Owned(raw_value(r))),
-            Target::Property(segments) => props.lookup(segments).map(Cow::Borrowed),
-        };
-        check_rule(&mut c, rule, value.as_deref());
+        match &rule.target {
+            Target::Envelope(field) => {
+                let value = envelope_raw(&env, *field).map(raw_value);
+                check_rule(&mut c, rule, value.as_ref());
+            }
+            Target::Property(segments) => {
+                if let Some(raw) = props.leaf(segments) {
+                    if number_rule_holds(rule, raw) {
+                        continue;
+                    }
+                }
+                let value = props.lookup(segments);
+                check_rule(&mut c, rule, value.as_ref());
+            }
+        }
     }
     let mut promoted = Vec::with_capacity(schema.promote.len());
     for p in &schema.promote {
+        if let Some(value) = props.leaf(&p.segments).and_then(|raw| promote_raw(raw, p.ty)) {
+            promoted.push(value);
+            continue;
+        }
         let v = props.lookup(&p.segments);
-        match promote(v, p.ty) {
+        match promote(v.as_ref(), p.ty) {
             Some(value) => promoted.push(value),
             None => c.push(
                 &p.path,
                 "type",
                 format!("{} cannot be promoted to {} column {}", p.path, p.ty.name(), p.column),
-                v.cloned(),
+                v,
             ),
         }
     }
@@ -265,56 +281,108 @@ fn envelope_raw<'a>(env: &RawEnvelope<'a>, field: EnvelopeField) -> Option<&'a R
     }
 }
 
-/// The members of `properties` named by the schema's property roots, as values (None when absent).
-struct Picked<'p> {
+/// The members of `properties` named by the schema's property roots, as borrowed raw JSON (None when absent).
+struct Picked<'p, 'a> {
     roots: &'p [String],
-    values: Option<&'p [Option<Value>]>,
+    values: Option<&'p [Option<&'a RawValue>]>,
 }
 
-impl Picked<'_> {
+impl<'a> Picked<'_, 'a> {
+    /// The raw member for a one-segment path (a direct member of `properties`), JSON null included.
+    fn leaf(&self, segments: &[String]) -> Option<&'a RawValue> {
+        let [first] = segments else { return None };
+        let i = self.roots.iter().position(|r| r == first)?;
+        *self.values?.get(i)?
+    }
+
     /// The value at `segments` inside `properties`; JSON null reads as absent.
-    fn lookup(&self, segments: &[String]) -> Option<&Value> {
+    fn lookup(&self, segments: &[String]) -> Option<Value> {
         let (first, rest) = segments.split_first()?;
         let i = self.roots.iter().position(|r| r == first)?;
-        let mut v = self.values?.get(i)?.as_ref()?;
+        let root = raw_value((*self.values?.get(i)?)?);
+        let mut v = &root;
         for s in rest {
             v = v.as_object()?.get(s)?;
         }
-        (!v.is_null()).then_some(v)
+        (!v.is_null()).then(|| v.clone())
     }
 }
 
-/// Read the members `roots` of a JSON object text, skipping every other member without building it.
-fn pick_members(text: &str, roots: &[String]) -> Option<Vec<Option<Value>>> {
+/// Read the members `roots` of a JSON object text into `out` (borrowed, raw), skipping every other member without
+/// building it; false when the text is not a readable object.
+fn pick_members<'a>(text: &'a str, roots: &[String], out: &mut Vec<Option<&'a RawValue>>) -> bool {
+    out.clear();
+    out.resize(roots.len(), None);
     let mut de = serde_json::Deserializer::from_str(text);
-    PickSeed(roots).deserialize(&mut de).ok()
+    PickSeed { roots, out }.deserialize(&mut de).is_ok()
 }
 
-struct PickSeed<'s>(&'s [String]);
+struct PickSeed<'s, 'o, 'a> {
+    roots: &'s [String],
+    out: &'o mut Vec<Option<&'a RawValue>>,
+}
 
-impl<'de> DeserializeSeed<'de> for PickSeed<'_> {
-    type Value = Vec<Option<Value>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+impl<'a> DeserializeSeed<'a> for PickSeed<'_, '_, 'a> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for PickSeed<'_> {
-    type Value = Vec<Option<Value>>;
+impl<'a> Visitor<'a> for PickSeed<'_, '_, 'a> {
+    type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = vec![None; self.0.len()];
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match self.0.iter().position(|r| r.as_str() == key.0.as_ref()) {
-                Some(i) => out[i] = Some(map.next_value::<Value>()?),
+    fn visit_map<A: MapAccess<'a>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while let Some(key) = map.next_key::<Key<'a>>()? {
+            match self.roots.iter().position(|r| r.as_str() == key.0.as_ref()) {
+                Some(i) => self.out[i] = Some(map.next_value::<&'a RawValue>()?),
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// Whether raw JSON text is a number (its first byte; the text was already read as valid JSON).
+fn is_number_text(text: &str) -> bool {
+    matches!(text.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+}
+
+/// A number as f64 exactly as `Value::as_f64` reads it (with arbitrary_precision: `str::parse`, finite only).
+fn number_f64(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// Fast path for a rule on a number member: true when it surely holds (type number or unset, within min/max, no
+/// string or enum checks); false means "check it the general way".
+fn number_rule_holds(rule: &FieldRule, raw: &RawValue) -> bool {
+    let text = raw.get();
+    if !is_number_text(text)
+        || !matches!(rule.ty, None | Some(FieldType::Number))
+        || rule.allowed.is_some()
+        || rule.pattern.is_some()
+        || rule.max_length.is_some()
+    {
+        return false;
+    }
+    let Some(x) = number_f64(text) else { return false };
+    rule.min.is_none_or(|min| x >= min) && rule.max.is_none_or(|max| x <= max)
+}
+
+/// Promote a raw member without building a Value; None means "use the general path" (which reports errors).
+fn promote_raw(raw: &RawValue, ty: PromotedType) -> Option<Promoted> {
+    let text = raw.get();
+    if text == "null" {
+        return Some(Promoted::Null);
+    }
+    match ty {
+        PromotedType::Double if is_number_text(text) => number_f64(text).map(Promoted::Double),
+        PromotedType::String => raw_str(raw).map(|s| Promoted::Str(s.into_owned())),
+        _ => None,
     }
 }
 
