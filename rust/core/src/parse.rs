@@ -142,13 +142,7 @@ pub fn kind_of(v: &Value) -> &'static str {
 pub fn parse_csv(data: &[u8]) -> Result<Vec<Map<String, Value>>> {
     let data = strip_bom(data);
     let text = utf8(data)?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(csv_error)?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let (mut reader, headers) = csv_reader(text, false)?;
     let mut out = Vec::new();
     let mut lines = LineCounter::new(text);
     for row in reader.records() {
@@ -322,15 +316,17 @@ fn split_array(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
         .collect())
 }
 
+/// A CSV reader over `text` with its header row read and trimmed. `flexible` lets rows differ in width (the
+/// batch path turns such a row into a reject instead of failing the whole input).
+fn csv_reader(text: &str, flexible: bool) -> Result<(csv::Reader<&[u8]>, Vec<String>)> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(flexible).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(csv_error)?.iter().map(|h| h.trim().to_string()).collect();
+    Ok((reader, headers))
+}
+
 fn split_csv(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
     let text = utf8(data)?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(csv_error)?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let (mut reader, headers) = csv_reader(text, true)?;
     let mut rows = Vec::new();
     let mut lines = LineCounter::new(text);
     let mut record = csv::StringRecord::new();
