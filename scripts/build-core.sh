@@ -4,7 +4,8 @@
 source "$(dirname "$0")/common.sh"
 ensure_uv
 toolchain="$(rustc --version | awk '{print $2}')"
-export CARGO_TARGET_DIR="$EVENTPIPE_CACHE/cargo-target-$toolchain"
+# A second checkout (git worktree) building at the same time may set its own CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$EVENTPIPE_CACHE/cargo-target-$toolchain}"
 tools="$EVENTPIPE_CACHE/tools-venv"
 if [ ! -x "$tools/bin/maturin" ]; then
   log "installing maturin into $tools"
@@ -19,4 +20,6 @@ if ! ls "$wheels"/eventpipe_core-*.whl >/dev/null 2>&1; then
   "$tools/bin/maturin" build --quiet --release --manifest-path "$REPO_ROOT/rust/python/Cargo.toml" \
     --interpreter python3 --out "$wheels" >&2
 fi
-ls "$wheels"/eventpipe_core-*.whl | head -n 1 > "$EVENTPIPE_CACHE/wheels/eventpipe_core.latest"
+# Which wheel this checkout built, for scripts/venv.sh (per checkout: two checkouts may build different wheels).
+mkdir -p "$VENVS_DIR"
+ls "$wheels"/eventpipe_core-*.whl | head -n 1 > "$VENVS_DIR/core-wheel.path"

@@ -12,7 +12,7 @@ ensure_uv
 core_wheel=""
 if grep -q '^# needs: eventpipe_core' "$req"; then
   "$REPO_ROOT/scripts/build-core.sh" >&2
-  core_wheel="$(cat "$EVENTPIPE_CACHE/wheels/eventpipe_core.latest")"
+  core_wheel="$(cat "$VENVS_DIR/core-wheel.path")"
 fi
 
 stamp="$(cat "$req" | sha256sum | cut -c1-16)-${core_wheel:-none}"
