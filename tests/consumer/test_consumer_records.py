@@ -190,3 +190,25 @@ def test_property_13_processed_batches_written_to_iceberg(batches: list[tuple[in
             assert {k: row[k] for k in want} == want
             assert row["event_ts"].isoformat().startswith("2026-11-2")
             assert row["event_date"] == row["event_ts"].date()
+
+
+def test_packed_records_are_read_line_by_line() -> None:
+    """Records ingest packed (several NDJSON lines) give the same rows, rejects and job counts as one event per
+    record; every line keeps its record's sequence number; a pretty-printed record is still not a pack."""
+    events = [make_event(i, job_id="job-p") for i in range(6)]
+    bad = b'{"_job_id":"job-p","event_id":"x","event_type":"page_view","timestamp":"no offset"}'
+    lines = [encode(e) for e in events[:3]] + [bad] + [encode(e) for e in events[3:]]
+    reject_line = ingest_reject(9, "refused line")
+    pretty = make_event(7)
+    packed = records_of([b"\n".join(lines[:4]), b"\n".join([*lines[4:], reject_line]),
+                         json.dumps(pretty, indent=2).encode()])
+    segment = process_records(packed, ENVELOPE, DedupeWindow(100))
+    assert segment.records is not None
+    rows = segment.records.to_pylist()
+    assert [r["event_id"] for r in rows] == [e["event_id"] for e in [*events, pretty]]
+    assert [r["sequence_number"] for r in rows] == ["100"] * 3 + ["101"] * 3 + ["102"]
+    assert sorted((r["source"], r["sequence_number"]) for r in segment.rejects) == [("consumer", "100"),
+                                                                                   ("ingest", "101")]
+    assert (segment.received, segment.events, segment.first_sequence, segment.last_sequence) == (3, 9, 100, 102)
+    # Job counts: every event line of the job, the rejected one included (it was accepted by ingest's rules).
+    assert committed_job_counts([segment], {segment.shard_id: (100, 102)}) == {"job-p": 7}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import threading
 import time
@@ -36,7 +37,11 @@ def create_stream(endpoint: str, shards: int = 2) -> str:
 
 
 def read_stream(endpoint: str, stream: str) -> list[dict[str, Any]]:
-    """Every record in every shard, from the start (GetRecords until the shard is caught up)."""
+    """Every line of every record in every shard, from the start (GetRecords until the shard is caught up).
+
+    Ingest packs the events of one shard into records of several NDJSON lines: each line is returned as an entry
+    of its own, with its record's PartitionKey, ShardId, SequenceNumber and RecordBytes (data + key).
+    """
     client = kinesis_client(endpoint)
     out: list[dict[str, Any]] = []
     for shard in client.list_shards(StreamName=stream)["Shards"]:
@@ -44,11 +49,24 @@ def read_stream(endpoint: str, stream: str) -> list[dict[str, Any]]:
                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         while iterator:
             answer = client.get_records(ShardIterator=iterator, Limit=10_000)
-            out.extend({**r, "ShardId": shard["ShardId"]} for r in answer["Records"])
+            for record in answer["Records"]:
+                size = len(record["Data"]) + len(record["PartitionKey"].encode())
+                out.extend({**record, "Data": line, "ShardId": shard["ShardId"], "RecordBytes": size}
+                           for line in record["Data"].split(b"\n"))
             if not answer["Records"] and answer.get("MillisBehindLatest", 0) == 0:
                 break
             iterator = answer.get("NextShardIterator")
     return out
+
+
+def shard_of_key(endpoint: str, stream: str, key: str) -> str:
+    """The shard Kinesis routes a partition key to: MD5 of the key as a 128-bit integer, in the shard's range."""
+    hash_key = int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
+    for shard in kinesis_client(endpoint).list_shards(StreamName=stream)["Shards"]:
+        low, high = shard["HashKeyRange"]["StartingHashKey"], shard["HashKeyRange"]["EndingHashKey"]
+        if int(low) <= hash_key <= int(high):
+            return str(shard["ShardId"])
+    raise AssertionError(f"no shard holds the hash of {key!r}")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from conftest import create_stream, read_stream
+from conftest import create_stream, read_stream, shard_of_key
 from eventpipe_common.errors import ConfigurationError
 from eventpipe_common.jobstore import JobStore
 from eventpipe_ingest.app import create_app
@@ -36,21 +36,22 @@ REJECT_PREFIX = b'{"_reject":'
 
 
 def records_of_job(endpoint: str, stream: str, job_id: str) -> list[dict[str, Any]]:
-    """The job's event records (reject records, told apart by their first bytes, are left out)."""
-    events = [json.loads(r["Data"]) | {"__key": r["PartitionKey"]} for r in read_stream(endpoint, stream)
+    """The job's events in the stream, each with the shard it is on as "__shard" (reject records, told apart by
+    their first bytes, are left out)."""
+    events = [json.loads(r["Data"]) | {"__shard": r["ShardId"]} for r in read_stream(endpoint, stream)
               if not r["Data"].startswith(REJECT_PREFIX)]
     return [e for e in events if e.get("_job_id") == job_id]
 
 
 def reject_records_of_job(endpoint: str, stream: str, job_id: str) -> list[dict[str, Any]]:
-    """The job's reject records: the `_reject` member, with the record's partition key as "__key"."""
+    """The job's reject records: the `_reject` member, with the shard it is on as "__shard"."""
     out = []
     for record in read_stream(endpoint, stream):
         if record["Data"].startswith(REJECT_PREFIX):
             value = json.loads(record["Data"])
             assert list(value) == ["_reject", "_job_id"], value
             if value["_job_id"] == job_id:
-                out.append(value["_reject"] | {"__key": record["PartitionKey"]})
+                out.append(value["_reject"] | {"__shard": record["ShardId"]})
     return out
 
 
@@ -94,9 +95,9 @@ def test_duplicates_within_a_request_are_counted(client: httpx.Client) -> None:
 def test_property_2_ingested_events_appear_in_kinesis(client: httpx.Client, kinesis_endpoint: str, stream: str,
                                                      batch: list[tuple[dict[str, Any], bool]]) -> None:
     """Property 2: after a 202, every accepted event is in the stream (read back with GetRecords), once, as
-    compact JSON with "_job_id", partitioned by user_id (event_id without one); no rejected event is as an
-    event: each rejected line is there once as a reject record (its line, raw text and reasons, partitioned by
-    the job id)."""
+    compact JSON with "_job_id", on the shard its user_id routes to (event_id without one); no rejected event is
+    there as an event: each rejected line is there once as a reject record (its line, raw text and reasons, on
+    the shard of the job id)."""
     body, content_type = encode([e for e, _ in batch], "ndjson")
     answer = client.post("/api/v1/ingest", content=body, headers={"Content-Type": content_type})
     assert answer.status_code == 202, answer.text
@@ -108,15 +109,15 @@ def test_property_2_ingested_events_appear_in_kinesis(client: httpx.Client, kine
     for record, reject in zip(reject_records, answer.json()["rejects"], strict=True):
         assert record["raw"] == sent_lines[record["line"] - 1]
         assert record["reasons"] == reject["violations"] and record["source"] == "ingest"
-        assert record["__key"] == job_id
+        assert record["__shard"] == shard_of_key(kinesis_endpoint, stream, job_id)
     in_stream = records_of_job(kinesis_endpoint, stream, job_id)
     valid = [e for e, ok in batch if ok]
     assert sorted(r["event_id"] for r in in_stream) == sorted(e["event_id"] for e in valid)
     by_id = {e["event_id"]: e for e in valid}
     for record in in_stream:
-        key = record.pop("__key")
+        shard = record.pop("__shard")
         sent = by_id[record["event_id"]]
-        assert key == sent.get("user_id", sent["event_id"])
+        assert shard == shard_of_key(kinesis_endpoint, stream, sent.get("user_id", sent["event_id"]))
         assert {k: v for k, v in record.items() if k != "_job_id"} == sent
 
 
@@ -399,7 +400,7 @@ def test_oversize_event_is_rejected_with_its_line(client: httpx.Client, kinesis_
     assert out["rejects"][0]["line"] == 2 and "limit" in out["rejects"][0]["reason"]
     [record] = [r for r in read_stream(kinesis_endpoint, stream) if r["Data"].startswith(REJECT_PREFIX)
                 and json.loads(r["Data"])["_job_id"] == out["job_id"]]
-    assert len(record["Data"]) + len(record["PartitionKey"]) <= 1024 * 1024
+    assert record["RecordBytes"] <= 1024 * 1024
     reject = json.loads(record["Data"])["_reject"]
     assert reject["line"] == 2 and reject["raw"].endswith(" [truncated by ingest]")
     assert reject["raw"].startswith('{"event_id":"' + big["event_id"] + '"')
@@ -409,9 +410,10 @@ def test_oversize_event_is_rejected_with_its_line(client: httpx.Client, kinesis_
 def test_partition_key_field_is_configurable(ingest_app: Callable[..., Any], kinesis_endpoint: str,
                                              stream: str) -> None:
     with ingest_app(ingest_partition_key_field="event_type") as client:
-        answer = client.post("/api/v1/ingest", json=[valid_event(1, event_type="purchase")]).json()
+        answer = client.post("/api/v1/ingest", json=[valid_event(n, event_type="purchase") for n in range(20)]).json()
     records = records_of_job(kinesis_endpoint, stream, answer["job_id"])
-    assert [r["__key"] for r in records] == ["purchase"]
+    # 20 users would spread over both shards; keyed by event_type they all go where "purchase" routes.
+    assert [r["__shard"] for r in records] == [shard_of_key(kinesis_endpoint, stream, "purchase")] * 20
 
 
 def test_auth_required_and_both_headers_work(ingest_app: Callable[..., Any], api_key: str) -> None:

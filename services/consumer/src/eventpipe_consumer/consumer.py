@@ -174,7 +174,7 @@ class Consumer:
         if owned.task is not None and owned.task is not asyncio.current_task():
             owned.task.cancel()
         kept = [seg for seg in self.buffer if seg.shard_id != shard_id]
-        self.buffered_records -= sum(seg.received for seg in self.buffer if seg.shard_id == shard_id)
+        self.buffered_records -= sum(seg.events for seg in self.buffer if seg.shard_id == shard_id)
         self.buffer = kept
         with contextlib.suppress(KeyError):
             self.metrics.millis_behind.remove(shard_id)
@@ -213,8 +213,8 @@ class Consumer:
 
     def _buffer(self, owned: OwnedShard, segment: Segment) -> None:
         self.buffer.append(segment)
-        owned.buffered += segment.received
-        self.buffered_records += segment.received
+        owned.buffered += segment.events  # events, not Kinesis records: what the buffer's memory holds
+        self.buffered_records += segment.events
         self.metrics.records_read.labels(segment.shard_id).inc(segment.received)
         self.metrics.bytes_read.labels(segment.shard_id).inc(segment.bytes_read)
         if segment.duplicates:

@@ -1,13 +1,16 @@
 """From Kinesis records of one shard to rows of raw_events and raw_events_rejected (pure, no I/O).
 
-The Rust core reads NDJSON: one Kinesis record is one line. A record's Data must therefore hold no line break,
-or every later line would point at the wrong record. Compact JSON never contains a raw line break (JSON escapes
-them inside strings), so a record that does is pretty-printed JSON or garbage: it is re-encoded compactly when
-it parses as JSON, and rejected here (reason "line_break") when it does not. Empty records and records that are
-not UTF-8, or not a JSON object (the core reads an NDJSON batch whose first line starts with "[" as one JSON
-array, which would shift every line) are rejected here too, before the core sees the batch. Reject records
-ingest published for the lines it refused (prefix INGEST_REJECT_PREFIX) never reach the core either: they become
-raw_events_rejected rows with source "ingest".
+A record holds one event, or several packed by ingest (eventpipe_ingest.records.pack_records): NDJSON lines of
+compact JSON objects joined by "\n". A packed record is split into its lines first (`unpack`); each line then
+counts as a record of its own that shares the packed record's shard and sequence number (lineage, checkpoints).
+The Rust core reads NDJSON, one line per record, so a line must hold no line break, or every later line would
+point at the wrong record. Compact JSON never contains a raw line break (JSON escapes them inside strings), so a
+record with line breaks that is not a pack (some line does not start with "{") is pretty-printed JSON or garbage:
+it is re-encoded compactly when it parses as JSON, and rejected here (reason "line_break") when it does not.
+Empty records and records that are not UTF-8, or not a JSON object (the core reads an NDJSON batch whose first
+line starts with "[" as one JSON array, which would shift every line) are rejected here too, before the core
+sees the batch. Reject records ingest published for the lines it refused (prefix INGEST_REJECT_PREFIX) never
+reach the core either: they become raw_events_rejected rows with source "ingest".
 """
 
 from __future__ import annotations
@@ -65,12 +68,13 @@ class Segment:
     last_sequence: int
     records: pa.Table | None  # raw_events columns with lineage; None when no record was valid
     rejects: list[dict[str, object]]
-    received: int
+    received: int  # Kinesis records read
     bytes_read: int
     duplicates: int  # dropped because an earlier record had the same event_id (in the batch or the window)
     # (sequence number, job id) of every event record carrying a job id, whatever became of it (written,
     # dropped as a re-send or in-batch duplicate, rejected): a job is complete once all of them are committed.
     job_events: list[tuple[int, str]] = field(default_factory=list)
+    events: int = 0  # lines in those records (one per record unless ingest packed them)
 
 
 @dataclass(slots=True)
@@ -208,6 +212,25 @@ class PreparedLines:
     prerejected: list[tuple[int, str, str]]  # (record index, rule, message)
 
 
+def is_pack(data: bytes) -> bool:
+    """Several compact JSON objects joined by "\n" (each line starts with "{"), as ingest packs them."""
+    return data[:1] == b"{" and b"\n" in data and data.count(b"\n") == data.count(b"\n{")
+
+
+def unpack(records: Sequence[StreamRecord]) -> Sequence[StreamRecord]:
+    """One record per line: the lines of a packed record keep its shard, sequence number and arrival time."""
+    if not any(b"\n" in record.data for record in records):
+        return records
+    out: list[StreamRecord] = []
+    for record in records:
+        if is_pack(record.data):
+            out.extend(StreamRecord(record.shard_id, record.sequence_number, line, record.arrival_us)
+                       for line in record.data.split(b"\n"))
+        else:
+            out.append(record)
+    return out
+
+
 def prepare_lines(records: Sequence[StreamRecord]) -> PreparedLines:
     """Make one line per record for the core; refuse records that cannot be one line of UTF-8 JSON text."""
     datas = [record.data for record in records]
@@ -258,6 +281,8 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
     now = now or datetime.now(UTC)
     shard_id = records[0].shard_id
     all_records = records
+    records = unpack(records)
+    events = len(records)
     rejects: list[dict[str, object]] = []
     if any(is_ingest_reject(r.data) for r in records):
         rejects = [_ingest_reject_row(r, now) for r in records if is_ingest_reject(r.data)]
@@ -296,6 +321,7 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
         bytes_read=sum(len(r.data) for r in all_records),
         duplicates=duplicates,
         job_events=job_events,
+        events=events,
     )
 
 

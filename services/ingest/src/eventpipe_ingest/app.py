@@ -51,6 +51,7 @@ from eventpipe_ingest.publisher import KinesisPublisher, PublishError, PutRecord
 from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, Records, build_records, record_size
 from eventpipe_ingest.rejects import RefusedLine, reject_record
 from eventpipe_ingest.settings import IngestSettings, KinesisClient, RejectMode
+from eventpipe_ingest.shards import ShardMapCache, aiobotocore_list_shards
 
 log = get_logger()
 
@@ -176,7 +177,9 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
             services.publisher = KinesisPublisher(
                 wrap_put_records(put_records) if wrap_put_records else put_records, metrics,
                 concurrency=settings.ingest_publish_concurrency, retry_base=settings.ingest_retry_base_seconds,
-                retry_max=settings.ingest_retry_max_seconds)
+                retry_max=settings.ingest_retry_max_seconds,
+                shards=ShardMapCache(aiobotocore_list_shards(services.kinesis, settings.stream_name)),
+                pack_max_bytes=settings.ingest_pack_max_bytes)
             if settings.ingest_auth_enabled and not len(api_keys):
                 log.warning("no API keys configured: every ingest and status request will get 401")
             log.info("ingest started", stream=settings.stream_name, api_keys=len(api_keys),

@@ -1,7 +1,8 @@
 """Publishing records to Kinesis with PutRecords: batching within the limits, retries with backoff + jitter.
 
 The caller bounds the whole publish with a deadline (asyncio.timeout); a request is answered 202 only when
-`publish` returned, i.e. Kinesis acknowledged every record.
+`publish` returned, i.e. Kinesis acknowledged every record. With a shard map, events of one shard are packed into
+records of up to `pack_max_bytes` first (eventpipe_ingest.records.pack_records).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from eventpipe_common.errors import EventpipeError
+from eventpipe_common.logging import get_logger
 
 from eventpipe_ingest.metrics import IngestMetrics
-from eventpipe_ingest.records import plan_batches, record_size
+from eventpipe_ingest.records import pack_records, plan_batches, record_size
+from eventpipe_ingest.shards import ShardMapCache
 
 # One PutRecords call: the request entries in, the service's answer out (aiobotocore's client in production).
 PutRecords = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
@@ -24,6 +27,9 @@ THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "Throttlin
                             "LimitExceededException", "KMSThrottlingException"})
 RETRYABLE_CALL_CODES = THROTTLE_CODES | frozenset({"InternalFailure", "ServiceUnavailable", "InternalServerError",
                                                    "RequestTimeout", "RequestTimeoutException"})
+
+
+log = get_logger()
 
 
 class PublishError(EventpipeError):
@@ -39,8 +45,11 @@ def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], floa
 
 class KinesisPublisher:
     def __init__(self, put_records: PutRecords, metrics: IngestMetrics, *, concurrency: int = 8,
-                 retry_base: float = 0.05, retry_max: float = 2.0) -> None:
+                 retry_base: float = 0.05, retry_max: float = 2.0, shards: ShardMapCache | None = None,
+                 pack_max_bytes: int = 0) -> None:
         self._put_records = put_records
+        self._shards = shards
+        self._pack_max_bytes = pack_max_bytes
         self._metrics = metrics
         self._concurrency = concurrency
         self._retry_base = retry_base
@@ -51,17 +60,21 @@ class KinesisPublisher:
 
         `sizes` (data + key bytes per record) when the caller already has them.
         """
-        entries = [{"Data": d, "PartitionKey": k} for d, k in zip(data, keys, strict=True)]
-        batches = plan_batches(list(sizes) if sizes is not None else
-                               [record_size(d, k) for d, k in zip(data, keys, strict=True)])
+        if sizes is None:
+            sizes = [record_size(d, k) for d, k in zip(data, keys, strict=True)]
+        shard_map = await self._shards.get() if self._shards is not None and self._pack_max_bytes > 0 else None
+        packed = pack_records(data, keys, sizes, shard_map, self._pack_max_bytes)
+        entries = [{"Data": d, "PartitionKey": k} for d, k in zip(packed.data, packed.keys, strict=True)]
+        expected = packed.shard_ids
+        batches = plan_batches(packed.sizes)
         if len(batches) == 1:
-            await self._put_until_acknowledged(entries)
+            await self._put_until_acknowledged(entries, expected)
             return
         gate = asyncio.Semaphore(self._concurrency)
 
         async def one(batch: range) -> None:
             async with gate:
-                await self._put_until_acknowledged(entries[batch.start:batch.stop])
+                await self._put_until_acknowledged(entries[batch.start:batch.stop], expected[batch.start:batch.stop])
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -72,8 +85,9 @@ class KinesisPublisher:
             first = failures.exceptions[0]
             raise (first if isinstance(first, Exception) else failures) from None
 
-    async def _put_until_acknowledged(self, entries: list[dict[str, Any]]) -> None:
+    async def _put_until_acknowledged(self, entries: list[dict[str, Any]], expected: list[str | None]) -> None:
         pending = entries
+        pending_expected = expected
         attempt = 0
         while True:
             self._metrics.kinesis_calls.inc()
@@ -92,10 +106,13 @@ class KinesisPublisher:
                 # them again is safe because consumers deduplicate on event_id.
                 failed = pending
             else:
+                results = answer["Records"]
+                self._check_shards(results, pending_expected)
                 if not answer.get("FailedRecordCount"):
                     return
-                results = answer["Records"]
-                failed = [entry for entry, result in zip(pending, results, strict=True) if "ErrorCode" in result]
+                failed_at = [i for i, result in enumerate(results) if "ErrorCode" in result]
+                failed = [pending[i] for i in failed_at]
+                pending_expected = [pending_expected[i] for i in failed_at] if failed else pending_expected
                 # A failure count without per-record errors would be a broken answer: send everything again.
                 failed = failed or pending
                 throttled = sum(1 for result in results if result.get("ErrorCode") in THROTTLE_CODES)
@@ -105,3 +122,14 @@ class KinesisPublisher:
             await asyncio.sleep(backoff_delay(attempt, self._retry_base, self._retry_max))
             attempt += 1
             pending = failed
+
+    def _check_shards(self, results: list[dict[str, Any]], expected: list[str | None]) -> None:
+        """A packed record acknowledged on another shard than the map named: the map is stale (resharding)."""
+        if self._shards is None:
+            return
+        for result, shard_id in zip(results, expected, strict=False):  # a short answer is retried above
+            landed = result.get("ShardId")
+            if shard_id is not None and landed is not None and landed != shard_id:
+                log.warning("shard map is stale: reloading it", expected_shard=shard_id, actual_shard=landed)
+                self._shards.invalidate()
+                return

@@ -1,13 +1,24 @@
 """From the core's BatchResult to Kinesis records: pure functions, no I/O.
 
-The record contract (ARCHITECTURE.md): one event per Kinesis record, Data = the event as compact JSON with the
-reserved top-level field "_job_id" (the core's `raw` column when called with job_id and include_raw=True).
+The record contract (ARCHITECTURE.md): a Kinesis record's Data holds one or more lines (NDJSON, joined by "\n"),
+each one event as compact JSON with the reserved top-level field "_job_id" first (the core's `raw` column when
+called with job_id and include_raw=True), or one reject record of ingest (eventpipe_ingest.rejects).
+
+Packing (`pack_records`): events whose partition keys hash into the same shard travel together in one record, as
+the Kinesis Producer Library aggregates. Kinesis charges and limits per record (1,000 records/s per shard, a 25 KB
+payload unit per record), so one 300-byte event per record wastes most of both; a packed record of a few hundred
+events costs one. A packed record's partition key is its first event's key, which hashes into the same shard as
+every other event in it (by the shard map), so each event still lands on the shard its own key names and a
+user's re-sends keep meeting the consumer's per-shard dedupe window.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,3 +85,79 @@ def plan_batches(sizes: list[int], max_records: int = MAX_RECORDS_PER_CALL,
     if start < len(sizes):
         batches.append(range(start, len(sizes)))
     return batches
+
+
+@dataclass(frozen=True)
+class ShardMap:
+    """The open shards of a stream by the start of their hash key range, to route partition keys like Kinesis:
+    MD5 of the key's UTF-8 bytes read as a 128-bit big-endian integer, the shard whose range holds it."""
+
+    starts: tuple[int, ...]  # ascending starting hash keys
+    shard_ids: tuple[str, ...]
+
+    @classmethod
+    def from_shards(cls, shards: Sequence[Mapping[str, Any]]) -> ShardMap:
+        """From ListShards' `Shards`: the open ones (no EndingSequenceNumber); closed parents take no writes."""
+        open_shards = sorted(
+            (int(shard["HashKeyRange"]["StartingHashKey"]), str(shard["ShardId"])) for shard in shards
+            if "EndingSequenceNumber" not in shard.get("SequenceNumberRange", {}))
+        if not open_shards:
+            raise ValueError("the stream has no open shard")
+        return cls(tuple(start for start, _ in open_shards), tuple(shard_id for _, shard_id in open_shards))
+
+    def shard_of(self, key: str) -> int:
+        """Index (into shard_ids) of the shard Kinesis routes `key` to."""
+        if len(self.starts) == 1:
+            return 0
+        hash_key = int.from_bytes(hashlib.md5(key.encode("utf-8"), usedforsecurity=False).digest(), "big")
+        return bisect.bisect_right(self.starts, hash_key) - 1
+
+
+@dataclass(frozen=True)
+class PackedRecords:
+    """Records ready for PutRecords; `shard_ids[i]` is the shard record i must land on (None when unpacked)."""
+
+    data: list[bytes]
+    keys: list[str]
+    sizes: list[int]
+    shard_ids: list[str | None]
+    events: list[int]  # events (lines) in each record
+
+
+def pack_records(data: Sequence[bytes], keys: Sequence[str], sizes: Sequence[int], shard_map: ShardMap | None,
+                 max_bytes: int) -> PackedRecords:
+    """Join the events of each shard, in order, into records of at most `max_bytes` (data + partition key).
+
+    Without a shard map or with max_bytes 0, every event stays a record of its own. An event larger than
+    `max_bytes` on its own still travels alone (callers drop events over Kinesis' 1 MiB record limit before).
+    """
+    if shard_map is None or max_bytes <= 0:
+        return PackedRecords(list(data), list(keys), list(sizes), [None] * len(data), [1] * len(data))
+    out = PackedRecords([], [], [], [], [])
+    # Per shard: the lines of the record being filled, its partition key and its size so far.
+    open_lines: dict[int, list[bytes]] = {}
+    open_key: dict[int, str] = {}
+    open_size: dict[int, int] = {}
+
+    def flush(shard: int) -> None:
+        lines = open_lines.pop(shard)
+        out.data.append(b"\n".join(lines))
+        out.keys.append(open_key.pop(shard))
+        out.sizes.append(open_size.pop(shard))
+        out.shard_ids.append(shard_map.shard_ids[shard])
+        out.events.append(len(lines))
+
+    for line, key, size in zip(data, keys, sizes, strict=True):
+        shard = shard_map.shard_of(key)
+        if shard in open_lines and open_size[shard] + 1 + len(line) > max_bytes:
+            flush(shard)
+        if shard in open_lines:
+            open_lines[shard].append(line)
+            open_size[shard] += 1 + len(line)
+        else:
+            open_lines[shard] = [line]
+            open_key[shard] = key
+            open_size[shard] = size
+    for shard in sorted(open_lines):
+        flush(shard)
+    return out

@@ -46,6 +46,10 @@ class IngestSettings(PipelineSettings):
         default=10.0, gt=0, description="Kinesis must acknowledge every record of a request within this, else 503.")
     ingest_kinesis_client: KinesisClient = Field(
         default=KinesisClient.LEAN, description="How PutRecords is sent: lean (default) or aiobotocore.")
+    ingest_pack_max_bytes: int = Field(
+        default=256 * 1024, ge=0, le=1024 * 1024,
+        description="Events of one shard are packed into Kinesis records of up to this many bytes (NDJSON lines); "
+                    "0 sends one event per record.")
     ingest_publish_concurrency: int = Field(default=8, ge=1, description="PutRecords calls in flight per request.")
     ingest_retry_base_seconds: float = Field(default=0.05, gt=0)
     ingest_retry_max_seconds: float = Field(default=2.0, gt=0)
