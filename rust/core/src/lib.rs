@@ -6,6 +6,7 @@ pub mod dedupe;
 pub mod error;
 pub mod iceberg_parquet;
 pub mod invariants;
+pub mod pack;
 pub mod parse;
 pub mod schema;
 pub mod transform;

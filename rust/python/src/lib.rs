@@ -682,6 +682,35 @@ fn read_iceberg_parquet<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py,
     })
 }
 
+/// One packed Kinesis record for Python: (data, index of its first line, shard index, number of lines).
+type PackedRecord<'py> = (Bound<'py, PyBytes>, usize, usize, usize);
+
+/// Kinesis records from NDJSON lines (see `eventpipe_core::pack`): the lines of each shard, by the MD5 of their
+/// partition keys against the open shards' starting hash keys, joined into records of at most `max_bytes`.
+/// Returns one tuple per record: (data, index of its first line, shard index, number of lines).
+#[pyfunction]
+fn pack_records<'py>(
+    py: Python<'py>,
+    lines: Vec<Bound<'py, PyBytes>>,
+    keys: Vec<Bound<'py, PyString>>,
+    starts: Vec<u128>,
+    max_bytes: usize,
+) -> PyResult<Vec<PackedRecord<'py>>> {
+    guard(py, || {
+        if lines.len() != keys.len() {
+            return Err(PyTypeError::new_err(format!(
+                "pack_records: {} lines but {} partition keys", lines.len(), keys.len())));
+        }
+        let line_bytes: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
+        let key_strs: Vec<&str> = keys.iter().map(|k| k.to_str()).collect::<PyResult<_>>()?;
+        let packs = eventpipe_core::pack::pack(&line_bytes, &key_strs, &starts, max_bytes);
+        Ok(packs
+            .iter()
+            .map(|p| (PyBytes::new(py, &p.data(&line_bytes)), p.members[0], p.shard, p.members.len()))
+            .collect())
+    })
+}
+
 /// Benchmark diagnostics: cumulative seconds of the stages of `process_batch` over NDJSON `data`.
 #[pyfunction]
 #[pyo3(signature = (data, schema = None))]
@@ -718,6 +747,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transform_batch, m)?)?;
     m.add_function(wrap_pyfunction!(deduplicate, m)?)?;
     m.add_function(wrap_pyfunction!(process_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(pack_records, m)?)?;
     m.add_function(wrap_pyfunction!(write_iceberg_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(read_iceberg_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;

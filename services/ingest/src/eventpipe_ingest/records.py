@@ -14,12 +14,12 @@ user's re-sends keep meeting the consumer's per-shard dedupe window.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import eventpipe_core
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -105,13 +105,6 @@ class ShardMap:
             raise ValueError("the stream has no open shard")
         return cls(tuple(start for start, _ in open_shards), tuple(shard_id for _, shard_id in open_shards))
 
-    def shard_of(self, key: str) -> int:
-        """Index (into shard_ids) of the shard Kinesis routes `key` to."""
-        if len(self.starts) == 1:
-            return 0
-        hash_key = int.from_bytes(hashlib.md5(key.encode("utf-8"), usedforsecurity=False).digest(), "big")
-        return bisect.bisect_right(self.starts, hash_key) - 1
-
 
 @dataclass(frozen=True)
 class PackedRecords:
@@ -128,36 +121,16 @@ def pack_records(data: Sequence[bytes], keys: Sequence[str], sizes: Sequence[int
                  max_bytes: int) -> PackedRecords:
     """Join the events of each shard, in order, into records of at most `max_bytes` (data + partition key).
 
-    Without a shard map or with max_bytes 0, every event stays a record of its own. An event larger than
-    `max_bytes` on its own still travels alone (callers drop events over Kinesis' 1 MiB record limit before).
+    The Rust core routes each key like Kinesis and joins the lines (eventpipe_core.pack_records). Without a
+    shard map or with max_bytes 0, every event stays a record of its own. An event larger than `max_bytes` on
+    its own still travels alone (callers drop events over Kinesis' 1 MiB record limit before).
     """
     if shard_map is None or max_bytes <= 0:
         return PackedRecords(list(data), list(keys), list(sizes), [None] * len(data), [1] * len(data))
-    out = PackedRecords([], [], [], [], [])
-    # Per shard: the lines of the record being filled, its partition key and its size so far.
-    open_lines: dict[int, list[bytes]] = {}
-    open_key: dict[int, str] = {}
-    open_size: dict[int, int] = {}
-
-    def flush(shard: int) -> None:
-        lines = open_lines.pop(shard)
-        out.data.append(b"\n".join(lines))
-        out.keys.append(open_key.pop(shard))
-        out.sizes.append(open_size.pop(shard))
-        out.shard_ids.append(shard_map.shard_ids[shard])
-        out.events.append(len(lines))
-
-    for line, key, size in zip(data, keys, sizes, strict=True):
-        shard = shard_map.shard_of(key)
-        if shard in open_lines and open_size[shard] + 1 + len(line) > max_bytes:
-            flush(shard)
-        if shard in open_lines:
-            open_lines[shard].append(line)
-            open_size[shard] += 1 + len(line)
-        else:
-            open_lines[shard] = [line]
-            open_key[shard] = key
-            open_size[shard] = size
-    for shard in sorted(open_lines):
-        flush(shard)
-    return out
+    packs = eventpipe_core.pack_records(list(data), list(keys), list(shard_map.starts), max_bytes)
+    packed_keys = [keys[first] for _, first, _, _ in packs]
+    packed_data = [packed for packed, _, _, _ in packs]
+    return PackedRecords(data=packed_data, keys=packed_keys,
+                         sizes=[record_size(d, k) for d, k in zip(packed_data, packed_keys, strict=True)],
+                         shard_ids=[shard_map.shard_ids[shard] for _, _, shard, _ in packs],
+                         events=[count for _, _, _, count in packs])
