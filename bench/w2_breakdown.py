@@ -3,14 +3,16 @@
     python -m bench.w2_breakdown [--repeat 50]
 
 Steps: the Rust core (parse, validate, dedupe, raw JSON with _job_id), Kinesis records (bytes, partition keys,
-sizes), the PutRecords body (base64 + JSON), SigV4 signing, parsing the answer, the job store (create_job +
-mark_published on SQLite), and for comparison botocore's own validation + serialization of the same call.
-Medians of `repeat` runs, CPU time (time.process_time). Not a test.
+sizes), the PutRecords body (base64 + JSON), SigV4 signing, parsing the answer, the job store on SQLite (the one
+write per request, alone and as one of a group of 8 concurrent requests; and the two transactions it replaced),
+one thread hand-off (asyncio.to_thread of a no-op), and for comparison botocore's own validation +
+serialization of the same call. Medians of `repeat` runs, CPU time (time.process_time). Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import tempfile
@@ -25,7 +27,7 @@ import orjson
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
-from eventpipe_common.jobstore import JobStore
+from eventpipe_common.jobstore import JobState, JobStore, NewJob
 from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, put_records_body
 from eventpipe_ingest.records import build_records
 
@@ -70,10 +72,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = JobStore.from_dsn(f"sqlite:///{tmp}/jobs.db")
 
-        def job(_: int) -> None:
+        def two_transactions(_: int) -> None:
             job_id = str(uuid.uuid4())
             store.create_job(job_id, 500, 490, 10)
             store.mark_published(job_id)
+
+        def new_job() -> NewJob:
+            return NewJob(str(uuid.uuid4()), 500, 490, 10, state=JobState.PUBLISHED)
+
+        def grouped(_: int) -> None:
+            store.create_jobs([new_job() for _ in range(8)])
+
+        async def hand_offs(n: int) -> None:
+            for _ in range(n):
+                await asyncio.to_thread(int)
+
+        def hand_off(_: int) -> None:
+            asyncio.run(hand_offs(100))
 
         steps: dict[str, Callable[[int], Any]] = {
             "Rust core: process_batch (500 events, include_raw)": lambda i: eventpipe_core.process_batch(
@@ -82,11 +97,16 @@ def main(argv: list[str] | None = None) -> int:
             "PutRecords body: base64 + JSON (lean path)": lambda _: put_records_body("bench", entries),
             "SigV4 signing of the body (botocore signer)": sign,
             "parse the PutRecords answer (orjson)": lambda _: orjson.loads(answer),
-            "job store: create_job + mark_published (SQLite)": job,
+            "job store: one write, create_jobs of 1 row (SQLite)": lambda _: store.create_jobs([new_job()]),
+            "job store: create_jobs of 8 rows (group of 8 requests), per row": grouped,
+            "job store before: create_job + mark_published (two transactions)": two_transactions,
+            "thread hand-off: asyncio.to_thread round trip, per call": hand_off,
             "for comparison: botocore validate + serialize PutRecords": lambda _: validating.serialize_to_request(
                 {"StreamName": "bench", "Records": entries}, model),
         }
         out = {name: median_ms(step, args.repeat) for name, step in steps.items()}
+        out["job store: create_jobs of 8 rows (group of 8 requests), per row"] /= 8
+        out["thread hand-off: asyncio.to_thread round trip, per call"] /= 100  # includes 1/100 of a loop start
         store.close()
     width = max(map(len, out))
     for name, ms in out.items():
