@@ -187,7 +187,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         servers = start_servers(Path(tmp), key, wanted, sources)
         try:
             ingest_headers = {"X-API-Key": key, "Content-Type": "application/json"}
-            targets = {
+            targets: dict[str, tuple[str, dict[str, str], ServerProcess, ServerProcess | None]] = {
                 name: (f"http://127.0.0.1:{servers[name].port}", ingest_headers, servers[name], servers["stream"])
                 for name in wanted if name not in PEER_TARGETS
             }
