@@ -1,6 +1,7 @@
 """Benchmark W2 (WORKLOAD.md): ingest over HTTP, side by side with the bare FastAPI peer, in one run.
 
     python -m bench.w2 [--rounds 5] [--requests 200] [--concurrency 8] [--batch 500]
+                       [--targets ingest,ingest-aiobotocore,peer] [--source NAME=DIR ...]
 
 Starts three processes on 127.0.0.1: an ack-only stream endpoint (bench/w2_ackstream.py: the emulators are
 slower than Kinesis, so this one only acknowledges PutRecords), the ingest service (`python -m
@@ -11,6 +12,10 @@ flight) POSTs the same JSON-array bodies of `batch` W1-shaped events to each, al
 round. Per round and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time
 per request (/proc/PID/stat), which is the per-request cost that does not depend on how busy the shared
 machine is. Medians over rounds. Not a test: nothing is asserted.
+
+`--source NAME=DIR` adds the target "ingest@NAME": the same service run from the sources of another checkout
+(DIR/services/{ingest,common}/src first on PYTHONPATH, e.g. `git archive <commit> services | tar -x -C DIR`),
+so a change is measured against the code before it, interleaved in the same run.
 """
 
 from __future__ import annotations
@@ -101,20 +106,33 @@ async def load(url: str, headers: dict[str, str], bodies: list[bytes], requests:
                  percentile(latencies, 99) * 1000, cpu / requests * 1000, stream_cpu / requests * 1000, statuses)
 
 
-def start_servers(workdir: Path, key: str) -> dict[str, ServerProcess]:
-    """The ack-only stream, ingest with each PutRecords path (lean default, aiobotocore), and the peer."""
+INGEST_TARGETS = {"ingest": "lean", "ingest-aiobotocore": "aiobotocore"}
+# The peer with the ingest process's collector settings (see bench/w2_peer.py), and with Python's defaults.
+PEER_TARGETS = {"peer": [], "peer-default-gc": ["--default-gc"]}
+
+
+def start_servers(workdir: Path, key: str, targets: list[str], sources: dict[str, Path]) -> dict[str, ServerProcess]:
+    """The ack-only stream, the ingest targets (lean default, aiobotocore, ingest@NAME) and the peer."""
     python = sys.executable
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    stream_port, peer_port = free_port(), free_port()
+    stream_port = free_port()
     servers = {"stream": start_process("w2-ackstream", [python, "-m", "bench.w2_ackstream", str(stream_port)],
                                        stream_port, env=env, cwd=REPO)}
     schema_path = workdir / "schema.json"
     schema_path.write_text(json.dumps(SCHEMA))
     keys = workdir / "keys"
     keys.write_text(f"bench:{hashlib.sha256(key.encode()).hexdigest()}\n")
-    for name, client in (("ingest", "lean"), ("ingest-aiobotocore", "aiobotocore")):
+    for name in targets:
+        if name.startswith("peer"):
+            continue
+        client = INGEST_TARGETS.get(name, "lean")
         port = free_port()
-        ingest_env = {**env, "EVENTPIPE_INGEST_PORT": str(port), "EVENTPIPE_INGEST_KINESIS_CLIENT": client,
+        path = env["PYTHONPATH"]
+        if name.startswith("ingest@"):
+            src = sources[name.removeprefix("ingest@")]
+            path = os.pathsep.join([str(src / "services/ingest/src"), str(src / "services/common/src"), path])
+        ingest_env = {**env, "PYTHONPATH": path, "EVENTPIPE_INGEST_PORT": str(port),
+                      "EVENTPIPE_INGEST_KINESIS_CLIENT": client,
                       "EVENTPIPE_KINESIS_ENDPOINT_URL": f"http://127.0.0.1:{stream_port}",
                       "EVENTPIPE_STREAM_NAME": "bench", "EVENTPIPE_SCHEMA_PATH": str(schema_path),
                       "EVENTPIPE_INGEST_API_KEYS_FILE": str(keys), "EVENTPIPE_STATE_DIR": str(workdir / name),
@@ -122,8 +140,11 @@ def start_servers(workdir: Path, key: str) -> dict[str, ServerProcess]:
                       "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
         servers[name] = start_process(f"w2-{name}", [python, "-m", "eventpipe_ingest"], port, env=ingest_env,
                                       cwd=workdir)
-    servers["peer"] = start_process("w2-peer", [python, "-m", "bench.w2_peer", str(peer_port)], peer_port,
-                                    env=env, cwd=REPO)
+    for name, extra in PEER_TARGETS.items():
+        if name in targets:
+            port = free_port()
+            servers[name] = start_process(f"w2-{name}", [python, "-m", "bench.w2_peer", str(port), *extra], port,
+                                          env=env, cwd=REPO)
     return servers
 
 
@@ -161,15 +182,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     bodies = json_array_batches(args.bodies, args.batch, seed=1)
     key = "w2-bench-key"
     with tempfile.TemporaryDirectory(prefix="eventpipe-w2-") as tmp:
-        servers = start_servers(Path(tmp), key)
+        sources = {name: Path(folder) for name, folder in (s.split("=", 1) for s in args.source)}
+        wanted = [t for t in args.targets.split(",") if t] + [f"ingest@{name}" for name in sources]
+        servers = start_servers(Path(tmp), key, wanted, sources)
         try:
             ingest_headers = {"X-API-Key": key, "Content-Type": "application/json"}
-            targets = {
+            targets: dict[str, tuple[str, dict[str, str], ServerProcess, ServerProcess | None]] = {
                 name: (f"http://127.0.0.1:{servers[name].port}", ingest_headers, servers[name], servers["stream"])
-                for name in ("ingest", "ingest-aiobotocore")
+                for name in wanted if name not in PEER_TARGETS
             }
-            targets["peer"] = (f"http://127.0.0.1:{servers['peer'].port}", {"Content-Type": "application/json"},
-                               servers["peer"], None)
+            for name in PEER_TARGETS:
+                if name in wanted:
+                    targets[name] = (f"http://127.0.0.1:{servers[name].port}",
+                                     {"Content-Type": "application/json"}, servers[name], None)
             for name, (url, headers, server, ack) in targets.items():  # warm-up, not measured
                 await load(url, headers, bodies, args.warmup, args.concurrency, server, ack, name)
             rounds: list[Round] = []
@@ -187,16 +212,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for server in servers.values():
                 server.stop()
     summaries = {name: summarize(rounds, name) for name in names}
-    peer = summaries["peer"]
-    return {
-        "config": vars(args), "versions": versions(), **summaries,
-        "ratios": {
+    ratios = {}
+    if "peer" in summaries:
+        peer = summaries["peer"]
+        ratios = {
             name: {"cpu_per_request_over_peer": summaries[name]["cpu_ms_per_request"] / peer["cpu_ms_per_request"],
                    "p50_over_peer": summaries[name]["p50_ms"] / peer["p50_ms"],
                    "throughput_over_peer": summaries[name]["events_per_second"] / peer["events_per_second"]}
-            for name in ("ingest", "ingest-aiobotocore")
-        },
-    }
+            for name in names if name not in PEER_TARGETS
+        }
+    return {"config": vars(args), "versions": versions(), **summaries,
+            "ratios": ratios}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--bodies", type=int, default=40, help="distinct request bodies, sent round-robin")
+    parser.add_argument("--targets", default="ingest,ingest-aiobotocore,peer",
+                        help=f"comma-separated, of {', '.join([*INGEST_TARGETS, *PEER_TARGETS])} (may be empty)")
+    parser.add_argument("--source", action="append", default=[], metavar="NAME=DIR",
+                        help="also run ingest from the sources in DIR, as target ingest@NAME (repeatable)")
     args = parser.parse_args(argv)
     print(json.dumps(asyncio.run(run(args)), indent=2))
     return 0

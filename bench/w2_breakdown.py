@@ -1,22 +1,28 @@
 """Where one W2 request's CPU goes: each step of the ingest path timed alone, in this process, per 500 events.
 
-    python -m bench.w2_breakdown [--repeat 50]
+    python -m bench.w2_breakdown [--repeat 50] [--postgres]
 
 Steps: the Rust core (parse, validate, dedupe, raw JSON with _job_id), Kinesis records (bytes, partition keys,
-sizes), the PutRecords body (base64 + JSON), SigV4 signing, parsing the answer, the job store (create_job +
-mark_published on SQLite), and for comparison botocore's own validation + serialization of the same call.
-Medians of `repeat` runs, CPU time (time.process_time). Not a test.
+sizes), the PutRecords body (base64 + JSON), SigV4 signing, parsing the answer, the job store on SQLite (the one
+write per request, alone and as one of a group of 8 concurrent requests; and the two transactions it replaced),
+one thread hand-off (asyncio.to_thread of a no-op), and for comparison botocore's own validation +
+serialization of the same call. Medians of `repeat` runs, CPU time of this process (time.process_time) and
+wall-clock time. `--postgres` also runs the job-store steps against a PostgreSQL server started on 127.0.0.1
+(tests/servers.py; the production job store), where the wall time includes its round trips. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -25,25 +31,47 @@ import orjson
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
-from eventpipe_common.jobstore import JobStore
+from eventpipe_common.jobstore import JobState, JobStore, NewJob
 from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, put_records_body
 from eventpipe_ingest.records import build_records
 
 from bench.w2_events import SCHEMA, json_array_batches
 
 
-def median_ms(step: Callable[[int], Any], repeat: int) -> float:
-    times = []
+def median_ms(step: Callable[[int], Any], repeat: int) -> tuple[float, float]:
+    """(CPU, wall) medians in ms."""
+    cpu, wall = [], []
     for i in range(repeat):
-        t0 = time.process_time()
+        t0, w0 = time.process_time(), time.perf_counter()
         step(i)
-        times.append(time.process_time() - t0)
-    return statistics.median(times) * 1000
+        cpu.append(time.process_time() - t0)
+        wall.append(time.perf_counter() - w0)
+    return statistics.median(cpu) * 1000, statistics.median(wall) * 1000
+
+
+def job_store_steps(store: JobStore, label: str) -> dict[str, Callable[[int], Any]]:
+    """The job store's write per request (alone, in a group of 8) and the two transactions it replaced."""
+
+    def new_job() -> NewJob:
+        return NewJob(str(uuid.uuid4()), 500, 490, 10, state=JobState.PUBLISHED)
+
+    def two_transactions(_: int) -> None:
+        job_id = str(uuid.uuid4())
+        store.create_job(job_id, 500, 490, 10)
+        store.mark_published(job_id)
+
+    return {
+        f"job store ({label}): one write, create_jobs of 1 row": lambda _: store.create_jobs([new_job()]),
+        f"job store ({label}): create_jobs of 8 rows, per row": lambda _: store.create_jobs(
+            [new_job() for _ in range(8)]),
+        f"job store ({label}) before: create_job + mark_published": two_transactions,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--postgres", action="store_true", help="job-store steps on PostgreSQL too")
     args = parser.parse_args(argv)
     bodies = json_array_batches(20, 500, seed=1)
     schema = eventpipe_core.Schema(json.dumps(SCHEMA))
@@ -70,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = JobStore.from_dsn(f"sqlite:///{tmp}/jobs.db")
 
-        def job(_: int) -> None:
-            job_id = str(uuid.uuid4())
-            store.create_job(job_id, 500, 490, 10)
-            store.mark_published(job_id)
+        async def hand_offs(n: int) -> None:
+            for _ in range(n):
+                await asyncio.to_thread(int)
+
+        def hand_off(_: int) -> None:
+            asyncio.run(hand_offs(100))
 
         steps: dict[str, Callable[[int], Any]] = {
             "Rust core: process_batch (500 events, include_raw)": lambda i: eventpipe_core.process_batch(
@@ -82,15 +112,30 @@ def main(argv: list[str] | None = None) -> int:
             "PutRecords body: base64 + JSON (lean path)": lambda _: put_records_body("bench", entries),
             "SigV4 signing of the body (botocore signer)": sign,
             "parse the PutRecords answer (orjson)": lambda _: orjson.loads(answer),
-            "job store: create_job + mark_published (SQLite)": job,
+            **job_store_steps(store, "SQLite"),
+            "thread hand-off: asyncio.to_thread round trip, per call": hand_off,
             "for comparison: botocore validate + serialize PutRecords": lambda _: validating.serialize_to_request(
                 {"StreamName": "bench", "Records": entries}, model),
         }
         out = {name: median_ms(step, args.repeat) for name, step in steps.items()}
         store.close()
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from servers import start_postgres
+
+        server, dsn = start_postgres()
+        try:
+            pg = JobStore.from_dsn(dsn)
+            out.update({name: median_ms(step, args.repeat) for name, step in job_store_steps(pg, "PostgreSQL").items()})
+            pg.close()
+        finally:
+            server.stop()
+    per = {"per row": 8, "per call": 100}  # the 100 hand-offs include 1/100 of an event loop's start
     width = max(map(len, out))
-    for name, ms in out.items():
-        print(f"{name:<{width}}  {ms:6.2f} ms")
+    print(f"{'step':<{width}}  {'CPU':>9}  {'wall':>9}")
+    for name, (cpu, wall) in out.items():
+        n = next((v for k, v in per.items() if name.endswith(k)), 1)
+        print(f"{name:<{width}}  {cpu / n:6.2f} ms  {wall / n:6.2f} ms")
     return 0
 
 

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from eventpipe_common.jobstore import JobExistsError, JobState, JobStore, jobs_table, unknown_commits_table
+import sqlalchemy as sa
+from eventpipe_common.jobstore import (
+    JobExistsError,
+    JobState,
+    JobStore,
+    JobWriter,
+    NewJob,
+    jobs_table,
+    unknown_commits_table,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -175,3 +186,170 @@ def test_sqlite_default_path_is_created(tmp_path: Path) -> None:
     s.ping()
     s.close()
     assert (tmp_path / "nested" / "dir" / "jobs.db").exists()
+
+
+# ---------------------------------------------------------------- create_jobs and JobWriter (ingest's one write)
+def stored_row(store: JobStore, job_id: str) -> dict[str, object] | None:
+    """The job's row as stored, without the fold that `get` does on the way."""
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(jobs_table).where(jobs_table.c.job_id == job_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def test_create_jobs_writes_every_state_in_one_call(store: JobStore) -> None:
+    jobs = [NewJob(new_id(), 10, 8, 2, duplicates=1, pipeline="shop", state=JobState.PUBLISHED),
+            NewJob(new_id(), 3, 0, 3, state=JobState.COMMITTED),
+            NewJob(new_id(), 5, 5, 0, state=JobState.FAILED, reason="Kinesis did not acknowledge")]
+    assert store.create_jobs(jobs) == set()
+    for new in jobs:
+        job = store.get(new.job_id)
+        assert job is not None
+        assert (job.state, job.received, job.accepted, job.rejected, job.duplicates, job.pipeline, job.reason) == (
+            new.state, new.received, new.accepted, new.rejected, new.duplicates, new.pipeline, new.reason)
+        assert job.committed == 0 and job.created_at.tzinfo is not None
+
+
+def test_create_jobs_names_known_ids_and_creates_the_others(store: JobStore) -> None:
+    known = new_id()
+    store.create_job(known, 1, 1, 0)
+    store.mark_published(known)
+    fresh = [new_id(), new_id()]
+    existing = store.create_jobs([NewJob(fresh[0], 2, 2, 0), NewJob(known, 9, 9, 0, state=JobState.FAILED),
+                                  NewJob(fresh[1], 3, 3, 0)])
+    assert existing == {known}
+    assert [store.get(j).accepted for j in fresh] == [2, 3]  # type: ignore[union-attr]
+    job = store.get(known)
+    assert job is not None and (job.state, job.accepted) == (JobState.PUBLISHED, 1)  # left unchanged
+    assert store.create_jobs([NewJob(fresh[0], 1, 1, 0)]) == {fresh[0]}
+
+
+def test_create_jobs_folds_counts_the_consumer_recorded_first(store: JobStore) -> None:
+    """The row is written after Kinesis answered; a consumer faster than that recorded counts for an unknown id,
+    and creating the row folds them in (the state follows), in the row itself, not only on the way out of get."""
+    complete, partial = new_id(), new_id()
+    store.record_committed({complete: 4, partial: 1})
+    assert store.unknown_commits() == {complete: 4, partial: 1}
+    store.create_jobs([NewJob(complete, 5, 4, 1, state=JobState.PUBLISHED),
+                       NewJob(partial, 3, 3, 0, state=JobState.PUBLISHED)])
+    assert store.unknown_commits() == {}
+    done, half = stored_row(store, complete), stored_row(store, partial)
+    assert done is not None and (done["state"], done["committed"]) == ("committed", 4)
+    assert half is not None and (half["state"], half["committed"]) == ("published", 1)
+
+
+def at_once(*steps: Callable[[], object]) -> None:
+    """Run the steps in threads released at the same instant; re-raise the first error."""
+    barrier = threading.Barrier(len(steps))
+    errors: list[BaseException] = []
+
+    def run(step: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            step()
+        except BaseException as exc:  # noqa: BLE001 - collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(step,)) for step in steps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_row_creation_racing_the_consumer_loses_no_count(store: JobStore) -> None:
+    """Ingest creates the row while a consumer (another connection) records the job's counts, started at the
+    same instant, many times: every count ends in the job row (on PostgreSQL, the two transactions cannot see
+    each other's uncommitted rows; the advisory lock orders them)."""
+    other = JobStore.from_dsn(str(store.engine.url.render_as_string(hide_password=False)))
+    try:
+        for _ in range(60):
+            job = NewJob(new_id(), 7, 7, 0, state=JobState.PUBLISHED)
+            at_once(functools.partial(store.create_jobs, [job]),
+                    functools.partial(other.record_committed, {job.job_id: 7}))
+            row = stored_row(store, job.job_id)
+            assert row is not None and (row["committed"], row["state"]) == (7, "committed"), row
+            assert job.job_id not in store.unknown_commits()
+    finally:
+        other.close()
+
+
+def test_job_writer_groups_concurrent_creates(store: JobStore) -> None:
+    """Concurrent callers share transactions (fewer commits than jobs); each returns once its row is stored."""
+    commits = 0
+
+    def count(_: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa.event.listen(store.engine, "commit", count)
+    ids = [new_id() for _ in range(40)]
+
+    async def main() -> None:
+        writer = JobWriter(store)
+
+        async def one(job_id: str) -> None:
+            await writer.create(NewJob(job_id, 2, 2, 0, state=JobState.PUBLISHED))
+            assert stored_row(store, job_id) is not None  # committed before create returned
+
+        await asyncio.gather(*(one(j) for j in ids))
+        await writer.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sa.event.remove(store.engine, "commit", count)
+    assert all(store.get(j) is not None for j in ids)
+    assert 1 <= commits < len(ids)
+
+
+def test_job_writer_refuses_only_the_known_id(store: JobStore) -> None:
+    known, fresh = new_id(), new_id()
+    store.create_job(known, 1, 1, 0)
+
+    async def main() -> list[BaseException | None]:
+        writer = JobWriter(store)
+        results = await asyncio.gather(writer.create(NewJob(known, 1, 1, 0)), writer.create(NewJob(fresh, 1, 1, 0)),
+                                       return_exceptions=True)
+        await writer.close()
+        return list(results)
+
+    refused, created = asyncio.run(main())
+    assert isinstance(refused, JobExistsError) and created is None
+    assert store.get(fresh) is not None
+
+
+def test_job_writer_hands_a_database_error_to_every_caller_and_recovers(store: JobStore) -> None:
+    """A failed transaction fails each caller of its group (ingest then answers 503); the writer keeps going."""
+    ids = [new_id() for _ in range(3)]
+    jobs_table.drop(store.engine)
+
+    async def fail_then_recover() -> list[BaseException | None]:
+        writer = JobWriter(store)
+        results = await asyncio.gather(*(writer.create(NewJob(j, 1, 1, 0)) for j in ids), return_exceptions=True)
+        await asyncio.to_thread(store.create_tables)
+        await writer.create(NewJob(ids[0], 1, 1, 0))
+        await writer.close()
+        return list(results)
+
+    results = asyncio.run(fail_then_recover())
+    assert all(isinstance(r, sa.exc.DBAPIError) for r in results), results
+    assert store.get(ids[0]) is not None and store.get(ids[1]) is None
+
+
+def test_job_writer_goes_on_when_a_caller_is_cancelled(store: JobStore) -> None:
+    ids = [new_id() for _ in range(5)]
+
+    async def main() -> None:
+        writer = JobWriter(store)
+        tasks = [asyncio.create_task(writer.create(NewJob(j, 1, 1, 0))) for j in ids]
+        await asyncio.sleep(0)
+        tasks[2].cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(done[2], asyncio.CancelledError)
+        assert [d for i, d in enumerate(done) if i != 2] == [None] * 4
+        await writer.close()
+
+    asyncio.run(main())
+    assert all(store.get(j) is not None for i, j in enumerate(ids) if i != 2)

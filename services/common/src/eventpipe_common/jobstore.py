@@ -12,16 +12,26 @@ States::
 
 A job the consumer reaches before ``mark_published`` (the consumer can be faster than the ack round trip)
 moves from accepted straight to committed; ``mark_published`` never moves a job backwards.
-Counts for job ids the store does not know (another store, a job row lost) are kept in ``unknown_job_commits``
-so they can be reconciled (``create_job``, ``get`` and ``reconcile`` fold them into the job once it exists).
+Counts for job ids the store does not know (another store, a job row lost, or a job whose row is written only
+after its records were acknowledged) are kept in ``unknown_job_commits`` so they can be reconciled
+(``create_job``, ``create_jobs``, ``get`` and ``reconcile`` fold them into the job once it exists).
 
-Synchronous API (SQLAlchemy Core); async callers use ``asyncio.to_thread``.
+The ingest service writes each job once, after Kinesis answered (``create_jobs`` with state published, or
+failed with its reason), and the writes of concurrent requests share one transaction (``JobWriter``, group
+commit). On PostgreSQL that row can be created while a consumer records counts for the same id, each
+transaction blind to the other's uncommitted rows; a transaction-scoped advisory lock per job id, taken by
+both sides, orders them so the counts are never left behind in ``unknown_job_commits``. (SQLite serializes
+writers, BEGIN IMMEDIATE, so the race does not exist there.)
+
+Synchronous API (SQLAlchemy Core); async callers use ``asyncio.to_thread`` or ``JobWriter``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,6 +101,31 @@ class Job:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A job row to create (``create_jobs``, ``JobWriter``)."""
+
+    job_id: str
+    received: int
+    accepted: int
+    rejected: int
+    duplicates: int = 0
+    pipeline: str = ""
+    state: JobState = JobState.ACCEPTED
+    reason: str | None = None
+
+
+# Built once: SQLAlchemy caches the compiled SQL of a statement object, not of each newly built one.
+_INSERT_JOB = jobs_table.insert()
+_DELETE_UNKNOWN = (sa.delete(unknown_commits_table)
+                   .where(unknown_commits_table.c.job_id.in_(sa.bindparam("ids", expanding=True)))
+                   .returning(unknown_commits_table.c.job_id, unknown_commits_table.c.committed))
+# Advisory locks of a set of job ids (sorted by the caller, so every transaction locks in the same order).
+_PG_LOCK_IDS = sa.text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(id, 0))) FROM unnest(:ids) AS t(id)"
+).bindparams(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)))
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -134,7 +169,8 @@ class JobStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgresql else sqlite.insert
 
     @classmethod
     def from_dsn(cls, dsn: str, *, create: bool = True) -> JobStore:
@@ -183,6 +219,35 @@ class JobStore:
         return Job(job_id=job_id, pipeline=pipeline, state=state, received=received, accepted=accepted,
                    rejected=rejected, duplicates=duplicates, committed=0, reason=None, created_at=now,
                    updated_at=now)
+
+    def create_jobs(self, jobs: Sequence[NewJob]) -> set[str]:
+        """Record several new jobs in one transaction; returns the ids of those that already existed (left
+        unchanged). Counts the consumer recorded for these ids before their rows existed are folded in."""
+        if not jobs:
+            return set()
+        try:
+            self._insert_group(jobs)
+        except sa.exc.IntegrityError:
+            # A known id (never for fresh UUIDs, but possible): each job alone, so only that one is refused.
+            if len(jobs) == 1:
+                return {jobs[0].job_id}
+            return set().union(*(self.create_jobs([job]) for job in jobs))
+        return set()
+
+    def _insert_group(self, jobs: Sequence[NewJob]) -> None:
+        now = _now()
+        ids = sorted(job.job_id for job in jobs)
+        rows = [{"job_id": j.job_id, "pipeline": j.pipeline, "state": j.state.value, "received": j.received,
+                 "accepted": j.accepted, "rejected": j.rejected, "duplicates": j.duplicates, "committed": 0,
+                 "reason": j.reason, "created_at": now, "updated_at": now} for j in jobs]
+        with self._tx() as conn:
+            if self._postgresql:
+                conn.execute(_PG_LOCK_IDS, {"ids": ids})
+            # A plain INSERT (ON CONFLICT DO NOTHING would be compiled anew on every call: 0.3 ms).
+            conn.execute(_INSERT_JOB, rows)
+            for job_id, count in sorted(conn.execute(_DELETE_UNKNOWN, {"ids": ids}).all()):
+                conn.execute(jobs_table.update().where(jobs_table.c.job_id == job_id)
+                             .values(**_add_committed(int(count)), updated_at=now))
 
     def mark_published(self, job_id: str) -> bool:
         """Kinesis acknowledged every record: accepted -> published. False when the job was not `accepted`."""
@@ -241,6 +306,12 @@ class JobStore:
             for job_id, n in items:
                 result = conn.execute(jobs_table.update().where(jobs_table.c.job_id == job_id)
                                       .values(**_add_committed(n), updated_at=now))
+                if result.rowcount == 0 and self._postgresql:
+                    # The job row may be in a transaction of `create_jobs` that is not committed yet: wait for it
+                    # (same advisory lock), then look again; sorted ids keep the lock order of create_jobs.
+                    conn.execute(_PG_LOCK_IDS, {"ids": [job_id]})
+                    result = conn.execute(jobs_table.update().where(jobs_table.c.job_id == job_id)
+                                          .values(**_add_committed(n), updated_at=now))
                 if result.rowcount == 0:
                     stmt = self._insert(unknown_commits_table).values(
                         job_id=job_id, committed=n, first_seen=now, last_seen=now)
@@ -283,6 +354,59 @@ class JobStore:
             .where(unknown_commits_table.c.job_id == job_id)
             .returning(unknown_commits_table.c.committed)).first()
         return int(row[0]) if row is not None else 0
+
+
+class JobWriter:
+    """Creates jobs for concurrent async callers, grouping the rows that arrive while a transaction runs into
+    the next one (group commit): one transaction and one thread hand-off per group instead of per request.
+
+    One writer thread, so the process never contends with itself for the database's write lock.
+    """
+
+    def __init__(self, store: JobStore, max_group: int = 256) -> None:
+        self._store = store
+        self._max_group = max_group
+        self._pending: list[tuple[NewJob, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobwriter")
+
+    async def create(self, job: NewJob) -> None:
+        """Return once the job row is committed; raise JobExistsError for a known id, or the database's error."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((job, done))
+        if self._task is None:
+            self._task = loop.create_task(self._write_groups())
+        await done
+
+    async def _write_groups(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                group, self._pending = self._pending[:self._max_group], self._pending[self._max_group:]
+                try:
+                    existing = await loop.run_in_executor(
+                        self._thread, self._store.create_jobs, [job for job, _ in group])
+                except Exception as exc:  # noqa: BLE001 - handed to every caller of the group, who decides
+                    for _, done in group:
+                        if not done.done():  # a caller cancelled meanwhile has nobody to tell
+                            done.set_exception(exc)
+                    continue
+                for job, done in group:
+                    if done.done():
+                        continue
+                    if job.job_id in existing:
+                        done.set_exception(JobExistsError(f"job {job.job_id} already exists", job_id=job.job_id))
+                    else:
+                        done.set_result(None)
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        """Wait for the writes under way, then stop the writer thread."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        self._thread.shutdown(wait=True)
 
 
 def _add_committed(n: int) -> dict[str, Any]:
