@@ -24,7 +24,7 @@ from eventpipe_ingest.app import create_app
 from eventpipe_ingest.auth import hash_key
 from eventpipe_ingest.publisher import PutRecords
 from eventpipe_ingest.settings import IngestSettings
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ingest_events import batches, encode, invalid_event, line_of, valid_event
 
@@ -149,22 +149,25 @@ def flaky(seed: int, failure_rate: float, throttle_calls: int = 1) -> Callable[[
     return wrap
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 1200))
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 1200), pack_max_bytes=st.sampled_from([0, 1024, 256 * 1024]))
+@example(seed=1, n=1001, pack_max_bytes=0).via("several calls without packing")
+@example(seed=2, n=1200, pack_max_bytes=1024).via("many small packs, some failing")
 def test_property_2_with_partial_failures_and_throttling(ingest_app: Callable[..., Any], kinesis_endpoint: str,
-                                                         stream: str, seed: int, n: int) -> None:
+                                                         stream: str, seed: int, n: int, pack_max_bytes: int) -> None:
     """Property 2: with throttling and partial PutRecords failures, a 202 still means every event is in the
-    stream exactly once (the failed records, and only those, were sent again); requests over 500 events use
-    several calls."""
+    stream exactly once (the failed records, and only those, were sent again), packed or not; without packing,
+    requests over 500 events use several calls."""
     with ingest_app(wrap_put_records=flaky(seed, 0.3), ingest_retry_base_seconds=0.001,
-                    ingest_retry_max_seconds=0.01) as client:
+                    ingest_retry_max_seconds=0.01, ingest_pack_max_bytes=pack_max_bytes) as client:
         events = [valid_event(i % 7) for i in range(n)]
         answer = client.post("/api/v1/ingest", json=events)
         assert answer.status_code == 202, answer.text
         metrics = client.get("/api/v1/metrics").text
     assert "eventpipe_ingest_kinesis_throttles_total" in metrics
     assert _metric(metrics, "eventpipe_ingest_kinesis_throttles_total") >= 1
-    assert _metric(metrics, "eventpipe_ingest_kinesis_put_records_calls_total") >= 1 + (n + 499) // 500
+    if pack_max_bytes == 0:
+        assert _metric(metrics, "eventpipe_ingest_kinesis_put_records_calls_total") >= 1 + (n + 499) // 500
     in_stream = records_of_job(kinesis_endpoint, stream, answer.json()["job_id"])
     assert sorted(r["event_id"] for r in in_stream) == sorted(e["event_id"] for e in events)
 
