@@ -1,13 +1,14 @@
 """Benchmark W2 (WORKLOAD.md): ingest over HTTP, side by side with the bare FastAPI peer, in one run.
 
     python -m bench.w2 [--rounds 5] [--requests 200] [--concurrency 8] [--batch 500]
-                       [--targets ingest,ingest-aiobotocore,peer] [--source NAME=DIR ...]
+                       [--targets ingest,ingest-unpacked,ingest-aiobotocore,peer] [--source NAME=DIR ...]
 
 Starts three processes on 127.0.0.1: an ack-only stream endpoint (bench/w2_ackstream.py: the emulators are
 slower than Kinesis, so this one only acknowledges PutRecords), the ingest service (`python -m
 eventpipe_ingest`, the W1 rules as its schema, SQLite job store, API key auth on) and the peer (bench/w2_peer.py:
-FastAPI + json.loads + 202); ingest runs twice, once per PutRecords path (the lean signed call, the default,
-and aiobotocore's generic client). The load generator (this process: asyncio + httpx, `concurrency` requests in
+FastAPI + json.loads + 202); ingest runs once per variant: the default (the lean signed PutRecords call, events
+packed per shard into records), `ingest-unpacked` (one event per Kinesis record) and `ingest-aiobotocore`
+(aiobotocore's generic client). The ack-only stream has 4 shards. The load generator (this process: asyncio + httpx, `concurrency` requests in
 flight) POSTs the same JSON-array bodies of `batch` W1-shaped events to each, alternating the order every
 round. Per round and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time
 per request (/proc/PID/stat), which is the per-request cost that does not depend on how busy the shared
@@ -106,7 +107,13 @@ async def load(url: str, headers: dict[str, str], bodies: list[bytes], requests:
                  percentile(latencies, 99) * 1000, cpu / requests * 1000, stream_cpu / requests * 1000, statuses)
 
 
-INGEST_TARGETS = {"ingest": "lean", "ingest-aiobotocore": "aiobotocore"}
+# Ingest targets and their settings: the default (lean PutRecords, events packed per shard), the same without
+# packing (one event per Kinesis record), and aiobotocore's generic client.
+INGEST_TARGETS = {
+    "ingest": {"EVENTPIPE_INGEST_KINESIS_CLIENT": "lean"},
+    "ingest-unpacked": {"EVENTPIPE_INGEST_KINESIS_CLIENT": "lean", "EVENTPIPE_INGEST_PACK_MAX_BYTES": "0"},
+    "ingest-aiobotocore": {"EVENTPIPE_INGEST_KINESIS_CLIENT": "aiobotocore"},
+}
 # The peer with the ingest process's collector settings (see bench/w2_peer.py), and with Python's defaults.
 PEER_TARGETS = {"peer": [], "peer-default-gc": ["--default-gc"]}
 
@@ -125,14 +132,13 @@ def start_servers(workdir: Path, key: str, targets: list[str], sources: dict[str
     for name in targets:
         if name.startswith("peer"):
             continue
-        client = INGEST_TARGETS.get(name, "lean")
+        target_env = INGEST_TARGETS.get(name, INGEST_TARGETS["ingest"])
         port = free_port()
         path = env["PYTHONPATH"]
         if name.startswith("ingest@"):
             src = sources[name.removeprefix("ingest@")]
             path = os.pathsep.join([str(src / "services/ingest/src"), str(src / "services/common/src"), path])
-        ingest_env = {**env, "PYTHONPATH": path, "EVENTPIPE_INGEST_PORT": str(port),
-                      "EVENTPIPE_INGEST_KINESIS_CLIENT": client,
+        ingest_env = {**env, **target_env, "PYTHONPATH": path, "EVENTPIPE_INGEST_PORT": str(port),
                       "EVENTPIPE_KINESIS_ENDPOINT_URL": f"http://127.0.0.1:{stream_port}",
                       "EVENTPIPE_STREAM_NAME": "bench", "EVENTPIPE_SCHEMA_PATH": str(schema_path),
                       "EVENTPIPE_INGEST_API_KEYS_FILE": str(keys), "EVENTPIPE_STATE_DIR": str(workdir / name),
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--bodies", type=int, default=40, help="distinct request bodies, sent round-robin")
-    parser.add_argument("--targets", default="ingest,ingest-aiobotocore,peer",
+    parser.add_argument("--targets", default="ingest,ingest-unpacked,ingest-aiobotocore,peer",
                         help=f"comma-separated, of {', '.join([*INGEST_TARGETS, *PEER_TARGETS])} (may be empty)")
     parser.add_argument("--source", action="append", default=[], metavar="NAME=DIR",
                         help="also run ingest from the sources in DIR, as target ingest@NAME (repeatable)")
