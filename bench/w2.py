@@ -3,16 +3,16 @@
     python -m bench.w2 [--rounds 5] [--requests 200] [--concurrency 8] [--batch 500]
                        [--targets ingest,ingest-unpacked,ingest-aiobotocore,peer] [--source NAME=DIR ...]
 
-Starts three processes on 127.0.0.1: an ack-only stream endpoint (bench/w2_ackstream.py: the emulators are
-slower than Kinesis, so this one only acknowledges PutRecords), the ingest service (`python -m
-eventpipe_ingest`, the W1 rules as its schema, SQLite job store, API key auth on) and the peer (bench/w2_peer.py:
-FastAPI + json.loads + 202); ingest runs once per variant: the default (the lean signed PutRecords call, events
-packed per shard into records), `ingest-unpacked` (one event per Kinesis record) and `ingest-aiobotocore`
-(aiobotocore's generic client). The ack-only stream has 4 shards. The load generator (this process: asyncio + httpx, `concurrency` requests in
-flight) POSTs the same JSON-array bodies of `batch` W1-shaped events to each, alternating the order every
-round. Per round and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time
-per request (/proc/PID/stat), which is the per-request cost that does not depend on how busy the shared
-machine is. Medians over rounds. Not a test: nothing is asserted.
+Starts these processes on 127.0.0.1: an ack-only stream endpoint (bench/w2_ackstream.py: the emulators are slower
+than Kinesis, so this one only acknowledges PutRecords), the ingest service (`python -m eventpipe_ingest`, the W1
+rules as its schema, SQLite job store, API key auth on) and the peer (bench/w2_peer.py: FastAPI + json.loads + 202);
+ingest runs once per variant: the default (the lean signed PutRecords call, events packed per shard into records),
+`ingest-unpacked` (one event per Kinesis record) and `ingest-aiobotocore` (aiobotocore's generic client). The
+ack-only stream has 4 shards. The load generator (this process: asyncio + httpx, `concurrency` requests in flight)
+POSTs the same JSON-array bodies of `batch` W1-shaped events to each, alternating the order every round. Per round
+and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time per request
+(/proc/PID/stat), which is the per-request cost that does not depend on how busy the shared machine is. Medians over
+rounds. Not a test: nothing is asserted.
 
 `--source NAME=DIR` adds the target "ingest@NAME": the same service run from the sources of another checkout
 (DIR/services/{ingest,common}/src first on PYTHONPATH, e.g. `git archive <commit> services | tar -x -C DIR`),
