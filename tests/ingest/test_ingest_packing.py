@@ -7,9 +7,10 @@ import hashlib
 import json
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from conftest import create_stream, kinesis_client, read_stream, shard_of_key
-from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, ShardMap, pack_records, record_size
+from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, ShardMap, build_records, pack_records, record_size
 from eventpipe_ingest.shards import ShardMapCache
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -140,3 +141,20 @@ def test_ingest_packs_a_request_into_one_record_per_shard(ingest_app: Any, kines
         for entry in lines:
             user = json.loads(entry["Data"])["user_id"]
             assert entry["ShardId"] == shard_of_key(kinesis_endpoint, stream, user)
+
+
+@settings(max_examples=60, deadline=None)
+@given(users=st.lists(st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=300)), min_size=1, max_size=30))
+def test_build_records_sizes_are_data_plus_key_bytes(users: list[str | None]) -> None:
+    """Record sizes computed column-wise equal data + UTF-8 key bytes, with keys over 256 characters hashed and
+    missing/empty user ids falling back to event_id."""
+    table = pa.table({"raw": [f'{{"n":{n}}}' for n in range(len(users))],
+                      "event_id": [f"e{n}" for n in range(len(users))],
+                      "user_id": pa.array(users, pa.string()),
+                      "source_line": list(range(1, len(users) + 1))})
+    records = build_records(table, "user_id")
+    expected_keys = [u if u else f"e{n}" for n, u in enumerate(users)]
+    expected_keys = [k if len(k) <= 256 else hashlib.sha256(k.encode()).hexdigest() for k in expected_keys]
+    assert records.keys == expected_keys
+    assert records.sizes == [record_size(d, k) for d, k in zip(records.data, records.keys, strict=True)]
+    assert records.lines == list(range(1, len(users) + 1))

@@ -489,7 +489,7 @@ def _reject_out(reject: eventpipe_core.Reject) -> RejectOut:
 def _drop_oversize(records: Records, job_id: str) -> tuple[Records, list[tuple[RejectOut, str]]]:
     """Events too large for one Kinesis record become rejects (the service would refuse them anyway), each
     with its text (the event as compact JSON, without the "_job_id" the core put first)."""
-    if all(size <= MAX_BYTES_PER_RECORD for size in records.sizes):
+    if not records.sizes or max(records.sizes) <= MAX_BYTES_PER_RECORD:
         return records, []
     keep = [i for i, size in enumerate(records.sizes) if size <= MAX_BYTES_PER_RECORD]
     job_member = b'{"_job_id":' + orjson.dumps(job_id) + b","
