@@ -14,7 +14,7 @@ use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, RecordBatchReade
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -355,7 +355,10 @@ pub fn write_iceberg_parquet(
         None => None,
     };
     // Chunk-level statistics only: the manifest's bounds are computed here, and page statistics of long strings
-    // cost time for nothing. Dictionary encoding only for columns whose first values repeat.
+    // cost time for nothing. Dictionary encoding only for columns whose first values repeat; the other strings
+    // (ids, JSON text) are written DELTA_LENGTH_BYTE_ARRAY: lengths apart from the bytes, which ZSTD then
+    // compresses faster and smaller than PLAIN's interleaved lengths (standard Parquet, read by pyarrow, DuckDB
+    // and Iceberg's Parquet readers).
     let mut builder = WriterProperties::builder()
         .set_compression(compression)
         .set_statistics_enabled(EnabledStatistics::Chunk)
@@ -363,7 +366,9 @@ pub fn write_iceberg_parquet(
     if let Some(batch) = &first {
         for (i, f) in fields.iter().enumerate() {
             if !repeats(batch.column(i)) {
-                builder = builder.set_column_dictionary_enabled(ColumnPath::from(f.name.as_str()), false);
+                builder = builder
+                    .set_column_dictionary_enabled(ColumnPath::from(f.name.as_str()), false)
+                    .set_column_encoding(ColumnPath::from(f.name.as_str()), Encoding::DELTA_LENGTH_BYTE_ARRAY);
             }
         }
     }
@@ -563,6 +568,30 @@ mod tests {
         // No 16-byte string of 0xff bytes is above a longer one: no upper bound, as for the exact maximum.
         assert!(!meta.upper_bounds.contains_key(&2));
         assert_eq!(meta.null_value_counts[&1], 1);
+    }
+
+    #[test]
+    fn distinct_strings_are_delta_length_encoded() {
+        let iceberg = r#"{"fields":[{"id":1,"name":"id","required":true,"type":"string"},
+            {"id":2,"name":"kind","required":true,"type":"string"}]}"#;
+        let ids: Vec<String> = (0..2000).map(|i| format!("id-{i}")).collect();
+        let kinds: Vec<&str> = (0..2000).map(|i| if i % 2 == 0 { "a" } else { "b" }).collect();
+        let batch = RecordBatch::try_from_iter(vec![
+            ("id", Arc::new(arrow_array::StringArray::from(ids.clone())) as ArrayRef),
+            ("kind", Arc::new(arrow_array::StringArray::from(kinds)) as ArrayRef),
+        ])
+        .unwrap();
+        let path = std::env::temp_dir().join(format!("ep-core-enc-{}.parquet", std::process::id()));
+        let path = path.to_str().unwrap();
+        write_iceberg_parquet([Ok(batch)], path, iceberg, Codec::Snappy).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+        let column = |i: usize| reader.metadata().row_group(0).column(i).encodings().collect::<Vec<_>>();
+        assert!(column(0).contains(&Encoding::DELTA_LENGTH_BYTE_ARRAY), "{:?}", column(0));
+        assert!(column(1).contains(&Encoding::RLE_DICTIONARY), "{:?}", column(1));
+        let (_, batches) = read_all(path).unwrap();
+        std::fs::remove_file(path).unwrap();
+        let back: Vec<String> = batches.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().map(|v| v.unwrap().to_string()).collect::<Vec<_>>()).collect();
+        assert_eq!(back, ids);
     }
 
     #[test]
