@@ -75,7 +75,8 @@ def test_read_only_buffers_are_borrowed(tmp_path: Path) -> None:
         for payload in (memoryview(data), mapped):
             got = ec.process_batch(payload)
             assert got.records.to_pylist() == want.records.to_pylist()
-            assert [(r.line, r.raw) for r in got.rejects] == [(r.line, r.raw) for r in want.rejects] == [(4, "not json")]
+            rejects = [(r.line, r.raw) for r in got.rejects]
+            assert rejects == [(r.line, r.raw) for r in want.rejects] == [(4, "not json")]
             assert ec.parse(memoryview(data[:-9]), "ndjson") == items
     with pytest.raises(TypeError):
         ec.process_batch(bytearray(data))
