@@ -5,7 +5,7 @@
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 toolchain="$(rustc --version | awk '{print $2}')"
-export CARGO_TARGET_DIR="$EVENTPIPE_CACHE/cargo-target-$toolchain"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$EVENTPIPE_CACHE/cargo-target-$toolchain}"
 export PYTHONDONTWRITEBYTECODE=1
 
 failures=()

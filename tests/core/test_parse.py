@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mmap
+from pathlib import Path
 from typing import Any
 
 import eventpipe_core as ec
@@ -60,6 +62,24 @@ def test_parsing_interface(items: list[dict[str, Any]]) -> None:
             assert isinstance(parsed, list)
             assert all(type(p) is dict for p in parsed)
             assert parsed == items
+
+
+def test_read_only_buffers_are_borrowed(tmp_path: Path) -> None:
+    """A memoryview or a read-only mmap of a file is accepted like bytes (no copy); a writable bytearray is not."""
+    items = [{"event_id": f"e{i}", "event_type": "click", "timestamp": "2026-01-01T00:00:00Z"} for i in range(3)]
+    data = "".join(json.dumps(e) + "\n" for e in items).encode() + b"not json\n"
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(data)
+    want = ec.process_batch(data)
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        for payload in (memoryview(data), mapped):
+            got = ec.process_batch(payload)
+            assert got.records.to_pylist() == want.records.to_pylist()
+            rejects = [(r.line, r.raw) for r in got.rejects]
+            assert rejects == [(r.line, r.raw) for r in want.rejects] == [(4, "not json")]
+            assert ec.parse(memoryview(data[:-9]), "ndjson") == items
+    with pytest.raises(TypeError):
+        ec.process_batch(bytearray(data))
 
 
 @settings(max_examples=50, deadline=None)

@@ -25,14 +25,14 @@ pub struct Violation {
     pub value: Option<Value>,
 }
 
-/// A typed promoted value.
+/// A typed promoted value (a string borrowed from the input when it holds no escapes).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Promoted {
+pub enum Promoted<'a> {
     Null,
     Double(f64),
     Long(i64),
     Int(i32),
-    Str(String),
+    Str(Cow<'a, str>),
     Bool(bool),
 }
 
@@ -51,7 +51,7 @@ pub struct Event<'a> {
     /// Compact JSON text of `properties`, numbers exactly as received.
     pub properties: Option<Cow<'a, str>>,
     pub schema_version: i32,
-    pub promoted: Vec<Promoted>,
+    pub promoted: Vec<Promoted<'a>>,
     /// The reserved top-level `_job_id`.
     pub job_id: Option<Cow<'a, str>>,
 }
@@ -83,7 +83,11 @@ fn raw_value(raw: &RawValue) -> Value {
 
 /// The string inside a raw JSON value, borrowed when it holds no escapes; None when it is not a string.
 fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
+    text_str(raw.get())
+}
+
+/// The string inside raw JSON text, borrowed when it holds no escapes; None when it is not a string.
+fn text_str(text: &str) -> Option<Cow<'_, str>> {
     if !text.starts_with('"') {
         return None;
     }
@@ -205,11 +209,22 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
 
     // Schema rules and promotions; only the members of properties that some rule reads are picked, as borrowed
     // raw JSON (no Value is built for a number or string leaf unless a rule is broken).
-    let mut picked: Vec<Option<&'a RawValue>> = Vec::new();
-    let picked_ok = match (schema.reads_properties, properties) {
-        (true, Some(p)) => pick_members(p.get(), &schema.property_roots, &mut picked),
-        _ => false,
-    };
+    let mut picked: Vec<Option<&'a str>> = Vec::new();
+    let mut compact_properties = None;
+    let mut picked_ok = false;
+    if let Some(p) = properties {
+        let roots: &[String] = if schema.reads_properties { &schema.property_roots } else { &[] };
+        match scan_object(p.get(), roots, &mut picked) {
+            Some(spaced) => {
+                picked_ok = schema.reads_properties;
+                compact_properties = Some(if spaced { crate::parse::compact(p.get()) } else { Cow::Borrowed(p.get()) });
+            }
+            None => {
+                picked_ok = schema.reads_properties && pick_members(p.get(), roots, &mut picked);
+                compact_properties = Some(crate::parse::compact(p.get()));
+            }
+        }
+    }
     let props = Picked { roots: &schema.property_roots, values: picked_ok.then_some(picked.as_slice()) };
     for rule in &schema.fields {
         if !rule.applies_to(event_type.as_deref()) {
@@ -262,7 +277,7 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
         event_ts,
         event_date,
         event_hour,
-        properties: properties.map(|p| crate::parse::compact(p.get())),
+        properties: compact_properties,
         schema_version,
         promoted,
         job_id,
@@ -284,12 +299,12 @@ fn envelope_raw<'a>(env: &RawEnvelope<'a>, field: EnvelopeField) -> Option<&'a R
 /// The members of `properties` named by the schema's property roots, as borrowed raw JSON (None when absent).
 struct Picked<'p, 'a> {
     roots: &'p [String],
-    values: Option<&'p [Option<&'a RawValue>]>,
+    values: Option<&'p [Option<&'a str>]>,
 }
 
 impl<'a> Picked<'_, 'a> {
     /// The raw member for a one-segment path (a direct member of `properties`), JSON null included.
-    fn leaf(&self, segments: &[String]) -> Option<&'a RawValue> {
+    fn leaf(&self, segments: &[String]) -> Option<&'a str> {
         let [first] = segments else { return None };
         let i = self.roots.iter().position(|r| r == first)?;
         *self.values?.get(i)?
@@ -299,7 +314,7 @@ impl<'a> Picked<'_, 'a> {
     fn lookup(&self, segments: &[String]) -> Option<Value> {
         let (first, rest) = segments.split_first()?;
         let i = self.roots.iter().position(|r| r == first)?;
-        let root = raw_value((*self.values?.get(i)?)?);
+        let root: Value = serde_json::from_str((*self.values?.get(i)?)?).unwrap_or(Value::Null);
         let mut v = &root;
         for s in rest {
             v = v.as_object()?.get(s)?;
@@ -310,7 +325,7 @@ impl<'a> Picked<'_, 'a> {
 
 /// Read the members `roots` of a JSON object text into `out` (borrowed, raw), skipping every other member without
 /// building it; false when the text is not a readable object.
-fn pick_members<'a>(text: &'a str, roots: &[String], out: &mut Vec<Option<&'a RawValue>>) -> bool {
+fn pick_members<'a>(text: &'a str, roots: &[String], out: &mut Vec<Option<&'a str>>) -> bool {
     out.clear();
     out.resize(roots.len(), None);
     let mut de = serde_json::Deserializer::from_str(text);
@@ -319,7 +334,7 @@ fn pick_members<'a>(text: &'a str, roots: &[String], out: &mut Vec<Option<&'a Ra
 
 struct PickSeed<'s, 'o, 'a> {
     roots: &'s [String],
-    out: &'o mut Vec<Option<&'a RawValue>>,
+    out: &'o mut Vec<Option<&'a str>>,
 }
 
 impl<'a> DeserializeSeed<'a> for PickSeed<'_, '_, 'a> {
@@ -337,13 +352,111 @@ impl<'a> Visitor<'a> for PickSeed<'_, '_, 'a> {
     fn visit_map<A: MapAccess<'a>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while let Some(key) = map.next_key::<Key<'a>>()? {
             match self.roots.iter().position(|r| r.as_str() == key.0.as_ref()) {
-                Some(i) => self.out[i] = Some(map.next_value::<&'a RawValue>()?),
+                Some(i) => self.out[i] = Some(map.next_value::<&'a RawValue>()?.get()),
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// One pass over the text of a JSON object that was already read as valid JSON: the members named by `roots` as
+/// raw text into `out` (None when absent; the last of duplicate keys wins, as in [`pick_members`]), and whether
+/// there is JSON whitespace outside strings (the text then needs [`crate::parse::compact`]). None when the text
+/// is not shaped as expected (the caller then takes the general path).
+fn scan_object<'a>(text: &'a str, roots: &[String], out: &mut Vec<Option<&'a str>>) -> Option<bool> {
+    out.clear();
+    out.resize(roots.len(), None);
+    let b = text.as_bytes();
+    let mut spaced = false;
+    let mut i = skip_ws(b, 0, &mut spaced);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1, &mut spaced);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1, &mut spaced) == b.len()).then_some(spaced);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(b, i)?;
+        let key = &text[i..key_end];
+        i = skip_ws(b, key_end, &mut spaced);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, i + 1, &mut spaced);
+        let end = value_end(b, start, &mut spaced)?;
+        if !roots.is_empty() {
+            let name = text_str(key)?;
+            if let Some(k) = roots.iter().position(|r| r.as_str() == name) {
+                out[k] = Some(&text[start..end]);
+            }
+        }
+        i = skip_ws(b, end, &mut spaced);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1, &mut spaced),
+            Some(b'}') => return (skip_ws(b, i + 1, &mut spaced) == b.len()).then_some(spaced),
+            _ => return None,
+        }
+    }
+}
+
+/// The index after JSON whitespace from `i`; sets `spaced` when there was any.
+fn skip_ws(b: &[u8], mut i: usize, spaced: &mut bool) -> usize {
+    while let Some(b' ' | b'\t' | b'\r' | b'\n') = b.get(i) {
+        *spaced = true;
+        i += 1;
+    }
+    i
+}
+
+/// The index after the string whose opening quote is at `i`.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[j] == b'"' {
+            return Some(j + 1);
+        }
+        j += 2;
+    }
+}
+
+/// The index after the JSON value starting at `i` (valid JSON assumed; None when the text ends early).
+fn value_end(b: &[u8], i: usize, spaced: &mut bool) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    b' ' | b'\t' | b'\r' | b'\n' => *spaced = true,
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let n = b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'));
+            Some(i + n.unwrap_or(b.len() - i))
+        }
     }
 }
 
@@ -359,8 +472,7 @@ fn number_f64(text: &str) -> Option<f64> {
 
 /// Fast path for a rule on a number member: true when it surely holds (type number or unset, within min/max, no
 /// string or enum checks); false means "check it the general way".
-fn number_rule_holds(rule: &FieldRule, raw: &RawValue) -> bool {
-    let text = raw.get();
+fn number_rule_holds(rule: &FieldRule, text: &str) -> bool {
     if !is_number_text(text)
         || !matches!(rule.ty, None | Some(FieldType::Number))
         || rule.allowed.is_some()
@@ -374,14 +486,13 @@ fn number_rule_holds(rule: &FieldRule, raw: &RawValue) -> bool {
 }
 
 /// Promote a raw member without building a Value; None means "use the general path" (which reports errors).
-fn promote_raw(raw: &RawValue, ty: PromotedType) -> Option<Promoted> {
-    let text = raw.get();
+fn promote_raw(text: &str, ty: PromotedType) -> Option<Promoted<'_>> {
     if text == "null" {
         return Some(Promoted::Null);
     }
     match ty {
         PromotedType::Double if is_number_text(text) => number_f64(text).map(Promoted::Double),
-        PromotedType::String => raw_str(raw).map(|s| Promoted::Str(s.into_owned())),
+        PromotedType::String => text_str(text).map(Promoted::Str),
         _ => None,
     }
 }
@@ -408,13 +519,13 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-fn promote(v: Option<&Value>, ty: PromotedType) -> Option<Promoted> {
+fn promote(v: Option<&Value>, ty: PromotedType) -> Option<Promoted<'static>> {
     let Some(v) = v else { return Some(Promoted::Null) };
     match ty {
         PromotedType::Double => v.as_f64().filter(|_| v.is_number()).map(Promoted::Double),
         PromotedType::Long => v.as_i64().map(Promoted::Long),
         PromotedType::Int => v.as_i64().and_then(|n| i32::try_from(n).ok()).map(Promoted::Int),
-        PromotedType::String => v.as_str().map(|s| Promoted::Str(s.to_string())),
+        PromotedType::String => v.as_str().map(|s| Promoted::Str(Cow::Owned(s.to_string()))),
         PromotedType::Boolean => v.as_bool().map(Promoted::Bool),
     }
 }
@@ -561,6 +672,28 @@ mod tests {
         assert_eq!(rules(&check("[1,2]", &Schema::envelope()).1), vec![("", "json")]);
         assert_eq!(rules(&check("{\"a\":", &Schema::envelope()).1), vec![("", "json")]);
         assert_eq!(rules(&check("hello", &Schema::envelope()).1), vec![("", "json")]);
+    }
+
+    #[test]
+    fn one_pass_member_scan_agrees_with_serde() {
+        let roots: Vec<String> = ["amount", "cur\"rency", "nested", "é"].iter().map(|r| r.to_string()).collect();
+        let texts = [
+            r#"{}"#,
+            r#"{ }"#,
+            r#"{"amount":1.5e3,"x":[1,{"amount":2}],"nested":{"a":[1,2,"}]"]},"amount":-0}"#,
+            r#"{"cur\"rency":"E\"U}R","\u00e9":true,"s":"a b"}"#,
+            r#"{ "amount" : 12 , "nested" : { "k" : [ 1 , 2 ] } , "é" : null }"#,
+            "{\"t\":\"tab\\tin\",\n\"amount\":\r\n7}",
+        ];
+        for text in texts {
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let spaced = scan_object(text, &roots, &mut fast).unwrap();
+            assert!(pick_members(text, &roots, &mut slow), "{text}");
+            assert_eq!(fast, slow, "{text}");
+            let compacted = if spaced { crate::parse::compact(text) } else { Cow::Borrowed(text) };
+            assert_eq!(compacted, crate::parse::compact(text), "{text}");
+        }
+        assert_eq!(scan_object(r#"{"a":1} x"#, &roots, &mut Vec::new()), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::SchemaRef;
 use eventpipe_core::iceberg_parquet::{self, Codec};
 use eventpipe_core::{Error, Format};
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -61,15 +62,38 @@ fn guard<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 
 // ------------------------------------------------------------------ conversions
 
-/// The bytes of a `bytes` or `str` argument.
-fn input_bytes<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+/// The bytes of an input argument: `bytes`, `str`, or a read-only contiguous buffer (`memoryview`, an `mmap`
+/// opened with `ACCESS_READ`), which is borrowed without a copy. Writable buffers are refused: the Rust core reads
+/// them without the GIL, and another thread could change them meanwhile.
+enum Input<'a> {
+    Slice(&'a [u8]),
+    Buffer(PyBuffer<u8>),
+}
+
+impl Input<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Input::Slice(s) => s,
+            // SAFETY: the buffer is read-only, C-contiguous and held (so neither freed nor resized) while `self`
+            // lives; `len_bytes` is its size and `buf_ptr` its start.
+            Input::Buffer(b) => unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes()) },
+        }
+    }
+}
+
+fn input_bytes<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<Input<'a>> {
     if let Ok(b) = data.downcast::<PyBytes>() {
-        return Ok(b.as_bytes());
+        return Ok(Input::Slice(b.as_bytes()));
     }
     if let Ok(s) = data.downcast::<PyString>() {
-        return Ok(s.to_str()?.as_bytes());
+        return Ok(Input::Slice(s.to_str()?.as_bytes()));
     }
-    Err(PyTypeError::new_err(format!("expected bytes or str, got {}", data.get_type().name()?)))
+    let kind = data.get_type().name()?;
+    match PyBuffer::<u8>::get(data) {
+        Ok(b) if b.readonly() && b.is_c_contiguous() => Ok(Input::Buffer(b)),
+        Ok(_) => Err(PyTypeError::new_err(format!("expected bytes, str or a read-only contiguous buffer, got a writable or strided {kind}"))),
+        Err(_) => Err(PyTypeError::new_err(format!("expected bytes, str or a read-only buffer, got {kind}"))),
+    }
 }
 
 /// Python value -> JSON text, exactly (integers of any size keep their digits).
@@ -418,7 +442,8 @@ fn process_batch(
     guard(py, || {
         let format = Format::from_name(format).map_err(|e| to_py_err(py, e))?;
         let schema = schema_of(schema);
-        let bytes = input_bytes(data)?;
+        let input = input_bytes(data)?;
+        let bytes = input.as_slice();
         let out = py
             .allow_threads(|| {
                 catch_unwind(AssertUnwindSafe(|| {
@@ -462,7 +487,7 @@ fn rows_to_py<'py>(py: Python<'py>, rows: Vec<serde_json::Map<String, Value>>) -
 #[pyfunction]
 fn parse_json<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
     guard(py, || {
-        let rows = eventpipe_core::parse_json(input_bytes(data)?).map_err(|e| to_py_err(py, e))?;
+        let rows = eventpipe_core::parse_json(input_bytes(data)?.as_slice()).map_err(|e| to_py_err(py, e))?;
         rows_to_py(py, rows)
     })
 }
@@ -470,7 +495,7 @@ fn parse_json<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<
 #[pyfunction]
 fn parse_csv<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
     guard(py, || {
-        let rows = eventpipe_core::parse_csv(input_bytes(data)?).map_err(|e| to_py_err(py, e))?;
+        let rows = eventpipe_core::parse_csv(input_bytes(data)?.as_slice()).map_err(|e| to_py_err(py, e))?;
         rows_to_py(py, rows)
     })
 }
@@ -479,7 +504,7 @@ fn parse_csv<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'
 fn parse<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, format: &str) -> PyResult<Bound<'py, PyList>> {
     guard(py, || {
         let format = Format::from_name(format).map_err(|e| to_py_err(py, e))?;
-        let rows = eventpipe_core::parse(input_bytes(data)?, format).map_err(|e| to_py_err(py, e))?;
+        let rows = eventpipe_core::parse(input_bytes(data)?.as_slice(), format).map_err(|e| to_py_err(py, e))?;
         rows_to_py(py, rows)
     })
 }
@@ -717,7 +742,8 @@ fn pack_records<'py>(
 fn _stage_timings(py: Python<'_>, data: &Bound<'_, PyAny>, schema: Option<&Bound<'_, Schema>>) -> PyResult<Vec<(String, f64)>> {
     guard(py, || {
         let schema = schema_of(schema);
-        let bytes = input_bytes(data)?;
+        let input = input_bytes(data)?;
+        let bytes = input.as_slice();
         let stages = py
             .allow_threads(|| eventpipe_core::batch::stage_timings(bytes, &schema))
             .map_err(|e| to_py_err(py, e))?;

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
+from typing_extensions import Buffer
 
 __version__: str
 
@@ -75,10 +76,13 @@ class Schema:
 
 # ---------------------------------------------------------------- row-level API (tests, small batches)
 Format = Literal["json", "ndjson", "csv"]
+# Input bytes: `bytes`, `str`, or a read-only contiguous buffer (a `memoryview`, an `mmap` opened with ACCESS_READ),
+# borrowed without a copy. A writable buffer (bytearray) raises TypeError.
+Data = bytes | str | Buffer
 
-def parse_json(data: bytes | str) -> list[dict[str, Any]]: ...  # NDJSON or a JSON array; ParseError on bad input
-def parse_csv(data: bytes | str) -> list[dict[str, Any]]: ...   # header row; "properties" column is JSON text
-def parse(data: bytes | str, format: str) -> list[dict[str, Any]]: ...  # UnsupportedFormatError
+def parse_json(data: Data) -> list[dict[str, Any]]: ...  # NDJSON or a JSON array; ParseError on bad input
+def parse_csv(data: Data) -> list[dict[str, Any]]: ...   # header row; "properties" column is JSON text
+def parse(data: Data, format: str) -> list[dict[str, Any]]: ...  # UnsupportedFormatError
 def validate_schema(events: Sequence[Mapping[str, Any]], schema: Schema | None = None) -> list[Violation]: ...
 def validate_or_raise(events: Sequence[Mapping[str, Any]], schema: Schema | None = None) -> None: ...
 def transform_batch(events: Sequence[Mapping[str, Any]], schema: Schema | None = None) -> list[dict[str, Any]]: ...
@@ -107,7 +111,7 @@ class BatchResult:
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...  # the records
 
 def process_batch(
-    data: bytes | str,
+    data: Data,
     *,
     format: str = "ndjson",
     schema: Schema | None = None,
