@@ -9,10 +9,11 @@ use arrow_array::builder::{
 };
 use std::borrow::Cow;
 
+use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 
-use crate::dedupe::Deduper;
+use crate::dedupe::{Deduper, Ids};
 use crate::error::Result;
 use crate::parse::{compact_object, records, split_records, Format, SourceRecord};
 use crate::schema::{PromotedType, Schema};
@@ -265,6 +266,28 @@ impl Builders {
     }
 }
 
+/// The event ids kept so far, by output row, for the dedupe table (which stores no ids of its own): row r is
+/// row r % CHUNK_ROWS of chunk r / CHUNK_ROWS, or of the chunk being built.
+struct RowIds<'b> {
+    chunks: &'b [RecordBatch],
+    building: &'b StringBuilder,
+}
+
+impl Ids for RowIds<'_> {
+    fn id(&self, index: usize) -> &str {
+        let (chunk, row) = (index / CHUNK_ROWS, index % CHUNK_ROWS);
+        match self.chunks.get(chunk) {
+            // Column 0 of every chunk is event_id (records_schema).
+            Some(batch) => batch.column(0).as_string::<i32>().value(row),
+            None => {
+                let offsets = self.building.offsets_slice();
+                let bytes = &self.building.values_slice()[offsets[row] as usize..offsets[row + 1] as usize];
+                std::str::from_utf8(bytes).expect("the builder holds the UTF-8 text it was given")
+            }
+        }
+    }
+}
+
 /// An empty string builder for `rows` values, with room for as many value bytes per row as `b` holds (+1/8).
 fn string_like(b: &StringBuilder, rows: usize) -> StringBuilder {
     let filled = b.offsets_slice().len().saturating_sub(1);
@@ -281,6 +304,7 @@ pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput>
     let mut chunks = Vec::new();
     let mut rejects = Vec::new();
     let mut dedupe = Deduper::with_capacity(data.len() / 256);
+    debug_assert_eq!(schema.field(0).name(), "event_id", "RowIds reads event ids from column 0");
     let mut duplicates = 0usize;
     let mut received = 0usize;
     let mut violations = Vec::new();
@@ -343,9 +367,10 @@ impl<'a> Pending<'a> {
         builders: &mut Builders,
         chunks: &mut Vec<RecordBatch>,
         duplicates: &mut usize,
-        dedupe: &mut Deduper<'a>,
+        dedupe: &mut Deduper,
     ) -> Result<()> {
-        if !dedupe.first_seen_hashed(self.ev.event_id.clone(), self.hash) {
+        let kept = RowIds { chunks, building: &builders.event_id };
+        if !dedupe.first_seen_hashed(&self.ev.event_id, self.hash, &kept) {
             *duplicates += 1;
             return Ok(());
         }
@@ -367,9 +392,9 @@ fn rejected(rec: &SourceRecord<'_>, violations: &mut Vec<Violation>) -> Reject {
     Reject { line: rec.line, reason, violations: std::mem::take(violations), raw: rec.raw.to_string() }
 }
 
-/// One record whose JSON text is owned (a CSV row): its event id is copied into the dedupe set.
+/// One record whose JSON text is owned (a CSV row).
 #[allow(clippy::too_many_arguments)]
-fn process_owned<'a>(
+fn process_owned(
     rec: &SourceRecord<'_>,
     opts: BatchOptions<'_>,
     schema: &SchemaRef,
@@ -377,7 +402,7 @@ fn process_owned<'a>(
     chunks: &mut Vec<RecordBatch>,
     rejects: &mut Vec<Reject>,
     duplicates: &mut usize,
-    dedupe: &mut Deduper<'a>,
+    dedupe: &mut Deduper,
 ) -> Result<()> {
     let Ok(text) = &rec.json else { return Ok(()) };
     let mut violations = Vec::new();
@@ -385,7 +410,7 @@ fn process_owned<'a>(
         rejects.push(rejected(rec, &mut violations));
         return Ok(());
     };
-    if !dedupe.first_seen(Cow::Owned(ev.event_id.to_string())) {
+    if !dedupe.first_seen(&ev.event_id, &RowIds { chunks, building: &builders.event_id }) {
         *duplicates += 1;
         return Ok(());
     }
