@@ -60,9 +60,11 @@ def read_stream(endpoint: str, stream: str) -> list[dict[str, Any]]:
 
 
 def shard_of_key(endpoint: str, stream: str, key: str) -> str:
-    """The shard Kinesis routes a partition key to: MD5 of the key as a 128-bit integer, in the shard's range."""
+    """The open shard Kinesis routes a partition key to: MD5 of the key as a 128-bit integer, in its range."""
     hash_key = int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
     for shard in kinesis_client(endpoint).list_shards(StreamName=stream)["Shards"]:
+        if "EndingSequenceNumber" in shard["SequenceNumberRange"]:
+            continue  # closed by a reshard: takes no more records
         low, high = shard["HashKeyRange"]["StartingHashKey"], shard["HashKeyRange"]["EndingHashKey"]
         if int(low) <= hash_key <= int(high):
             return str(shard["ShardId"])

@@ -158,3 +158,31 @@ def test_build_records_sizes_are_data_plus_key_bytes(users: list[str | None]) ->
     assert records.keys == expected_keys
     assert records.sizes == [record_size(d, k) for d, k in zip(records.data, records.keys, strict=True)]
     assert records.lines == list(range(1, len(users) + 1))
+
+
+def test_a_reshard_reloads_the_shard_map_and_loses_nothing(ingest_app: Any, kinesis_endpoint: str) -> None:
+    """The stream is split while ingest holds a one-shard map: the next request's packed record lands on a child
+    shard the map does not know, ingest notices from the PutRecords answer and reloads the map, and the request
+    after that is routed per event again; every event of the three requests is in the stream exactly once."""
+    stream = create_stream(kinesis_endpoint, shards=1)
+    client_kinesis = kinesis_client(kinesis_endpoint)
+    sent: list[dict[str, Any]] = []
+    job_ids = []
+    with ingest_app(stream_name=stream) as client:
+        for request in range(3):
+            if request == 1:  # the map (one shard) is fresh for 60 s: split the shard under it
+                [parent] = client_kinesis.list_shards(StreamName=stream)["Shards"]
+                client_kinesis.split_shard(StreamName=stream, ShardToSplit=parent["ShardId"],
+                                           NewStartingHashKey=str(2**127))
+            events = [valid_event(1000 * request + n) for n in range(100)]
+            answer = client.post("/api/v1/ingest", json=events)
+            assert answer.status_code == 202, answer.text
+            sent += events
+            job_ids.append(answer.json()["job_id"])
+    lines = [entry | {"event": json.loads(entry["Data"])} for entry in read_stream(kinesis_endpoint, stream)]
+    assert sorted(e["event"]["event_id"] for e in lines) == sorted(e["event_id"] for e in sent)
+    after_reload = [e for e in lines if e["event"]["_job_id"] == job_ids[2]]
+    assert len(after_reload) == 100
+    for entry in after_reload:
+        assert entry["ShardId"] == shard_of_key(kinesis_endpoint, stream, entry["event"]["user_id"])
+    assert len({e["ShardId"] for e in after_reload}) == 2, "100 users over two child shards"
