@@ -40,37 +40,47 @@ SHARDS = 4
 CHUNK = 10_000
 COMMIT_EVERY = 50_000
 MAX_BUFFERED = 200_000  # the consumer's per-shard read-ahead bound, summed
+# Variants: who writes the Parquet files, and whether each Kinesis record holds one event or, as ingest packs
+# them by default, PACKED_LINES events (NDJSON lines; 500-event requests over 4 shards give ~125 per record).
+VARIANTS = {"core": ("core", 0), "pyiceberg": ("pyiceberg", 0), "core-packed": ("core", 125)}
 
 
-def _records(count: int) -> list[list[Any]]:
-    """W1 lines as per-shard lists of GetRecords chunks (StreamRecord), sequence numbers increasing per shard."""
+def _records(count: int, pack: int = 0) -> list[list[Any]]:
+    """W1 lines as per-shard lists of GetRecords chunks (StreamRecord), sequence numbers increasing per shard;
+    with `pack`, each record holds `pack` consecutive lines of its shard joined by newlines (as ingest packs)."""
     from eventpipe_consumer.records import StreamRecord
 
     from bench.w1_data import input_file
 
     data = input_file(count).read_bytes().splitlines()
     now_us = int(time.time() * 1_000_000)
-    per_shard: list[list[Any]] = [[] for _ in range(SHARDS)]
-    for i, payload in enumerate(data):
-        shard = i % SHARDS
-        per_shard[shard].append(StreamRecord(f"shardId-{shard:012d}", str(10**20 + i), payload, now_us))
+    per_shard_lines: list[list[bytes]] = [data[shard::SHARDS] for shard in range(SHARDS)]
+    per_shard: list[list[Any]] = []
+    for shard, shard_lines in enumerate(per_shard_lines):
+        payloads = ([b"\n".join(shard_lines[i:i + pack]) for i in range(0, len(shard_lines), pack)] if pack
+                    else shard_lines)
+        per_shard.append([StreamRecord(f"shardId-{shard:012d}", str(10**20 + i), payload, now_us)
+                          for i, payload in enumerate(payloads)])
+    chunk = max(1, CHUNK // max(pack, 1))  # about CHUNK events per GetRecords answer either way
     chunks: list[list[Any]] = []
-    for start in range(0, max(len(s) for s in per_shard), CHUNK):
+    for start in range(0, max(len(s) for s in per_shard), chunk):
         for shard_records in per_shard:
-            if shard_records[start:start + CHUNK]:
-                chunks.append(shard_records[start:start + CHUNK])
+            if shard_records[start:start + chunk]:
+                chunks.append(shard_records[start:start + chunk])
     return chunks
 
 
-def run_variant(writer: str, count: int, workdir: Path) -> dict[str, Any]:
+def run_variant(variant: str, count: int, workdir: Path) -> dict[str, Any]:
     """One round in this (child) process: process + commit `count` W1 records."""
+    writer, pack = VARIANTS[variant]
     import eventpipe_core
     from eventpipe_consumer import iceberg
     from eventpipe_consumer.records import DedupeWindow, process_records, rejects_table
 
     from bench.w1_data import SCHEMA
 
-    chunks = _records(count)
+    chunks = _records(count, pack)
+    kinesis_records = sum(len(c) for c in chunks)
     schema = eventpipe_core.Schema(json.dumps(SCHEMA))
     catalog = iceberg.open_catalog("bench", {"type": "sql", "uri": f"sqlite:///{workdir / 'catalog.db'}",
                                              "warehouse": (workdir / "warehouse").as_uri()})
@@ -121,7 +131,7 @@ def run_variant(writer: str, count: int, workdir: Path) -> dict[str, Any]:
         with lock:
             lock.wait_for(lambda: pending[0] < MAX_BUFFERED)
             buffered.append(segment)
-            pending[0] += segment.received
+            pending[0] += segment.events  # the consumer's thresholds count events
             lock.notify_all()
     with lock:
         finished.set()
@@ -130,7 +140,8 @@ def run_variant(writer: str, count: int, workdir: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     committed, rejected_count = totals["committed"], totals["rejected"]
     return {
-        "writer": writer, "records": count, "committed": committed, "rejected": rejected_count,
+        "variant": variant, "writer": writer, "records": count, "kinesis_records": kinesis_records,
+        "committed": committed, "rejected": rejected_count,
         "seconds": seconds, "events_per_s": committed / seconds, "records_per_s": count / seconds,
         "commit_p50_s": statistics.median(latencies),
         "commit_p95_s": sorted(latencies)[int(0.95 * (len(latencies) - 1))],
@@ -139,9 +150,9 @@ def run_variant(writer: str, count: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-def _child(writer: str, count: int) -> dict[str, Any]:
+def _child(variant: str, count: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="eventpipe-bench-consumer-") as tmp:
-        out = subprocess.run([sys.executable, "-m", "bench.consumer", "--child", writer, "--events", str(count),
+        out = subprocess.run([sys.executable, "-m", "bench.consumer", "--child", variant, "--events", str(count),
                               "--workdir", tmp], cwd=REPO, check=True, capture_output=True, text=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -219,20 +230,20 @@ def main(argv: list[str] | None = None) -> int:
     import eventpipe_core
     import pyiceberg
 
-    results: dict[str, list[dict[str, Any]]] = {"core": [], "pyiceberg": []}
+    results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
     for round_no in range(args.rounds):
-        order = ["core", "pyiceberg"] if round_no % 2 == 0 else ["pyiceberg", "core"]
-        for writer in order:
-            result = _child(writer, args.events)
-            results[writer].append(result)
+        order = list(VARIANTS) if round_no % 2 == 0 else list(reversed(VARIANTS))
+        for variant in order:
+            result = _child(variant, args.events)
+            results[variant].append(result)
             print(json.dumps({"round": round_no, **result}), file=sys.stderr)
     summary = {}
-    for writer, rounds in results.items():
-        summary[writer] = {key: statistics.median(r[key] for r in rounds)
-                           for key in ("events_per_s", "records_per_s", "commit_p50_s", "commit_p95_s",
-                                       "files_per_commit", "peak_rss_mb", "seconds")}
-        summary[writer]["committed"] = rounds[0]["committed"]
-        summary[writer]["rejected"] = rounds[0]["rejected"]
+    for variant, rounds in results.items():
+        summary[variant] = {key: statistics.median(r[key] for r in rounds)
+                            for key in ("events_per_s", "records_per_s", "commit_p50_s", "commit_p95_s",
+                                        "files_per_commit", "peak_rss_mb", "seconds")}
+        for key in ("committed", "rejected", "kinesis_records"):
+            summary[variant][key] = rounds[0][key]
     e2e = asyncio.run(_end_to_end(args.stream_events)) if args.stream_events else None
     print(json.dumps({"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                   "eventpipe_core": eventpipe_core.__version__,

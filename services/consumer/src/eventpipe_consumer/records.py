@@ -20,6 +20,7 @@ from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import eventpipe_core
 import orjson
@@ -49,9 +50,9 @@ REJECTED_ARROW_SCHEMA = pa.schema([
 ])
 
 
-@dataclass(frozen=True, slots=True)
-class StreamRecord:
-    """One Kinesis record as read: where it sits in the stream and its payload."""
+class StreamRecord(NamedTuple):
+    """One Kinesis record as read: where it sits in the stream and its payload. (A tuple: the lines of a packed
+    record become one each, ~125 per record, and a frozen dataclass costs 4x as much to create.)"""
 
     shard_id: str
     sequence_number: str
@@ -212,9 +213,13 @@ class PreparedLines:
     prerejected: list[tuple[int, str, str]]  # (record index, rule, message)
 
 
-def is_pack(data: bytes) -> bool:
-    """Several compact JSON objects joined by "\n" (each line starts with "{"), as ingest packs them."""
-    return data[:1] == b"{" and b"\n" in data and data.count(b"\n") == data.count(b"\n{")
+def pack_lines(data: bytes) -> list[bytes] | None:
+    """The lines of a packed record (compact JSON objects joined by "\n": every line starts with "{"), or None
+    when `data` is not one (no line break, or a pretty-printed / broken record)."""
+    if data[:1] != b"{" or b"\n" not in data:
+        return None
+    lines = data.split(b"\n")
+    return lines if all(line[:1] == b"{" for line in lines) else None
 
 
 def unpack(records: Sequence[StreamRecord]) -> Sequence[StreamRecord]:
@@ -223,11 +228,12 @@ def unpack(records: Sequence[StreamRecord]) -> Sequence[StreamRecord]:
         return records
     out: list[StreamRecord] = []
     for record in records:
-        if is_pack(record.data):
-            out.extend(StreamRecord(record.shard_id, record.sequence_number, line, record.arrival_us)
-                       for line in record.data.split(b"\n"))
-        else:
+        lines = pack_lines(record.data)
+        if lines is None:
             out.append(record)
+        else:
+            shard_id, sequence_number, _, arrival_us = record
+            out.extend([StreamRecord(shard_id, sequence_number, line, arrival_us) for line in lines])
     return out
 
 
