@@ -80,6 +80,10 @@ def test_sigkill_at_random_moments_neither_loses_nor_duplicates(
     events = produced
     final = start_child(settings, tmp_path / "consumer-final.log")
     children.append(final)
+    # The victims may have committed everything already: wait for the final consumer to be up (its leases taken,
+    # so its SIGTERM handler is installed) before the rows can end the wait, or SIGTERM would find it importing.
+    _wait(lambda: any(line.get("message") == "lease_taken" for line in final.log_lines()), 60,
+          "the final consumer taking its leases", [final])
     _wait(lambda: _row_count(settings) >= len(events), 90, "all events committed", [final])
     time.sleep(1.0)  # one more commit interval: nothing more may arrive
     assert final.terminate() == 0
