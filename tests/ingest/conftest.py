@@ -59,9 +59,15 @@ def read_stream(endpoint: str, stream: str) -> list[dict[str, Any]]:
     return out
 
 
+def kinesis_hash_key(key: str) -> int:
+    """Kinesis' routing rule, written out independently of the code under test: MD5 of the partition key's UTF-8
+    bytes as a 128-bit big-endian integer; the open shard whose hash key range holds it takes the record."""
+    return int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
+
+
 def shard_of_key(endpoint: str, stream: str, key: str) -> str:
-    """The open shard Kinesis routes a partition key to: MD5 of the key as a 128-bit integer, in its range."""
-    hash_key = int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
+    """The open shard of `stream` that Kinesis routes a partition key to (kinesis_hash_key)."""
+    hash_key = kinesis_hash_key(key)
     for shard in kinesis_client(endpoint).list_shards(StreamName=stream)["Shards"]:
         if "EndingSequenceNumber" in shard["SequenceNumberRange"]:
             continue  # closed by a reshard: takes no more records

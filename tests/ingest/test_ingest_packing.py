@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import create_stream, kinesis_client, read_stream, shard_of_key
+from conftest import create_stream, kinesis_client, kinesis_hash_key, read_stream, shard_of_key
 from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, ShardMap, build_records, pack_records, record_size
 from eventpipe_ingest.shards import ShardMapCache
 from hypothesis import given, settings
@@ -20,8 +20,8 @@ FOUR_SHARDS = ShardMap(starts=(0, 2**126, 2**127, 3 * 2**126), shard_ids=("s0", 
 
 
 def kinesis_route(key: str, shard_map: ShardMap) -> str:
-    """Kinesis' rule, written out independently: MD5 of the key as a 128-bit integer, the last range start <= it."""
-    hash_key = int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
+    """The shard of `shard_map` whose range holds the key's hash: the last range start <= it."""
+    hash_key = kinesis_hash_key(key)
     return [shard for start, shard in zip(shard_map.starts, shard_map.shard_ids, strict=True) if start <= hash_key][-1]
 
 

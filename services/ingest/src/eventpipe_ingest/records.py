@@ -57,21 +57,20 @@ def _key_column(table: pa.Table, field: str) -> pa.ChunkedArray:
 
 
 def partition_keys(table: pa.Table, field: str) -> list[str]:
-    """The partition key of each record: `field` when present and non-empty, else event_id."""
-    return [_fit_key(k) for k in _key_column(table, field).to_pylist()]
+    """The partition key of each record: `field` when present and non-empty, else event_id (hashed when over
+    256 characters; only then is there Python work per key)."""
+    column = _key_column(table, field)
+    keys: list[str] = column.to_pylist()
+    if table.num_rows and pc.max(pc.utf8_length(column)).as_py() > MAX_PARTITION_KEY_CHARS:
+        keys = [_fit_key(k) for k in keys]
+    return keys
 
 
 def build_records(table: pa.Table, field: str) -> Records:
-    """The records of the core's `raw` column, sizes computed column-wise (no Python work per event unless a
-    key needs hashing)."""
+    """The records of the core's `raw` column, sizes (data + key bytes) computed column-wise."""
     raw = pc.cast(table.column("raw"), pa.binary())  # UTF-8 bytes without a decode/encode trip
-    key_column = _key_column(table, field)
-    if table.num_rows and pc.max(pc.utf8_length(key_column)).as_py() > MAX_PARTITION_KEY_CHARS:
-        keys = [_fit_key(k) for k in key_column.to_pylist()]
-        key_bytes = pa.array([len(k.encode("utf-8")) for k in keys], pa.int64())
-    else:
-        keys = key_column.to_pylist()
-        key_bytes = pc.binary_length(pc.cast(key_column, pa.binary()))
+    keys = partition_keys(table, field)
+    key_bytes = pc.binary_length(pa.array(keys, pa.binary()))
     sizes = pc.add(pc.binary_length(raw), key_bytes).to_pylist()
     return Records(data=raw.to_pylist(), keys=keys, lines=table.column("source_line").to_pylist(), sizes=sizes)
 
