@@ -36,7 +36,8 @@ class RefusedLine:
 
 
 def reject_record(refused: RefusedLine, job_id: str, limit: int = MAX_BYTES_PER_RECORD) -> bytes:
-    """The record's Data; always within `limit` bytes together with its partition key (the job id)."""
+    """The record's Data; always within `limit` bytes together with its partition key (the job id), for any
+    limit that holds the envelope and the truncation reason (~350 bytes; Kinesis' is 1 MiB)."""
     data = _encode(refused.line, refused.raw, refused.reasons, job_id)
     if record_size(data, job_id) <= limit:
         return data
