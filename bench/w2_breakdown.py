@@ -2,11 +2,12 @@
 
     python -m bench.w2_breakdown [--repeat 50] [--postgres]
 
-Steps: the Rust core (parse, validate, dedupe, raw JSON with _job_id), Kinesis records (bytes, partition keys,
-sizes), the PutRecords body (base64 + JSON), SigV4 signing, parsing the answer, the job store on SQLite (the one
-write per request, alone and as one of a group of 8 concurrent requests; and the two transactions it replaced),
-one thread hand-off (asyncio.to_thread of a no-op), and for comparison botocore's own validation +
-serialization of the same call. Medians of `repeat` runs, CPU time of this process (time.process_time) and
+Steps: the Rust core's ingest path (parse, validate, dedupe, lines with _job_id, partition keys, packing into one
+record per shard of 4; and the consumer's process_batch for comparison), the PutRecords body (base64 + JSON +
+SHA-256, in Rust), SigV4 signing (ingest's signer; botocore's for comparison), parsing the answer, the job store on
+SQLite (the one write per request, alone and as one of a group of 8 concurrent requests; and the two
+transactions it replaced), one thread hand-off (asyncio.to_thread of a no-op), and for comparison botocore's own
+validation + serialization of the same call. Medians of `repeat` runs, CPU time of this process (time.process_time) and
 wall-clock time. `--postgres` also runs the job-store steps against a PostgreSQL server started on 127.0.0.1
 (tests/servers.py; the production job store), where the wall time includes its round trips. Not a test.
 """
@@ -33,7 +34,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from eventpipe_common.jobstore import JobState, JobStore, NewJob
 from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, put_records_body
-from eventpipe_ingest.records import build_records
+from eventpipe_ingest.sigv4 import PostSigner
 
 from bench.w2_events import SCHEMA, json_array_batches
 
@@ -76,16 +77,23 @@ def main(argv: list[str] | None = None) -> int:
     bodies = json_array_batches(20, 500, seed=1)
     schema = eventpipe_core.Schema(json.dumps(SCHEMA))
     job_id = str(uuid.uuid4())
-    result = eventpipe_core.process_batch(bodies[0], format="json", schema=schema, job_id=job_id, include_raw=True)
-    records = build_records(result.records, "user_id")
-    entries = [{"Data": d, "PartitionKey": k} for d, k in zip(records.data, records.keys, strict=True)]
-    body = put_records_body("bench", entries)
+    starts = [n * (2**128 // 4) for n in range(4)]
+
+    def ingest_batch(i: int) -> eventpipe_core.IngestBatch:
+        return eventpipe_core.ingest_batch(bodies[i % len(bodies)], job_id=job_id, format="json", schema=schema,
+                                           shard_starts=starts, pack_max_bytes=256 * 1024)
+
+    entries = [{"Data": data, "PartitionKey": key} for data, key, _, _ in ingest_batch(0).records]
+    body, body_sha256 = put_records_body("bench", entries)
     answer = b'{"FailedRecordCount":0,"Records":[' + b",".join(
         [b'{"SequenceNumber":"49600000000000000000000000000000000000000000","ShardId":"shardId-000000000000"}']
         * len(entries)) + b"]}"
     credentials = ReadOnlyCredentials("AKIDEXAMPLE", "secret", None)
 
-    def sign(_: int) -> None:
+    signer = PostSigner("https://kinesis.us-east-1.amazonaws.com/", "us-east-1", "kinesis",
+                        {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET})
+
+    def botocore_sign(_: int) -> None:
         request = AWSRequest(method="POST", url="https://kinesis.us-east-1.amazonaws.com/", data=body,
                              headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET})
         SigV4Auth(credentials, "kinesis", "us-east-1").add_auth(request)
@@ -106,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(hand_offs(100))
 
         steps: dict[str, Callable[[int], Any]] = {
-            "Rust core: process_batch (500 events, include_raw)": lambda i: eventpipe_core.process_batch(
+            "Rust core: ingest_batch (500 events -> 4 packed records)": ingest_batch,
+            "for comparison: Rust core process_batch (Arrow columns + raw)": lambda i: eventpipe_core.process_batch(
                 bodies[i % len(bodies)], format="json", schema=schema, job_id=job_id, include_raw=True),
-            "Kinesis records: bytes, partition keys, sizes": lambda _: build_records(result.records, "user_id"),
-            "PutRecords body: base64 + JSON (lean path)": lambda _: put_records_body("bench", entries),
-            "SigV4 signing of the body (botocore signer)": sign,
+            "PutRecords body: base64 + JSON + SHA-256 (Rust)": lambda _: put_records_body("bench", entries),
+            "SigV4 signing (ingest's signer, body hash given)": lambda _: signer.headers(credentials, body_sha256),
+            "for comparison: SigV4 signing (botocore's signer)": botocore_sign,
             "parse the PutRecords answer (orjson)": lambda _: orjson.loads(answer),
             **job_store_steps(store, "SQLite"),
             "thread hand-off: asyncio.to_thread round trip, per call": hand_off,

@@ -95,7 +95,7 @@ def test_duplicates_within_a_request_are_counted(client: httpx.Client) -> None:
 def test_property_2_ingested_events_appear_in_kinesis(client: httpx.Client, kinesis_endpoint: str, stream: str,
                                                      batch: list[tuple[dict[str, Any], bool]]) -> None:
     """Property 2: after a 202, every accepted event is in the stream (read back with GetRecords), once, as
-    compact JSON with "_job_id", on the shard its user_id routes to (event_id without one); no rejected event is
+    single-line JSON with "_job_id", on the shard its user_id routes to (event_id without one); no rejected event is
     there as an event: each rejected line is there once as a reject record (its line, raw text and reasons, on
     the shard of the job id)."""
     body, content_type = encode([e for e, _ in batch], "ndjson")

@@ -1,4 +1,5 @@
-"""Packing events into Kinesis records (eventpipe_ingest.records.pack_records), and the shard map it routes by."""
+"""Kinesis records from a request body (eventpipe_core.ingest_batch: partition keys, packing per shard), and the
+shard map it routes by."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ import hashlib
 import json
 from typing import Any
 
-import pyarrow as pa
+import eventpipe_core
 import pytest
 from conftest import create_stream, kinesis_client, kinesis_hash_key, read_stream, shard_of_key
-from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, ShardMap, build_records, pack_records, record_size
+from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, ShardMap, record_size
 from eventpipe_ingest.shards import ShardMapCache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ingest_events import valid_event
 
 FOUR_SHARDS = ShardMap(starts=(0, 2**126, 2**127, 3 * 2**126), shard_ids=("s0", "s1", "s2", "s3"))
+JOB_ID = "5f0c8a9e-2b1d-4c3e-9f7a-0123456789ab"
 
 
 def kinesis_route(key: str, shard_map: ShardMap) -> str:
@@ -25,47 +27,96 @@ def kinesis_route(key: str, shard_map: ShardMap) -> str:
     return [shard for start, shard in zip(shard_map.starts, shard_map.shard_ids, strict=True) if start <= hash_key][-1]
 
 
-events = st.lists(st.tuples(st.binary(min_size=1, max_size=200).map(lambda b: b"{" + b.replace(b"\n", b" ")),
-                            st.text(min_size=1, max_size=40)), max_size=300)
+def ndjson(events: list[dict[str, Any]], separators: tuple[str, str] = (",", ":")) -> bytes:
+    return "\n".join(json.dumps(e, separators=separators) for e in events).encode()
+
+
+def expected_key(event: dict[str, Any]) -> str:
+    """The partition key rule, written out: user_id when present and not empty, else event_id; a key over 256
+    characters becomes its SHA-256 in hex."""
+    key = event.get("user_id") or event["event_id"]
+    return key if len(key) <= 256 else hashlib.sha256(key.encode()).hexdigest()
+
+
+users = st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=300))
 
 
 @settings(max_examples=150, deadline=None)
-@given(batch=events, max_bytes=st.integers(1, 4000))
-def test_packs_hold_every_event_once_in_order_on_its_own_shard(batch: list[tuple[bytes, str]], max_bytes: int) -> None:
-    data = [d for d, _ in batch]
-    keys = [k for _, k in batch]
-    sizes = [record_size(d, k) for d, k in batch]
-    packed = pack_records(data, keys, sizes, FOUR_SHARDS, max_bytes)
-    unpacked: dict[str, list[tuple[bytes, str]]] = {}
-    for record, key, size, shard, count in zip(packed.data, packed.keys, packed.sizes, packed.shard_ids,
-                                               packed.events, strict=True):
-        lines = record.split(b"\n")
+@given(batch=st.lists(st.tuples(users, st.integers(0, 200)), max_size=120), max_bytes=st.integers(1, 4000),
+       spaced=st.booleans())
+def test_packs_hold_every_event_once_in_order_on_its_own_shard(batch: list[tuple[str | None, int]], max_bytes: int,
+                                                               spaced: bool) -> None:
+    events = [valid_event(None, **({} if user is None else {"user_id": user}), padding="x" * pad)
+              for user, pad in batch]
+    body = ndjson(events, (", ", ": ") if spaced else (",", ":"))
+    result = eventpipe_core.ingest_batch(body, job_id=JOB_ID, shard_starts=list(FOUR_SHARDS.starts),
+                                         pack_max_bytes=max_bytes)
+    assert (result.received, result.accepted, result.rejects, result.duplicates) == (len(events), len(events), [], 0)
+    unpacked: dict[str, list[str]] = {}
+    for data, key, shard, count in result.records:
+        lines = data.split(b"\n")
         assert len(lines) == count
-        assert size == record_size(record, key)
-        assert size <= max_bytes or count == 1, "only a lone event may exceed the pack size"
-        assert shard == kinesis_route(key, FOUR_SHARDS), "the record's own key routes it to the packed shard"
-        unpacked.setdefault(shard or "", []).extend((line, shard or "") for line in lines)
-    expected: dict[str, list[tuple[bytes, str]]] = {}
-    for d, k in batch:
-        shard = kinesis_route(k, FOUR_SHARDS)
-        expected.setdefault(shard, []).append((d, shard))
+        assert record_size(data, key) <= max_bytes or count == 1, "only a lone event may exceed the pack size"
+        shard_id = FOUR_SHARDS.shard_ids[shard]
+        assert shard_id == kinesis_route(key, FOUR_SHARDS), "the record's own key routes it to the packed shard"
+        for line in lines:
+            assert line.startswith(b'{"_job_id":"' + JOB_ID.encode() + b'",')
+            event = json.loads(line)
+            assert kinesis_route(expected_key(event), FOUR_SHARDS) == shard_id, "each event on its own key's shard"
+            unpacked.setdefault(shard_id, []).append(event["event_id"])
+    expected: dict[str, list[str]] = {}
+    for event in events:
+        expected.setdefault(kinesis_route(expected_key(event), FOUR_SHARDS), []).append(event["event_id"])
     assert unpacked == expected  # per shard: the same events, in the order they were sent
 
 
+@settings(max_examples=60, deadline=None)
+@given(users=st.lists(users, min_size=1, max_size=30))
+def test_partition_keys_fall_back_to_event_id_and_long_ones_are_hashed(users: list[str | None]) -> None:
+    """Unpacked: one record per event, keyed by user_id, else event_id; over 256 characters, the SHA-256 in hex."""
+    events = [valid_event(None, **({} if user is None else {"user_id": user})) for user in users]
+    result = eventpipe_core.ingest_batch(ndjson(events), job_id=JOB_ID)
+    assert [key for _, key, _, _ in result.records] == [expected_key(e) for e in events]
+    assert [(shard, count) for _, _, shard, count in result.records] == [(None, 1)] * len(events)
+    assert [json.loads(data) for data, _, _, _ in result.records] == [{"_job_id": JOB_ID, **e} for e in events]
+    by_event_id = eventpipe_core.ingest_batch(ndjson(events), job_id=JOB_ID, partition_key_field="event_id")
+    assert [key for _, key, _, _ in by_event_id.records] == [e["event_id"] for e in events]
+
+
+def test_an_unknown_partition_key_field_is_refused() -> None:
+    with pytest.raises(eventpipe_core.SchemaError, match="no_such_field"):
+        eventpipe_core.ingest_batch(b"", job_id=JOB_ID, partition_key_field="no_such_field")
+
+
 def test_pack_size_zero_or_no_map_sends_one_event_per_record() -> None:
-    data, keys = [b'{"a":1}', b'{"b":2}'], ["k1", "k2"]
-    sizes = [record_size(d, k) for d, k in zip(data, keys, strict=True)]
-    for packed in (pack_records(data, keys, sizes, FOUR_SHARDS, 0), pack_records(data, keys, sizes, None, 1024)):
-        assert (packed.data, packed.keys, packed.events) == (data, keys, [1, 1])
+    body = ndjson([valid_event(1), valid_event(2)])
+    for packed in (eventpipe_core.ingest_batch(body, job_id=JOB_ID, shard_starts=list(FOUR_SHARDS.starts)),
+                   eventpipe_core.ingest_batch(body, job_id=JOB_ID, pack_max_bytes=1024)):
+        assert [(key, shard, count) for _, key, shard, count in packed.records] == [("u_1", None, 1), ("u_2", None, 1)]
 
 
 def test_five_hundred_events_make_one_record_per_shard() -> None:
-    data = [b'{"event_id":"%d","padding":"' % n + b"x" * 280 + b'"}' for n in range(500)]
-    keys = [f"u_{n}" for n in range(500)]
-    packed = pack_records(data, keys, [record_size(d, k) for d, k in zip(data, keys, strict=True)], FOUR_SHARDS,
-                          256 * 1024)
-    assert sorted(packed.shard_ids) == ["s0", "s1", "s2", "s3"] and sum(packed.events) == 500
-    assert max(packed.sizes) <= MAX_BYTES_PER_RECORD
+    events = [valid_event(n, padding="x" * 280) for n in range(500)]
+    packed = eventpipe_core.ingest_batch(json.dumps(events).encode(), job_id=JOB_ID, format="json",
+                                         shard_starts=list(FOUR_SHARDS.starts), pack_max_bytes=256 * 1024)
+    assert sorted(shard for _, _, shard, _ in packed.records) == [0, 1, 2, 3]
+    assert sum(count for _, _, _, count in packed.records) == packed.accepted == 500
+    assert max(record_size(data, key) for data, key, _, _ in packed.records) <= MAX_BYTES_PER_RECORD
+
+
+def test_events_are_sent_as_written_on_one_line_and_compacted_otherwise() -> None:
+    """A line as the client wrote it (spaces kept) with "_job_id" first; a pretty-printed event, or one carrying a
+    "_job_id" of its own, is compacted into one line with ingest's job id only."""
+    spaced = {"event_id": "e1", "event_type": "page_view", "timestamp": "2026-11-27T13:45:12Z"}
+    pretty = {"event_id": "e2", "event_type": "page_view", "timestamp": "2026-11-27T13:45:12Z", "_job_id": "old"}
+    body = b"[%s, %s, %s]" % (json.dumps(spaced).encode(), json.dumps(pretty).encode(),
+                              json.dumps({**pretty, "event_id": "e3"}, indent=2).encode())
+    result = eventpipe_core.ingest_batch(body, job_id="j", format="json")
+    datas = [data for data, _, _, _ in result.records]
+    assert datas[0] == (b'{"_job_id":"j","event_id": "e1", "event_type": "page_view", '
+                        b'"timestamp": "2026-11-27T13:45:12Z"}')
+    assert datas[1] == b'{"_job_id":"j","event_id":"e2","event_type":"page_view","timestamp":"2026-11-27T13:45:12Z"}'
+    assert datas[2] == datas[1].replace(b"e2", b"e3")
 
 
 def test_shard_map_keeps_open_shards_only() -> None:
@@ -90,7 +141,8 @@ def test_shard_map_routes_like_kinesalite(kinesis_endpoint: str) -> None:
     shard_map = ShardMap.from_shards(client.list_shards(StreamName=stream)["Shards"])
     keys = [f"u_{n}" for n in range(60)]
     answer = client.put_records(StreamName=stream, Records=[{"Data": b"{}", "PartitionKey": k} for k in keys])
-    packed_alone = [pack_records([b"{}"], [k], [2 + len(k)], shard_map, 1024).shard_ids[0] for k in keys]
+    packed_alone = [shard_map.shard_ids[eventpipe_core.pack_records([b"{}"], [k], list(shard_map.starts), 1024)[0][2]]
+                    for k in keys]
     assert [r["ShardId"] for r in answer["Records"]] == packed_alone
 
 
@@ -141,23 +193,6 @@ def test_ingest_packs_a_request_into_one_record_per_shard(ingest_app: Any, kines
         for entry in lines:
             user = json.loads(entry["Data"])["user_id"]
             assert entry["ShardId"] == shard_of_key(kinesis_endpoint, stream, user)
-
-
-@settings(max_examples=60, deadline=None)
-@given(users=st.lists(st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=300)), min_size=1, max_size=30))
-def test_build_records_sizes_are_data_plus_key_bytes(users: list[str | None]) -> None:
-    """Record sizes computed column-wise equal data + UTF-8 key bytes, with keys over 256 characters hashed and
-    missing/empty user ids falling back to event_id."""
-    table = pa.table({"raw": [f'{{"n":{n}}}' for n in range(len(users))],
-                      "event_id": [f"e{n}" for n in range(len(users))],
-                      "user_id": pa.array(users, pa.string()),
-                      "source_line": list(range(1, len(users) + 1))})
-    records = build_records(table, "user_id")
-    expected_keys = [u if u else f"e{n}" for n, u in enumerate(users)]
-    expected_keys = [k if len(k) <= 256 else hashlib.sha256(k.encode()).hexdigest() for k in expected_keys]
-    assert records.keys == expected_keys
-    assert records.sizes == [record_size(d, k) for d, k in zip(records.data, records.keys, strict=True)]
-    assert records.lines == list(range(1, len(users) + 1))
 
 
 def test_a_reshard_reloads_the_shard_map_and_loses_nothing(ingest_app: Any, kinesis_endpoint: str) -> None:

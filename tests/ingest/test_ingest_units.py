@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import botocore.session
-import pyarrow as pa
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from eventpipe_common.errors import ConfigurationError
 from eventpipe_ingest.auth import hash_key, load_api_keys
 from eventpipe_ingest.body import BodyTooLargeError, UnsupportedMediaTypeError, decode_content, format_for
@@ -19,10 +21,10 @@ from eventpipe_ingest.records import (
     MAX_BYTES_PER_CALL,
     MAX_BYTES_PER_RECORD,
     MAX_RECORDS_PER_CALL,
-    partition_keys,
     plan_batches,
 )
 from eventpipe_ingest.rejects import REJECT_PREFIX, TRUNCATED_MARKER, RefusedLine, reject_record
+from eventpipe_ingest.sigv4 import PostSigner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,15 +42,6 @@ def test_batches_cover_all_records_in_order_within_limits(sizes: list[int]) -> N
     for current, following in zip(batches, batches[1:], strict=False):
         total = sum(sizes[i] for i in current) + sizes[following.start]
         assert len(current) == MAX_RECORDS_PER_CALL or total > MAX_BYTES_PER_CALL
-
-
-def test_partition_key_falls_back_to_event_id_and_hashes_long_values() -> None:
-    long_user = "u" * 300
-    table = pa.table({"event_id": ["e1", "e2", "e3", "e4"], "user_id": ["u_1", None, "", long_user]})
-    keys = partition_keys(table, "user_id")
-    assert keys == ["u_1", "e2", "e3", hashlib.sha256(long_user.encode()).hexdigest()]
-    assert partition_keys(table, "event_id") == ["e1", "e2", "e3", "e4"]
-    assert partition_keys(table, "no_such_column") == ["e1", "e2", "e3", "e4"]
 
 
 @given(attempt=st.integers(0, 40), r=st.floats(0, 1))
@@ -100,7 +93,9 @@ def test_lean_put_records_body_equals_botocores(records: list[tuple[bytes, str]]
     entries = [{"Data": d, "PartitionKey": k} for d, k in records]
     expected = client._serializer.serialize_to_request(
         {"StreamName": "s-1", "Records": entries}, client.meta.service_model.operation_model("PutRecords"))
-    assert json.loads(put_records_body("s-1", entries)) == json.loads(expected["body"])
+    body, body_sha256 = put_records_body("s-1", entries)
+    assert json.loads(body) == json.loads(expected["body"])
+    assert body_sha256 == hashlib.sha256(body).hexdigest()
     assert expected["headers"]["X-Amz-Target"] == TARGET
     assert expected["headers"]["Content-Type"] == CONTENT_TYPE
 
@@ -135,3 +130,20 @@ def test_reject_record_always_fits_one_kinesis_record(raw: str, line: int, limit
         assert raw.startswith(reject["raw"][:-len(TRUNCATED_MARKER)])
         # The original reasons stay unless even they do not fit beside the envelope (limits under ~450 bytes here).
         assert [r["rule"] for r in reject["reasons"]] in (["timestamp", "truncated"], ["truncated"])
+
+
+@settings(max_examples=50, deadline=None)
+@given(body=st.binary(max_size=500), token=st.one_of(st.none(), st.text("abcXYZ019/+=", min_size=1, max_size=40)),
+       url=st.sampled_from(["http://127.0.0.1:4567", "https://kinesis.eu-west-1.amazonaws.com",
+                            "https://kinesis.eu-west-1.amazonaws.com:443/", "http://localhost:80"]),
+       region=st.sampled_from(["us-east-1", "eu-west-1"]))
+def test_sigv4_signer_signs_as_botocore_does(body: bytes, token: str | None, url: str, region: str) -> None:
+    """The lean signer's headers equal those botocore's SigV4Auth adds to the same request at the same instant."""
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    fixed = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET}
+    request = AWSRequest(method="POST", url=url, data=body, headers=dict(fixed))
+    SigV4Auth(credentials.get_frozen_credentials(), "kinesis", region).add_auth(request)
+    expected = dict(request.headers.items())
+    signed = PostSigner(url, region, "kinesis", fixed).headers(
+        credentials.get_frozen_credentials(), hashlib.sha256(body).hexdigest(), amz_date=expected["X-Amz-Date"])
+    assert signed == expected

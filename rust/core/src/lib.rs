@@ -5,6 +5,7 @@ pub mod batch;
 pub mod dedupe;
 pub mod error;
 pub mod iceberg_parquet;
+pub mod ingest;
 pub mod invariants;
 pub mod pack;
 pub mod parse;

@@ -363,13 +363,25 @@ fn split_csv(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
 /// Compact JSON text of a JSON object text (whitespace outside strings removed), dropping a top-level
 /// `"_job_id"` member and putting `job_id` first when given. The input must be valid JSON object text.
 pub fn compact_object(text: &str, job_id: Option<&str>) -> String {
-    let bytes = text.as_bytes();
+    let member = job_id.map(job_id_member);
     let mut out = String::with_capacity(text.len() + 32);
+    push_compact_object(&mut out, text, member.as_deref());
+    out
+}
+
+/// `"_job_id":"<id>"` (the id JSON-escaped): the first member [`push_compact_object`] writes.
+pub fn job_id_member(job_id: &str) -> String {
+    format!("\"_job_id\":{}", Value::String(job_id.to_string()))
+}
+
+/// Append the compact text of the JSON object `text` to `out` (see [`compact_object`]), with `job_member`
+/// (from [`job_id_member`]) first in place of any `"_job_id"` member of its own.
+pub fn push_compact_object(out: &mut String, text: &str, job_member: Option<&str>) {
+    let bytes = text.as_bytes();
     out.push('{');
     let mut first = true;
-    if let Some(id) = job_id {
-        out.push_str("\"_job_id\":");
-        out.push_str(&Value::String(id.to_string()).to_string());
+    if let Some(member) = job_member {
+        out.push_str(member);
         first = false;
     }
     // Walk the top-level members.
@@ -385,17 +397,16 @@ pub fn compact_object(text: &str, job_id: Option<&str>) -> String {
         let end = member_end(bytes, i);
         let member = &text[start..end];
         let is_job = member.starts_with("\"_job_id\"");
-        if !(is_job && job_id.is_some()) {
+        if !(is_job && job_member.is_some()) {
             if !first {
                 out.push(',');
             }
-            push_compact(&mut out, member);
+            push_compact(out, member);
             first = false;
         }
         i = end;
     }
     out.push('}');
-    out
 }
 
 /// End (exclusive) of the object member starting at `i`: the next `,` or `}` at depth 0 outside strings.

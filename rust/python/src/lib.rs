@@ -9,6 +9,7 @@ use arrow_array::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
 use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::SchemaRef;
 use eventpipe_core::iceberg_parquet::{self, Codec};
+use eventpipe_core::ingest;
 use eventpipe_core::{Error, Format};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyTypeError;
@@ -455,19 +456,11 @@ fn process_batch(
             })
             .map_err(|_| eventpipe_error(py, "internal error in the Rust core while processing the batch".into()))?
             .map_err(|e| to_py_err(py, e))?;
-        let rejects = PyList::empty(py);
-        for r in &out.rejects {
-            let vs = PyList::empty(py);
-            for v in &r.violations {
-                vs.append(violation_to_py(py, v)?)?;
-            }
-            rejects.append(Py::new(py, Reject { line: r.line, reason: r.reason.clone(), violations: vs.unbind(), raw: r.raw.clone() })?)?;
-        }
         Ok(BatchResult {
             schema: out.schema,
             batches: out.records,
             table: GILOnceCell::new(),
-            rejects: rejects.unbind(),
+            rejects: rejects_to_py(py, &out.rejects)?,
             duplicates: out.duplicates,
             received: out.received,
         })
@@ -736,6 +729,117 @@ fn pack_records<'py>(
     })
 }
 
+// ------------------------------------------------------------------ ingest
+
+/// One Kinesis record for Python: (data, partition key, shard index or None, number of events).
+type IngestRecord<'py> = (Bound<'py, PyBytes>, String, Option<usize>, usize);
+
+/// What `ingest_batch` produced: Kinesis records ready to send, rejects, counts.
+#[pyclass(module = "eventpipe_core", frozen, get_all)]
+struct IngestBatch {
+    records: Py<PyList>,
+    accepted: usize,
+    rejects: Py<PyList>,
+    duplicates: usize,
+    received: usize,
+}
+
+#[pymethods]
+impl IngestBatch {
+    fn __repr__(&self) -> String {
+        Python::with_gil(|py| {
+            format!(
+                "IngestBatch(records={}, accepted={}, rejects={}, duplicates={}, received={})",
+                self.records.bind(py).len(),
+                self.accepted,
+                self.rejects.bind(py).len(),
+                self.duplicates,
+                self.received
+            )
+        })
+    }
+}
+
+fn rejects_to_py(py: Python<'_>, rejects: &[eventpipe_core::Reject]) -> PyResult<Py<PyList>> {
+    let out = PyList::empty(py);
+    for r in rejects {
+        let vs = PyList::empty(py);
+        for v in &r.violations {
+            vs.append(violation_to_py(py, v)?)?;
+        }
+        out.append(Py::new(py, Reject { line: r.line, reason: r.reason.clone(), violations: vs.unbind(), raw: r.raw.clone() })?)?;
+    }
+    Ok(out.unbind())
+}
+
+/// The ingest service's path (see `eventpipe_core::ingest`): a request body to Kinesis records, each event
+/// validated, deduplicated, written as compact JSON with `_job_id` first, keyed and, with `shard_starts`
+/// and `pack_max_bytes`, packed per shard.
+#[pyfunction]
+#[pyo3(signature = (data, *, job_id, format = "ndjson", schema = None, partition_key_field = "user_id",
+                    shard_starts = None, pack_max_bytes = 0, max_record_bytes = 1024 * 1024))]
+#[allow(clippy::too_many_arguments)]
+fn ingest_batch(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    job_id: &str,
+    format: &str,
+    schema: Option<&Bound<'_, Schema>>,
+    partition_key_field: &str,
+    shard_starts: Option<Vec<u128>>,
+    pack_max_bytes: usize,
+    max_record_bytes: usize,
+) -> PyResult<IngestBatch> {
+    guard(py, || {
+        let format = Format::from_name(format).map_err(|e| to_py_err(py, e))?;
+        let schema = schema_of(schema);
+        let key_field = ingest::KeyField::resolve(partition_key_field, &schema).map_err(|e| to_py_err(py, e))?;
+        let starts = shard_starts.unwrap_or_default();
+        let opts = ingest::IngestOptions {
+            format,
+            schema: &schema,
+            job_id,
+            key_field,
+            shard_starts: &starts,
+            pack_max_bytes,
+            max_record_bytes,
+        };
+        let input = input_bytes(data)?;
+        let bytes = input.as_slice();
+        let out = py
+            .allow_threads(|| catch_unwind(AssertUnwindSafe(|| ingest::ingest_batch(bytes, &opts))))
+            .map_err(|_| eventpipe_error(py, "internal error in the Rust core while ingesting the batch".into()))?
+            .map_err(|e| to_py_err(py, e))?;
+        let records = PyList::empty(py);
+        for r in &out.records {
+            let record: IngestRecord<'_> = (PyBytes::new(py, &r.data), r.key.clone(), r.shard, r.events);
+            records.append(record)?;
+        }
+        Ok(IngestBatch {
+            records: records.unbind(),
+            accepted: out.accepted,
+            rejects: rejects_to_py(py, &out.rejects)?,
+            duplicates: out.duplicates,
+            received: out.received,
+        })
+    })
+}
+
+/// The JSON body of a Kinesis PutRecords call for (data, partition key) pairs, and its SHA-256 in hex.
+#[pyfunction]
+fn put_records_body<'py>(
+    py: Python<'py>,
+    stream_name: &str,
+    records: Vec<(Bound<'py, PyBytes>, Bound<'py, PyString>)>,
+) -> PyResult<(Bound<'py, PyBytes>, String)> {
+    guard(py, || {
+        let pairs: Vec<(&[u8], &str)> =
+            records.iter().map(|(d, k)| Ok((d.as_bytes(), k.to_str()?))).collect::<PyResult<_>>()?;
+        let (body, digest) = py.allow_threads(|| ingest::put_records_body(stream_name, pairs));
+        Ok((PyBytes::new(py, &body), digest))
+    })
+}
+
 /// Benchmark diagnostics: cumulative seconds of the stages of `process_batch` over NDJSON `data`.
 #[pyfunction]
 #[pyo3(signature = (data, schema = None))]
@@ -764,6 +868,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Violation>()?;
     m.add_class::<Reject>()?;
     m.add_class::<BatchResult>()?;
+    m.add_class::<IngestBatch>()?;
     m.add_class::<DataFileMeta>()?;
     m.add_function(wrap_pyfunction!(parse_json, m)?)?;
     m.add_function(wrap_pyfunction!(parse_csv, m)?)?;
@@ -774,6 +879,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(deduplicate, m)?)?;
     m.add_function(wrap_pyfunction!(process_batch, m)?)?;
     m.add_function(wrap_pyfunction!(pack_records, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(put_records_body, m)?)?;
     m.add_function(wrap_pyfunction!(write_iceberg_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(read_iceberg_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;

@@ -126,6 +126,38 @@ def pack_records(
     starting hash keys, ascending), lines joined by newline into records of at most max_bytes (data + first
     key). One (data, index of the first line, shard index, lines) per record; a lone oversize line alone."""
 
+# ---------------------------------------------------------------- ingest
+class IngestBatch:
+    records: list[tuple[bytes, str, int | None, int]]
+    """Kinesis records ready to send: (data, partition key, shard index into shard_starts or None when not
+    packed, events). Data is NDJSON: one line per event, its compact JSON with "_job_id" first."""
+    accepted: int              # events in the records
+    rejects: list[Reject]      # unparsable or invalid records and events too large for a Kinesis record, by line
+    duplicates: int            # valid events dropped because an earlier one had the same event_id
+    received: int              # lines / elements / rows seen
+
+def ingest_batch(
+    data: Data,
+    *,
+    job_id: str,
+    format: str = "ndjson",
+    schema: Schema | None = None,
+    partition_key_field: str = "user_id",
+    shard_starts: Sequence[int] | None = None,
+    pack_max_bytes: int = 0,
+    max_record_bytes: int = 1024 * 1024,
+) -> IngestBatch:
+    """The ingest service's path: parse, validate and deduplicate a request body into Kinesis records.
+    Partition key: partition_key_field (event_id, event_type, user_id, session_id or a promoted column; SchemaError
+    otherwise) when present and not empty, else event_id; over 256 characters, its SHA-256 in hex. With
+    shard_starts (the open shards' starting hash keys, ascending) and pack_max_bytes > 0, each shard's lines are
+    packed into records of at most pack_max_bytes (data + key); else one event per record. An event whose
+    record would exceed max_record_bytes is a reject (rule "max_record_size")."""
+
+def put_records_body(stream_name: str, records: list[tuple[bytes, str]]) -> tuple[bytes, str]:
+    """The JSON body of a Kinesis PutRecords call for (data, partition key) pairs (Data in base64), and the
+    body's SHA-256 in hex (what SigV4 signs)."""
+
 # ---------------------------------------------------------------- Iceberg Parquet
 class DataFileMeta:
     path: str

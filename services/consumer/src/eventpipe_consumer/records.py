@@ -1,12 +1,13 @@
 """From Kinesis records of one shard to rows of raw_events and raw_events_rejected (pure, no I/O).
 
-A record holds one event, or several packed by ingest (eventpipe_ingest.records.pack_records): NDJSON lines of
-compact JSON objects joined by "\n". A packed record is split into its lines first (`unpack`); each line then
+A record holds one event, or several packed by ingest (eventpipe_core.ingest_batch): NDJSON lines of
+single-line JSON objects joined by "\n". A packed record is split into its lines first (`unpack`); each line then
 counts as a record of its own that shares the packed record's shard and sequence number (lineage, checkpoints).
 The Rust core reads NDJSON, one line per record, so a line must hold no line break, or every later line would
-point at the wrong record. Compact JSON never contains a raw line break (JSON escapes them inside strings), so a
-record with line breaks that is not a pack (some line does not start with "{") is pretty-printed JSON or garbage:
-it is re-encoded compactly when it parses as JSON, and rejected here (reason "line_break") when it does not.
+point at the wrong record. Ingest's lines never contain a raw line break (JSON escapes them inside strings, and
+ingest compacts an event that spans lines), so a record with line breaks that is not a pack (some line does not
+start with "{") is pretty-printed JSON or garbage: it is re-encoded compactly when it parses as JSON, and rejected
+here (reason "line_break") when it does not.
 Empty records and records that are not UTF-8, or not a JSON object (the core reads an NDJSON batch whose first
 line starts with "[" as one JSON array, which would shift every line) are rejected here too, before the core
 sees the batch. Reject records ingest published for the lines it refused (prefix INGEST_REJECT_PREFIX) never

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import re
 import time
 import uuid
@@ -20,7 +21,6 @@ from typing import Any
 
 import aiohttp
 import eventpipe_core
-import orjson
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from eventpipe_common.errors import ConfigurationError, EventpipeError
@@ -48,7 +48,7 @@ from eventpipe_ingest.models import (
     ViolationOut,
 )
 from eventpipe_ingest.publisher import KinesisPublisher, PublishError, PutRecords
-from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, Records, build_records, record_size
+from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, OutgoingRecord
 from eventpipe_ingest.rejects import RefusedLine, reject_record
 from eventpipe_ingest.settings import IngestSettings, KinesisClient, RejectMode
 from eventpipe_ingest.shards import ShardMapCache, aiobotocore_list_shards
@@ -127,6 +127,17 @@ def _load_schema(settings: IngestSettings) -> eventpipe_core.Schema | None:
         raise ConfigurationError(f"pipeline schema {settings.schema_path}: {exc}", setting="schema_path") from exc
 
 
+def _check_partition_key_field(settings: IngestSettings, schema: eventpipe_core.Schema | None) -> None:
+    """The core resolves the partition key field on every request; resolving it once here makes a field that is
+    neither an envelope field nor a promoted column fail at start-up, not on the first request."""
+    try:
+        eventpipe_core.ingest_batch(b"", job_id="start-up", schema=schema,
+                                    partition_key_field=settings.ingest_partition_key_field)
+    except eventpipe_core.SchemaError as exc:
+        raise ConfigurationError(f"EVENTPIPE_INGEST_PARTITION_KEY_FIELD: {exc}",
+                                 setting="ingest_partition_key_field") from exc
+
+
 class RequestMetricsMiddleware:
     """Counts every response by route template, method and status (pure ASGI: cheap on the hot path)."""
 
@@ -161,6 +172,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         settings.ingest_api_keys_file,
         settings.ingest_api_keys.get_secret_value() if settings.ingest_api_keys else None)
     services = Services(settings=settings, metrics=metrics, api_keys=api_keys, schema=_load_schema(settings))
+    _check_partition_key_field(settings, services.schema)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -272,13 +284,14 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
             raise _error(400, exc) from exc
 
         job_id = str(uuid.uuid4())
+        shard_map = await _publisher().shard_map()
+        ingest_batch = functools.partial(
+            eventpipe_core.ingest_batch, body, job_id=job_id, format=fmt, schema=services.schema,
+            partition_key_field=settings.ingest_partition_key_field,
+            shard_starts=shard_map.starts if shard_map else None, pack_max_bytes=settings.ingest_pack_max_bytes,
+            max_record_bytes=MAX_BYTES_PER_RECORD)
         try:
-            if len(body) <= INLINE_CORE_MAX_BYTES:
-                result = eventpipe_core.process_batch(body, format=fmt, schema=services.schema, job_id=job_id,
-                                                      include_raw=True)
-            else:
-                result = await asyncio.to_thread(eventpipe_core.process_batch, body, format=fmt,
-                                                 schema=services.schema, job_id=job_id, include_raw=True)
+            result = ingest_batch() if len(body) <= INLINE_CORE_MAX_BYTES else await asyncio.to_thread(ingest_batch)
         except eventpipe_core.ParseError as exc:
             raise ApiError(400, ErrorBody(code="parse_error", message=str(exc), line=exc.line,
                                           column=exc.column)) from exc
@@ -294,9 +307,10 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
             raise ApiError(413, ErrorBody(code="payload_too_large", message=(
                 f"{result.received} events in one request; the limit is {settings.ingest_max_events}")))
 
-        records = build_records(result.records, settings.ingest_partition_key_field)
-        records, oversize = _drop_oversize(records, job_id)
-        refused = sorted([(_reject_out(r), r.raw) for r in result.rejects] + oversize, key=lambda r: r[0].line)
+        shard_ids = shard_map.shard_ids if shard_map else ()
+        records = [OutgoingRecord(data, key, shard_ids[shard] if shard is not None else None)
+                   for data, key, shard, _ in result.records]
+        refused = [(_reject_out(r), r.raw) for r in result.rejects]
         rejects = [reject for reject, _ in refused]
         metrics.events_rejected.inc(len(rejects))
         metrics.events_duplicate.inc(result.duplicates)
@@ -309,15 +323,17 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
                 rejected=len(rejects), rejects=rejects))
 
         # The refused lines travel to raw_events_rejected in the same PutRecords flow as the events.
-        outgoing = _with_reject_records(records, refused, job_id)
-        job = NewJob(job_id, result.received, len(records), len(rejects), duplicates=result.duplicates,
+        outgoing = records + [OutgoingRecord(reject_record(RefusedLine(line=out.line, raw=raw, reasons=[
+            v.model_dump() for v in out.violations]), job_id), job_id) for out, raw in refused]
+        accepted = result.accepted
+        job = NewJob(job_id, result.received, accepted, len(rejects), duplicates=result.duplicates,
                      pipeline=settings.pipeline_name)
         # The job row is written once, after Kinesis answered: published (or committed when there is no event
         # for the consumer to count), or failed by _publish. The consumer may count the job's events before
         # the row exists; the store keeps those counts and folds them in when the row is created.
-        if len(outgoing):
+        if outgoing:
             await _publish(job, outgoing, client)
-        state = JobState.PUBLISHED if len(records) else JobState.COMMITTED
+        state = JobState.PUBLISHED if accepted else JobState.COMMITTED
         try:
             await writer.create(dataclasses.replace(job, state=state))
         except Exception as exc:
@@ -326,25 +342,24 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
             log.error("job store unavailable", job_id=job_id, error=type(exc).__name__, detail=str(exc)[:300])
             raise ApiError(503, ErrorBody(code="dependency_unavailable", message="the job store is unavailable"),
                            retry_after) from exc
-        metrics.events_accepted.inc(len(records))
-        log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=len(records),
+        metrics.events_accepted.inc(accepted)
+        log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=accepted,
                  rejected=len(rejects), duplicates=result.duplicates)
         # Serialized here (pydantic's JSON encoder): FastAPI would validate the model again and run
         # jsonable_encoder over it; response_model above still declares this body in the OpenAPI spec.
-        answer = IngestAccepted(job_id=job_id, state=state, received=result.received, accepted=len(records),
+        answer = IngestAccepted(job_id=job_id, state=state, received=result.received, accepted=accepted,
                                 rejected=len(rejects), duplicates=result.duplicates, rejects=rejects)
         return Response(answer.model_dump_json(), status_code=202, media_type="application/json")
 
-    async def _publish(job: NewJob, records: Records, client: str) -> None:
+    async def _publish(job: NewJob, records: list[OutgoingRecord], client: str) -> None:
         """Publish `records` until acknowledged; on failure, write the job as failed and answer 503."""
-        publisher = services.publisher
-        assert publisher is not None
+        publisher = _publisher()
         job_id = job.job_id
         deadline = settings.ingest_publish_deadline_seconds
         started = time.perf_counter()
         try:
             async with asyncio.timeout(deadline):
-                await publisher.publish(records.data, records.keys, records.sizes)
+                await publisher.publish(records)
         except TimeoutError as exc:
             reason = f"Kinesis did not acknowledge all {len(records)} records within {deadline}s"
             written = await _fail(job, reason, "deadline", client)
@@ -372,6 +387,11 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         if services.writer is None:
             raise ApiError(503, ErrorBody(code="not_ready", message="the service is starting"), retry_after)
         return services.writer
+
+    def _publisher() -> KinesisPublisher:
+        if services.publisher is None:
+            raise ApiError(503, ErrorBody(code="not_ready", message="the service is starting"), retry_after)
+        return services.publisher
 
     def _store() -> JobStore:
         if services.store is None:
@@ -464,13 +484,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
 _AT_COLUMN = re.compile(r" at column (\d+)")
 
 
-def _unparsable(result: eventpipe_core.BatchResult) -> ErrorBody | None:
+def _unparsable(result: eventpipe_core.IngestBatch) -> ErrorBody | None:
     """A 400 body when not one event of the request could be parsed (every line or row failed as text).
 
     The core reports each unparsable NDJSON line or CSV row as a reject with rule "json" (so one bad line
     does not sink a batch); a body of which nothing parses is refused whole, naming its first bad line.
     """
-    if result.records.num_rows or not result.rejects:
+    if result.accepted or not result.rejects:
         return None
     if not all(v.rule == "json" for r in result.rejects for v in r.violations):
         return None
@@ -484,36 +504,3 @@ def _reject_out(reject: eventpipe_core.Reject) -> RejectOut:
     return RejectOut(line=reject.line, reason=reject.reason,
                      violations=[ViolationOut(field=v.field, rule=v.rule, message=v.message)
                                  for v in reject.violations])
-
-
-def _drop_oversize(records: Records, job_id: str) -> tuple[Records, list[tuple[RejectOut, str]]]:
-    """Events too large for one Kinesis record become rejects (the service would refuse them anyway), each
-    with its text (the event as compact JSON, without the "_job_id" the core put first)."""
-    if not records.sizes or max(records.sizes) <= MAX_BYTES_PER_RECORD:
-        return records, []
-    keep = [i for i, size in enumerate(records.sizes) if size <= MAX_BYTES_PER_RECORD]
-    job_member = b'{"_job_id":' + orjson.dumps(job_id) + b","
-    rejects = [(RejectOut(line=records.lines[i], reason=(
-        f"the event is {size} bytes as a Kinesis record, over the limit of {MAX_BYTES_PER_RECORD}"),
-        violations=[ViolationOut(field="", rule="max_record_size", message="event too large for one record")]),
-        _without_prefix(records.data[i], job_member))
-        for i, size in enumerate(records.sizes) if size > MAX_BYTES_PER_RECORD]
-    return Records(data=[records.data[i] for i in keep], keys=[records.keys[i] for i in keep],
-                   lines=[records.lines[i] for i in keep], sizes=[records.sizes[i] for i in keep]), rejects
-
-
-def _without_prefix(data: bytes, job_member: bytes) -> str:
-    if data.startswith(job_member):
-        data = b"{" + data[len(job_member):]
-    return data.decode("utf-8", "replace")
-
-
-def _with_reject_records(records: Records, refused: list[tuple[RejectOut, str]], job_id: str) -> Records:
-    """The events' records followed by one reject record per refused line (partition key: the job id)."""
-    if not refused:
-        return records
-    datas = [reject_record(RefusedLine(line=out.line, raw=raw, reasons=[v.model_dump() for v in out.violations]),
-                           job_id) for out, raw in refused]
-    return Records(data=records.data + datas, keys=records.keys + [job_id] * len(datas),
-                   lines=records.lines + [out.line for out, _ in refused],
-                   sizes=records.sizes + [record_size(d, job_id) for d in datas])

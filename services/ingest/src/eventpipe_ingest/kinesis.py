@@ -3,33 +3,30 @@
 botocore validates, serializes and parses every one of the 500 entries of a call through its generic
 model-driven code, about 8 ms of CPU per call, several times the rest of a request (benchmark W2,
 docs/benchmarks.md). The lean call sends the same Kinesis JSON-protocol request (X-Amz-Target
-Kinesis_20131202.PutRecords, base64 Data), signed with botocore's SigV4 signer using the aiobotocore
-client's credentials, endpoint and region, over aiohttp (aiobotocore's own HTTP library), and answers in
-botocore's shapes (a dict, or ClientError / HTTPClientError), so the publisher cannot tell them apart.
+Kinesis_20131202.PutRecords, base64 Data; the body and its SHA-256 built by the Rust core), signed with SigV4
+(eventpipe_ingest.sigv4) using the aiobotocore client's credentials, endpoint and region, over aiohttp
+(aiobotocore's own HTTP library), and answers in botocore's shapes (a dict, or ClientError / HTTPClientError), so
+the publisher cannot tell them apart.
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import aiohttp
+import eventpipe_core
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError, HTTPClientError
+
+from eventpipe_ingest.sigv4 import PostSigner
 
 TARGET = "Kinesis_20131202.PutRecords"
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 
-def put_records_body(stream_name: str, entries: list[dict[str, Any]]) -> bytes:
-    """The JSON request body of PutRecords; Data is base64 as the JSON protocol requires."""
-    return orjson.dumps({
-        "StreamName": stream_name,
-        "Records": [{"Data": base64.b64encode(e["Data"]).decode("ascii"), "PartitionKey": e["PartitionKey"]}
-                    for e in entries],
-    })
+def put_records_body(stream_name: str, entries: list[dict[str, Any]]) -> tuple[bytes, str]:
+    """The JSON request body of PutRecords (Data in base64, as the JSON protocol requires) and its SHA-256 hex."""
+    return eventpipe_core.put_records_body(stream_name, [(e["Data"], e["PartitionKey"]) for e in entries])
 
 
 def error_code(payload: bytes) -> tuple[str, str]:
@@ -49,18 +46,17 @@ class LeanPutRecords:
                  http: aiohttp.ClientSession) -> None:
         self._credentials = credentials  # aiobotocore's resolved credentials (they refresh themselves)
         self._url = endpoint_url
-        self._region = region
+        self._signer = PostSigner(endpoint_url, region, "kinesis",
+                                  {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET})
         self._stream_name = stream_name
         self._http = http
 
     async def __call__(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        body = put_records_body(self._stream_name, entries)
+        body, body_sha256 = put_records_body(self._stream_name, entries)
         frozen = await self._credentials.get_frozen_credentials()
-        request = AWSRequest(method="POST", url=self._url, data=body,
-                             headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET})
-        SigV4Auth(frozen, "kinesis", self._region).add_auth(request)
+        headers = self._signer.headers(frozen, body_sha256)
         try:
-            async with self._http.post(self._url, data=body, headers=dict(request.headers.items())) as answer:
+            async with self._http.post(self._url, data=body, headers=headers) as answer:
                 payload = await answer.read()
                 status = answer.status
         except aiohttp.ClientError as exc:

@@ -1,8 +1,9 @@
 """Publishing records to Kinesis with PutRecords: batching within the limits, retries with backoff + jitter.
 
 The caller bounds the whole publish with a deadline (asyncio.timeout); a request is answered 202 only when
-`publish` returned, i.e. Kinesis acknowledged every record. With a shard map, events of one shard are packed into
-records of up to `pack_max_bytes` first (eventpipe_ingest.records.pack_records).
+`publish` returned, i.e. Kinesis acknowledged every record. The records come packed from the Rust core
+(`eventpipe_core.ingest_batch`), by the shard map `shard_map()` hands out; a record acknowledged on another shard
+than the one it was packed for means the map is stale, and it is loaded again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from eventpipe_common.errors import EventpipeError
 from eventpipe_common.logging import get_logger
 
 from eventpipe_ingest.metrics import IngestMetrics
-from eventpipe_ingest.records import pack_records, plan_batches, record_size
+from eventpipe_ingest.records import OutgoingRecord, ShardMap, plan_batches, record_size
 from eventpipe_ingest.shards import ShardMapCache
 
 # One PutRecords call: the request entries in, the service's answer out (aiobotocore's client in production).
@@ -55,18 +56,21 @@ class KinesisPublisher:
         self._retry_base = retry_base
         self._retry_max = retry_max
 
-    async def publish(self, data: Sequence[bytes], keys: Sequence[str], sizes: Sequence[int] | None = None) -> None:
-        """Return once every record is acknowledged; retry failures until cancelled (the caller's deadline).
+    async def shard_map(self) -> ShardMap | None:
+        """The map to pack a request's events by; None when packing is off or the map cannot be loaded."""
+        if self._shards is None or self._pack_max_bytes <= 0:
+            return None
+        return await self._shards.get()
 
-        `sizes` (data + key bytes per record) when the caller already has them.
-        """
-        if sizes is None:
-            sizes = [record_size(d, k) for d, k in zip(data, keys, strict=True)]
-        shard_map = await self._shards.get() if self._shards is not None and self._pack_max_bytes > 0 else None
-        packed = pack_records(data, keys, sizes, shard_map, self._pack_max_bytes)
-        entries = [{"Data": d, "PartitionKey": k} for d, k in zip(packed.data, packed.keys, strict=True)]
-        expected = packed.shard_ids
-        batches = plan_batches(packed.sizes)
+    @property
+    def pack_max_bytes(self) -> int:
+        return self._pack_max_bytes
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Return once every record is acknowledged; retry failures until cancelled (the caller's deadline)."""
+        entries = [{"Data": r.data, "PartitionKey": r.key} for r in records]
+        expected = [r.shard_id for r in records]
+        batches = plan_batches([record_size(r.data, r.key) for r in records])
         if len(batches) == 1:
             await self._put_until_acknowledged(entries, expected)
             return

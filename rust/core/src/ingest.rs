@@ -1,0 +1,445 @@
+//! The ingest service's path: a request body in, Kinesis records ready to send out, in one pass and without a
+//! Python object per event (the consumer's path, with Arrow columns, is [`crate::batch`]).
+//!
+//! Each event that passes validation and is the first of its `event_id` becomes one NDJSON line: its compact JSON
+//! with `"_job_id"` first (the record contract in ARCHITECTURE.md). Its partition key is the configured envelope
+//! field or promoted column, else its event_id, hashed when over Kinesis' 256 characters. An event too large for
+//! one Kinesis record becomes a reject. With a shard map, the lines of each shard are packed into records
+//! ([`crate::pack`]); without one, every event is a record of its own.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::batch::Reject;
+use crate::dedupe::{Deduper, Ids};
+use crate::error::{Error, Result};
+use crate::pack;
+use crate::parse::{job_id_member, push_compact_object, records, Format, SourceRecord};
+use crate::schema::Schema;
+use crate::validate::{check_event, Event, Promoted, Violation};
+
+/// Kinesis partition keys are 1..256 Unicode characters.
+pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+
+/// Which value of an event is its partition key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyField {
+    EventId,
+    EventType,
+    UserId,
+    SessionId,
+    /// The promoted column at this index of the schema's promotions.
+    Promoted(usize),
+}
+
+impl KeyField {
+    /// The key field named `name`: an envelope string field or a promoted column of `schema`.
+    pub fn resolve(name: &str, schema: &Schema) -> Result<KeyField> {
+        match name {
+            "" | "event_id" => Ok(KeyField::EventId),
+            "event_type" => Ok(KeyField::EventType),
+            "user_id" => Ok(KeyField::UserId),
+            "session_id" => Ok(KeyField::SessionId),
+            _ => match schema.promote.iter().position(|p| p.column == name) {
+                Some(index) => Ok(KeyField::Promoted(index)),
+                None => {
+                    let promoted: Vec<&str> = schema.promote.iter().map(|p| p.column.as_str()).collect();
+                    Err(Error::schema(
+                        "partition_key_field",
+                        format!(
+                            "{name:?} is not event_id, event_type, user_id, session_id or a promoted column of the \
+                             schema (promoted: {})",
+                            if promoted.is_empty() { "none".to_string() } else { promoted.join(", ") }
+                        ),
+                    ))
+                }
+            },
+        }
+    }
+
+    /// This event's value of the field, when present and not empty.
+    fn value<'e>(self, ev: &'e Event<'_>) -> Option<Cow<'e, str>> {
+        let text: Cow<'e, str> = match self {
+            KeyField::EventId => Cow::Borrowed(&ev.event_id),
+            KeyField::EventType => Cow::Borrowed(&ev.event_type),
+            KeyField::UserId => Cow::Borrowed(ev.user_id.as_deref()?),
+            KeyField::SessionId => Cow::Borrowed(ev.session_id.as_deref()?),
+            KeyField::Promoted(index) => match ev.promoted.get(index)? {
+                Promoted::Null => return None,
+                Promoted::Str(s) => Cow::Borrowed(s),
+                Promoted::Double(x) => Cow::Owned(x.to_string()),
+                Promoted::Long(x) => Cow::Owned(x.to_string()),
+                Promoted::Int(x) => Cow::Owned(x.to_string()),
+                Promoted::Bool(x) => Cow::Owned(x.to_string()),
+            },
+        };
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+/// A partition key within Kinesis' limit: longer values become their SHA-256 in hex (still stable per value).
+pub fn fit_partition_key(key: &str) -> Cow<'_, str> {
+    if key.len() <= MAX_PARTITION_KEY_CHARS || key.chars().count() <= MAX_PARTITION_KEY_CHARS {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(sha256_hex(key.as_bytes()))
+    }
+}
+
+/// Lowercase hex of the SHA-256 digest of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let digest = Sha256::digest(data);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    }
+    out
+}
+
+/// Options of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestOptions<'o> {
+    pub format: Format,
+    pub schema: &'o Schema,
+    /// Written first into every line as `"_job_id"`.
+    pub job_id: &'o str,
+    pub key_field: KeyField,
+    /// The open shards' starting hash keys, ascending; empty: no packing.
+    pub shard_starts: &'o [u128],
+    /// Packed records hold at most this many bytes (data + partition key); 0: one event per record.
+    pub pack_max_bytes: usize,
+    /// A record (data + partition key) over this is refused (Kinesis: 1 MiB) and its event becomes a reject.
+    pub max_record_bytes: usize,
+}
+
+/// One Kinesis record to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KinesisRecord {
+    pub data: Vec<u8>,
+    pub key: String,
+    /// Index into the shard starts of the shard the record must land on (None when not packed).
+    pub shard: Option<usize>,
+    /// Events (lines) in the record.
+    pub events: usize,
+}
+
+/// What `ingest_batch` produces.
+#[derive(Debug, Clone)]
+pub struct IngestOutput {
+    pub records: Vec<KinesisRecord>,
+    /// Events in the records.
+    pub accepted: usize,
+    /// Records that failed parsing or validation, and events too large for a Kinesis record, by line.
+    pub rejects: Vec<Reject>,
+    /// Valid events dropped because an earlier one had the same event_id.
+    pub duplicates: usize,
+    /// Records (lines, elements, rows) seen.
+    pub received: usize,
+}
+
+/// The accepted events so far: their lines in one buffer, their keys and source lines.
+#[derive(Default)]
+struct Lines {
+    text: String,
+    ends: Vec<usize>,
+    keys: Vec<String>,
+}
+
+impl Lines {
+    fn line(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.text.as_bytes()[start..self.ends[index]]
+    }
+}
+
+/// The event ids of the events first seen so far, in one buffer (the dedupe table keeps no ids of its own).
+#[derive(Default)]
+struct SeenIds {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl SeenIds {
+    fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+}
+
+impl Ids for SeenIds {
+    fn id(&self, index: usize) -> &str {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.text[start..self.ends[index]]
+    }
+}
+
+/// Parse, validate and deduplicate a request body into Kinesis records. Only an unreadable container (a broken
+/// JSON array, a bad CSV header) fails the request; every bad record becomes a [`Reject`].
+pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutput> {
+    let job_member = job_id_member(opts.job_id);
+    let mut lines = Lines { text: String::with_capacity(data.len() + data.len() / 8), ..Lines::default() };
+    let mut seen = SeenIds::default();
+    let mut dedupe = Deduper::with_capacity(data.len() / 256);
+    let mut rejects = Vec::new();
+    let mut violations = Vec::new();
+    let (mut received, mut duplicates) = (0usize, 0usize);
+    for rec in records(data, opts.format)? {
+        received += 1;
+        let text: &str = match &rec.json {
+            Ok(text) => text,
+            Err(why) => {
+                rejects.push(unreadable(&rec, why));
+                continue;
+            }
+        };
+        violations.clear();
+        let Some(ev) = check_event(text, rec.line.saturating_sub(1), opts.schema, &mut violations) else {
+            rejects.push(rejected(&rec, &mut violations));
+            continue;
+        };
+        if !dedupe.first_seen(&ev.event_id, &seen) {
+            duplicates += 1;
+            continue;
+        }
+        seen.push(&ev.event_id);
+        let key = match opts.key_field.value(&ev) {
+            Some(value) => fit_partition_key(&value).into_owned(),
+            None => fit_partition_key(&ev.event_id).into_owned(),
+        };
+        let start = lines.text.len();
+        push_event_line(&mut lines.text, text, &job_member);
+        let size = lines.text.len() - start + key.len();
+        if size > opts.max_record_bytes {
+            lines.text.truncate(start);
+            rejects.push(oversize(&rec, size, opts.max_record_bytes));
+            continue;
+        }
+        lines.ends.push(lines.text.len());
+        lines.keys.push(key);
+    }
+    rejects.sort_by_key(|r| r.line); // stable: the oversize ones were pushed after earlier lines' rejects
+    let accepted = lines.ends.len();
+    Ok(IngestOutput { records: to_records(lines, opts), accepted, rejects, duplicates, received })
+}
+
+/// Append the event's line: its text as the client sent it with `job_member` first, when that text is one line
+/// and has no `"_job_id"` of its own (a copy); its compact form otherwise (see [`push_compact_object`]).
+///
+/// A raw newline can only be whitespace in JSON text (inside strings it must be escaped), so text without CR or
+/// LF bytes is a valid NDJSON line as it is; compacting every event cost a third of this function's time on
+/// bodies written with spaces after ':' and ','.
+pub fn push_event_line(out: &mut String, text: &str, job_member: &str) {
+    let bytes = text.as_bytes();
+    let single_line = memchr::memchr2(b'\n', b'\r', bytes).is_none();
+    let own_job_id = memchr::memmem::find(bytes, b"\"_job_id\"").is_some();
+    let body = text.trim_start().strip_prefix('{');
+    match body {
+        Some(members) if single_line && !own_job_id => {
+            out.push('{');
+            out.push_str(job_member);
+            if members.trim_start().starts_with('}') {
+                out.push('}');
+            } else {
+                out.push(',');
+                out.push_str(members.trim_end());
+            }
+        }
+        _ => push_compact_object(out, text, Some(job_member)),
+    }
+}
+
+fn to_records(lines: Lines, opts: &IngestOptions<'_>) -> Vec<KinesisRecord> {
+    let count = lines.ends.len();
+    if opts.shard_starts.is_empty() || opts.pack_max_bytes == 0 {
+        let datas: Vec<Vec<u8>> = (0..count).map(|i| lines.line(i).to_vec()).collect();
+        return datas
+            .into_iter()
+            .zip(lines.keys)
+            .map(|(data, key)| KinesisRecord { data, key, shard: None, events: 1 })
+            .collect();
+    }
+    let slices: Vec<&[u8]> = (0..count).map(|i| lines.line(i)).collect();
+    let keys: Vec<&str> = lines.keys.iter().map(String::as_str).collect();
+    pack::pack(&slices, &keys, opts.shard_starts, opts.pack_max_bytes)
+        .into_iter()
+        .map(|p| KinesisRecord {
+            data: p.data(&slices),
+            key: keys[p.members[0]].to_string(),
+            shard: Some(p.shard),
+            events: p.members.len(),
+        })
+        .collect()
+}
+
+fn unreadable(rec: &SourceRecord<'_>, why: &str) -> Reject {
+    let v = Violation { index: rec.line.saturating_sub(1), field: String::new(), rule: "json", message: why.to_string(), value: None };
+    Reject { line: rec.line, reason: why.to_string(), violations: vec![v], raw: rec.raw.to_string() }
+}
+
+fn rejected(rec: &SourceRecord<'_>, violations: &mut Vec<Violation>) -> Reject {
+    let reason = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
+    Reject { line: rec.line, reason, violations: std::mem::take(violations), raw: rec.raw.to_string() }
+}
+
+fn oversize(rec: &SourceRecord<'_>, size: usize, limit: usize) -> Reject {
+    let v = Violation {
+        index: rec.line.saturating_sub(1),
+        field: String::new(),
+        rule: "max_record_size",
+        message: "event too large for one record".to_string(),
+        value: None,
+    };
+    let reason = format!("the event is {size} bytes as a Kinesis record, over the limit of {limit}");
+    Reject { line: rec.line, reason, violations: vec![v], raw: rec.raw.to_string() }
+}
+
+/// The JSON body of a Kinesis PutRecords call (JSON protocol: Data in base64) and the SHA-256 of that body in
+/// hex, which SigV4 signs.
+pub fn put_records_body<'r>(stream_name: &str, records: impl IntoIterator<Item = (&'r [u8], &'r str)>) -> (Vec<u8>, String) {
+    let mut body = Vec::with_capacity(4096);
+    body.extend_from_slice(b"{\"StreamName\":");
+    push_json_string(&mut body, stream_name);
+    body.extend_from_slice(b",\"Records\":[");
+    for (n, (data, key)) in records.into_iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"Data\":\"");
+        let at = body.len();
+        body.resize(at + base64::encoded_len(data.len(), true).expect("a record fits in memory"), 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(data, &mut body[at..])
+            .expect("the buffer was sized for the encoding");
+        body.truncate(at + written);
+        body.extend_from_slice(b"\",\"PartitionKey\":");
+        push_json_string(&mut body, key);
+        body.push(b'}');
+    }
+    body.extend_from_slice(b"]}");
+    let digest = sha256_hex(&body);
+    (body, digest)
+}
+
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn opts<'o>(schema: &'o Schema, starts: &'o [u128], pack_max_bytes: usize) -> IngestOptions<'o> {
+        IngestOptions {
+            format: Format::Ndjson,
+            schema,
+            job_id: "j-1",
+            key_field: KeyField::UserId,
+            shard_starts: starts,
+            pack_max_bytes,
+            max_record_bytes: 1024 * 1024,
+        }
+    }
+
+    const BODY: &str = concat!(
+        "{\"event_id\":\"a\",\"event_type\":\"x\",\"timestamp\":\"2026-11-27T13:45:12Z\",\"user_id\":\"u1\"}\n",
+        "not json\n",
+        "{\"event_id\":\"b\", \"event_type\":\"x\",\"timestamp\":\"2026-11-27T13:45:12Z\"}\n",
+        "{\"event_id\":\"a\",\"event_type\":\"x\",\"timestamp\":\"2026-11-27T13:45:12Z\",\"user_id\":\"u1\"}\n",
+        "{\"event_type\":\"x\",\"timestamp\":\"2026-11-27T13:45:12Z\"}\n",
+    );
+
+    #[test]
+    fn one_record_per_event_without_packing() {
+        let schema = Schema::envelope();
+        let out = ingest_batch(BODY.as_bytes(), &opts(&schema, &[], 0)).unwrap();
+        assert_eq!((out.received, out.accepted, out.duplicates), (5, 2, 1));
+        assert_eq!(out.rejects.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 5]);
+        let keys: Vec<&str> = out.records.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, vec!["u1", "b"], "user_id, else event_id");
+        let first = std::str::from_utf8(&out.records[0].data).unwrap();
+        assert!(first.starts_with("{\"_job_id\":\"j-1\",\"event_id\":\"a\""), "{first}");
+        let second = std::str::from_utf8(&out.records[1].data).unwrap();
+        assert!(second.starts_with("{\"_job_id\":\"j-1\",\"event_id\":\"b\", \"event_type\""), "as sent: {second}");
+        assert!(out.records.iter().all(|r| r.shard.is_none() && r.events == 1));
+    }
+
+    #[test]
+    fn packed_records_hold_every_event_on_its_keys_shard() {
+        let schema = Schema::envelope();
+        let starts = [0u128, 1u128 << 126, 1u128 << 127, 3u128 << 126];
+        let out = ingest_batch(BODY.as_bytes(), &opts(&schema, &starts, 1024)).unwrap();
+        assert_eq!(out.records.iter().map(|r| r.events).sum::<usize>(), 2);
+        for record in &out.records {
+            for line in record.data.split(|&b| b == b'\n') {
+                let event: Value = serde_json::from_slice(line).unwrap();
+                let key = event.get("user_id").or(event.get("event_id")).and_then(Value::as_str).unwrap();
+                assert_eq!(Some(pack::shard_of(key, &starts)), record.shard);
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_over_the_record_limit_is_a_reject() {
+        let schema = Schema::envelope();
+        let mut o = opts(&schema, &[], 0);
+        o.max_record_bytes = 90;
+        let out = ingest_batch(BODY.as_bytes(), &o).unwrap();
+        let oversize: Vec<&Reject> = out.rejects.iter().filter(|r| r.violations[0].rule == "max_record_size").collect();
+        assert_eq!(oversize.len(), 1, "{:?}", out.rejects);
+        assert_eq!(oversize[0].line, 1);
+        assert!(oversize[0].reason.contains("over the limit of 90"), "{}", oversize[0].reason);
+        assert_eq!(out.accepted, 1);
+        assert_eq!(out.rejects.iter().map(|r| r.line).collect::<Vec<_>>(), vec![1, 2, 5], "sorted by line");
+    }
+
+    #[test]
+    fn long_keys_are_hashed_and_unknown_key_fields_refused() {
+        let long = "k".repeat(300);
+        assert_eq!(fit_partition_key(&long).len(), 64);
+        assert_eq!(fit_partition_key("short"), "short");
+        let wide = "é".repeat(200); // 400 bytes but 200 characters: fits
+        assert_eq!(fit_partition_key(&wide), wide.as_str());
+        assert!(KeyField::resolve("nope", &Schema::envelope()).is_err());
+        assert_eq!(KeyField::resolve("", &Schema::envelope()).unwrap(), KeyField::EventId);
+    }
+
+    #[test]
+    fn event_lines_are_the_text_as_sent_unless_it_spans_lines_or_has_its_own_job_id() {
+        let line = |text: &str| {
+            let mut out = String::new();
+            push_event_line(&mut out, text, "\"_job_id\":\"j\"");
+            out
+        };
+        assert_eq!(line("{ \"a\": 1 } "), "{\"_job_id\":\"j\", \"a\": 1 }");
+        assert_eq!(line("{}"), "{\"_job_id\":\"j\"}");
+        assert_eq!(line("{ }"), "{\"_job_id\":\"j\"}");
+        assert_eq!(line("{\"a\":\n 1}"), "{\"_job_id\":\"j\",\"a\":1}");
+        assert_eq!(line("{\"a\":1,\"_job_id\":\"old\"}"), "{\"_job_id\":\"j\",\"a\":1}");
+        for text in ["{ \"a\": [1, {\"b\": \"x y\"}] }", "{\"a\":\r\n2}", "{\"s\":\"_job_id\"}", "{}"] {
+            let out = line(text);
+            let parsed: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(parsed["_job_id"], "j");
+            assert!(!out.contains('\n') && !out.contains('\r'), "{out:?}");
+            let mut original: Value = serde_json::from_str(text).unwrap();
+            original.as_object_mut().unwrap().insert("_job_id".into(), "j".into());
+            assert_eq!(parsed, original);
+        }
+    }
+
+    #[test]
+    fn put_records_body_is_the_json_protocol_request() {
+        let records: Vec<(&[u8], &str)> = vec![(b"hello", "k\"1"), (b"", "k2")];
+        let (body, digest) = put_records_body("s", records);
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed["StreamName"], "s");
+        assert_eq!(parsed["Records"][0]["Data"], "aGVsbG8=");
+        assert_eq!(parsed["Records"][0]["PartitionKey"], "k\"1");
+        assert_eq!(parsed["Records"][1]["Data"], "");
+        assert_eq!(digest, sha256_hex(&body));
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+}
