@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::batch::Reject;
@@ -309,11 +308,10 @@ pub fn put_records_body<'r>(stream_name: &str, records: impl IntoIterator<Item =
         }
         body.extend_from_slice(b"{\"Data\":\"");
         let at = body.len();
-        body.resize(at + base64::encoded_len(data.len(), true).expect("a record fits in memory"), 0);
-        let written = base64::engine::general_purpose::STANDARD
-            .encode_slice(data, &mut body[at..])
-            .expect("the buffer was sized for the encoding");
-        body.truncate(at + written);
+        let encoded = base64_simd::STANDARD.encoded_length(data.len());
+        body.resize(at + encoded, 0);
+        let written = base64_simd::STANDARD.encode(data, base64_simd::Out::from_slice(&mut body[at..])).len();
+        debug_assert_eq!(written, encoded);
         body.extend_from_slice(b"\",\"PartitionKey\":");
         push_json_string(&mut body, key);
         body.push(b'}');

@@ -24,8 +24,12 @@ class IngestMetrics:
         self.publish_failures = Counter("eventpipe_ingest_publish_failures_total",
                                         "Requests answered 503 because publishing did not finish.", ["reason"],
                                         registry=r)
-        self.kinesis_calls = Counter("eventpipe_ingest_kinesis_put_records_calls_total", "PutRecords calls.",
+        self.kinesis_calls = Counter("eventpipe_ingest_kinesis_put_records_calls_total",
+                                     "PutRecords calls sent (each may carry the calls of several requests).",
                                      registry=r)
+        self.kinesis_merged_calls = Counter("eventpipe_ingest_kinesis_put_records_merged_total",
+                                            "Publisher calls that went out merged into another request's call.",
+                                            registry=r)
         self.kinesis_retries = Counter("eventpipe_ingest_kinesis_retried_records_total",
                                        "Records sent again after a failed call or a partial failure.", registry=r)
         self.kinesis_throttles = Counter("eventpipe_ingest_kinesis_throttles_total",

@@ -94,7 +94,6 @@ class KinesisPublisher:
         pending_expected = expected
         attempt = 0
         while True:
-            self._metrics.kinesis_calls.inc()
             try:
                 answer = await self._put_records(pending)
             except ClientError as exc:

@@ -51,6 +51,9 @@ class IngestSettings(PipelineSettings):
         description="Events of one shard are packed into Kinesis records of up to this many bytes (NDJSON lines); "
                     "0 sends one event per record.")
     ingest_publish_concurrency: int = Field(default=8, ge=1, description="PutRecords calls in flight per request.")
+    ingest_put_records_in_flight: int = Field(
+        default=1, ge=1, description="PutRecords calls in flight per process; calls made while they are out are "
+                                     "merged into one (eventpipe_ingest.coalesce).")
     ingest_retry_base_seconds: float = Field(default=0.05, gt=0)
     ingest_retry_max_seconds: float = Field(default=2.0, gt=0)
 
