@@ -15,7 +15,9 @@ use crate::batch::Reject;
 use crate::dedupe::{Deduper, Ids};
 use crate::error::{Error, Result};
 use crate::pack;
-use crate::parse::{job_id_member, push_compact_object, records, Format, SourceRecord};
+use crate::parse::{
+    job_id_member, push_compact_object, records, split_array_structure, split_records, Format, SourceRecord,
+};
 use crate::schema::Schema;
 use crate::validate::{check_event, Event, Promoted, Violation};
 
@@ -185,7 +187,14 @@ pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutpu
     let mut rejects = Vec::new();
     let mut violations = Vec::new();
     let (mut received, mut duplicates) = (0usize, 0usize);
-    for rec in records(data, opts.format)? {
+    // A JSON array is split by its structure alone; each element is parsed below anyway.
+    let by_structure = (opts.format == Format::Json).then(|| split_array_structure(data)).flatten();
+    let structure_split = by_structure.is_some();
+    let source: Box<dyn Iterator<Item = SourceRecord<'_>>> = match by_structure {
+        Some(elements) => Box::new(elements.into_iter()),
+        None => records(data, opts.format)?,
+    };
+    for rec in source {
         received += 1;
         let text: &str = match &rec.json {
             Ok(text) => text,
@@ -218,6 +227,11 @@ pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutpu
         }
         lines.ends.push(lines.text.len());
         lines.keys.push(key);
+    }
+    if structure_split && rejects.iter().any(|r| r.violations.iter().any(|v| v.rule == "json")) {
+        // An element that is not JSON (or not an object): when the array is not JSON, serde's split of it
+        // fails and says where; when it is, the rejects stand as they are.
+        split_records(data, opts.format)?;
     }
     rejects.sort_by_key(|r| r.line); // stable: the oversize ones were pushed after earlier lines' rejects
     let accepted = lines.ends.len();
@@ -426,6 +440,18 @@ mod tests {
             original.as_object_mut().unwrap().insert("_job_id".into(), "j".into());
             assert_eq!(parsed, original);
         }
+    }
+
+    #[test]
+    fn a_json_array_with_an_element_that_is_not_json_fails_whole() {
+        let schema = Schema::envelope();
+        let mut o = opts(&schema, &[], 0);
+        o.format = Format::Json;
+        let good = "{\"event_id\":\"a\",\"event_type\":\"x\",\"timestamp\":\"2026-11-27T13:45:12Z\"}";
+        let err = ingest_batch(format!("[{good},\n {{\"event_id\": tru}}]").as_bytes(), &o).unwrap_err();
+        assert!(matches!(err, Error::Parse { line: 2, .. }), "{err:?}");
+        let out = ingest_batch(format!("[{good}, 42, \"x\"]").as_bytes(), &o).unwrap();
+        assert_eq!((out.accepted, out.rejects.len()), (1, 2), "valid JSON that is not an object: rejects");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Invariants every input must keep, shared by the libFuzzer target (rust/fuzz) and the bounded fuzz test:
-//! no panic, and a batch accounts for every record it received.
+//! no panic, a batch accounts for every record it received, and the ingest path (`ingest::ingest_batch`, which
+//! splits JSON arrays by their structure alone) agrees with the batch path on what is valid.
 
 use crate::batch::{process_batch, BatchOptions};
 use crate::parse::{parse, Format};
@@ -36,5 +37,26 @@ pub fn check_all(data: &[u8], format: Format) {
             );
             assert!(out.rejects.iter().all(|r| !r.violations.is_empty() && !r.reason.is_empty()));
         }
+    }
+    let batch = process_batch(data, BatchOptions { format, schema: &schema, job_id: None, include_raw: false });
+    let opts = crate::ingest::IngestOptions {
+        format,
+        schema: &schema,
+        job_id: "fuzz",
+        key_field: crate::ingest::KeyField::UserId,
+        shard_starts: &[0, 1 << 127],
+        pack_max_bytes: 4096,
+        max_record_bytes: usize::MAX,
+    };
+    match (crate::ingest::ingest_batch(data, &opts), batch) {
+        (Ok(ingest), Ok(batch)) => {
+            assert_eq!((ingest.received, ingest.duplicates), (batch.received, batch.duplicates));
+            assert_eq!(ingest.accepted, batch.num_rows(), "the same events are valid on both paths");
+            let lines = |rejects: &[crate::batch::Reject]| rejects.iter().map(|r| r.line).collect::<Vec<_>>();
+            assert_eq!(lines(&ingest.rejects), lines(&batch.rejects));
+            assert_eq!(ingest.records.iter().map(|r| r.events).sum::<usize>(), ingest.accepted);
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b, "the same error on both paths"),
+        (a, b) => panic!("one path failed: ingest {:?}, batch {:?}", a.err(), b.err()),
     }
 }

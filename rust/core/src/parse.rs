@@ -316,6 +316,84 @@ fn split_array(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
         .collect())
 }
 
+/// The elements of a JSON array, found by its structure alone: strings (with their escapes) and brackets are
+/// followed, and the commas between elements and the brackets around them are checked, but the elements
+/// themselves are not parsed. `None` when the structure is broken or the text is not UTF-8 (the caller then runs
+/// [`split_records`], whose error says where). A caller must parse every element itself: an element that is not
+/// JSON means the array is not JSON either (see `ingest::ingest_batch`). This is the JSON-array half of the
+/// ingest path's cost otherwise: serde reads the whole array once for [`split_array`], and each element again.
+pub fn split_array_structure(data: &[u8]) -> Option<Vec<SourceRecord<'_>>> {
+    let data = strip_bom(data);
+    let text = std::str::from_utf8(data).ok()?;
+    let b = text.as_bytes();
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_ws(0);
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() / 256);
+    i = skip_ws(i + 1);
+    if b.get(i) == Some(&b']') {
+        return (skip_ws(i + 1) == b.len()).then_some(out);
+    }
+    loop {
+        let start = i;
+        let mut depth = 0usize;
+        // Up to the end of the element: a string or a closing bracket that leaves depth 0, else the next
+        // top-level ',' or ']' (numbers, literals).
+        let end = loop {
+            match *b.get(i)? {
+                b'"' => {
+                    i = string_end(b, i + 1)?;
+                    if depth == 0 {
+                        break i;
+                    }
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth == 0 => break i,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break i + 1;
+                    }
+                }
+                b',' if depth == 0 => break i,
+                _ => {}
+            }
+            i += 1;
+        };
+        i = skip_ws(end);
+        let raw = trim_ws(&text[start..end]);
+        if raw.is_empty() {
+            return None;
+        }
+        out.push(SourceRecord { line: out.len() + 1, raw, json: Ok(Cow::Borrowed(raw)) });
+        match b.get(i)? {
+            b',' => i = skip_ws(i + 1),
+            b']' => return (skip_ws(i + 1) == b.len()).then_some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// Index just past the closing quote of the string whose content starts at `i`.
+fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let at = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[at] == b'\\' {
+            i = at + 2;
+        } else {
+            return Some(at + 1);
+        }
+    }
+}
+
 /// A CSV reader over `text` with its header row read and trimmed. `flexible` lets rows differ in width (the
 /// batch path turns such a row into a reject instead of failing the whole input).
 fn csv_reader(text: &str, flexible: bool) -> Result<(csv::Reader<&[u8]>, Vec<String>)> {
@@ -484,6 +562,24 @@ mod tests {
         let rows = parse_json(b"  {\"a\":1}\r\n\r\n\t{\"a\":2}  \r\n").unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1]["a"], Value::from(2));
+    }
+
+    #[test]
+    fn array_structure_splits_like_serde() {
+        for text in [
+            " [ {\"a\":1} , {\"b\":\"x,]}\\\"\"} ,[1,2],3,\"s\", {} ] ",
+            "[]",
+            "\u{feff}[{\"a\":[{}]}]",
+            "[{\"k\":\"\\\\\"}]",
+        ] {
+            let fast = split_array_structure(text.as_bytes()).unwrap_or_else(|| panic!("{text}"));
+            let strict = split_records(text.as_bytes(), Format::Json).unwrap();
+            let raw = |r: &[SourceRecord<'_>]| r.iter().map(|r| (r.line, r.raw.to_string())).collect::<Vec<_>>();
+            assert_eq!(raw(&fast), raw(&strict), "{text}");
+        }
+        for broken in ["[", "[{}", "[{} {}]", "[{},]", "[,]", "{}", "[{}] x", "[\"a]", "[{]}", "[}]"] {
+            assert!(split_array_structure(broken.as_bytes()).is_none(), "{broken}");
+        }
     }
 
     #[test]

@@ -94,7 +94,7 @@ class CoalescedPutRecords:
             for w in group:
                 w.answer.cancel()
             raise
-        except Exception as exc:  # every caller of the call sees its failure, as if it had called alone
+        except Exception as exc:  # noqa: BLE001 - handed to every caller of the call, as if it had called alone
             for w in group:
                 if not w.answer.done():
                     w.answer.set_exception(exc)
