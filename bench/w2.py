@@ -154,6 +154,21 @@ def start_servers(workdir: Path, key: str, targets: list[str], sources: dict[str
     return servers
 
 
+def put_records_calls(url: str) -> dict[str, float]:
+    """From an ingest target's own metrics: PutRecords calls sent, and requests per call (calls made while one is
+    in flight go out merged, eventpipe_ingest.coalesce)."""
+    text = httpx.get(f"{url}/api/v1/metrics").text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == "eventpipe_ingest_kinesis_put_records_calls_total" or (
+                name.startswith("eventpipe_ingest_requests_total{") and 'status="202"' in name):
+            values[name.split("{")[0]] = values.get(name.split("{")[0], 0.0) + float(value)
+    calls = values.get("eventpipe_ingest_kinesis_put_records_calls_total", 0.0)
+    requests = values.get("eventpipe_ingest_requests_total", 0.0)
+    return {"put_records_calls": calls, "requests_per_put_records_call": requests / calls if calls else 0.0}
+
+
 def versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -214,10 +229,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"round {n} {name}: {result.events_per_second:,.0f} events/s, p50 {result.p50_ms:.1f} ms, "
                           f"p99 {result.p99_ms:.1f} ms, server CPU {result.cpu_ms_per_request:.2f} ms/request, "
                           f"statuses {result.statuses}", file=sys.stderr)
+            calls = {name: put_records_calls(url) for name, (url, _, _, ack) in targets.items() if ack is not None}
         finally:
             for server in servers.values():
                 server.stop()
-    summaries = {name: summarize(rounds, name) for name in names}
+    summaries = {name: summarize(rounds, name) | calls.get(name, {}) for name in names}
     ratios = {}
     if "peer" in summaries:
         peer = summaries["peer"]

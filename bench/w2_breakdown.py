@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 
         steps: dict[str, Callable[[int], Any]] = {
             "Rust core: ingest_batch (500 events -> 4 packed records)": ingest_batch,
+            "for comparison: json.loads of the body (the peer's whole work)": lambda i: json.loads(
+                bodies[i % len(bodies)]),
             "for comparison: Rust core process_batch (Arrow columns + raw)": lambda i: eventpipe_core.process_batch(
                 bodies[i % len(bodies)], format="json", schema=schema, job_id=job_id, include_raw=True),
             "PutRecords body: base64 + JSON + SHA-256 (Rust)": lambda _: put_records_body("bench", entries),

@@ -311,12 +311,15 @@ fn oversize(rec: &SourceRecord<'_>, size: usize, limit: usize) -> Reject {
 
 /// The JSON body of a Kinesis PutRecords call (JSON protocol: Data in base64) and the SHA-256 of that body in
 /// hex, which SigV4 signs.
-pub fn put_records_body<'r>(stream_name: &str, records: impl IntoIterator<Item = (&'r [u8], &'r str)>) -> (Vec<u8>, String) {
-    let mut body = Vec::with_capacity(4096);
+pub fn put_records_body<'r>(stream_name: &str, records: &[(&'r [u8], &'r str)]) -> (Vec<u8>, String) {
+    // Sized for the whole body up front (keys escaped at most 6 bytes per byte), so it is never copied to grow.
+    let capacity = 64 + stream_name.len() * 6
+        + records.iter().map(|(data, key)| 40 + base64_simd::STANDARD.encoded_length(data.len()) + key.len() * 6).sum::<usize>();
+    let mut body = Vec::with_capacity(capacity);
     body.extend_from_slice(b"{\"StreamName\":");
     push_json_string(&mut body, stream_name);
     body.extend_from_slice(b",\"Records\":[");
-    for (n, (data, key)) in records.into_iter().enumerate() {
+    for (n, &(data, key)) in records.iter().enumerate() {
         if n > 0 {
             body.push(b',');
         }
@@ -331,6 +334,7 @@ pub fn put_records_body<'r>(stream_name: &str, records: impl IntoIterator<Item =
         body.push(b'}');
     }
     body.extend_from_slice(b"]}");
+    debug_assert!(body.len() <= capacity, "the body outgrew its estimate");
     let digest = sha256_hex(&body);
     (body, digest)
 }
@@ -457,7 +461,7 @@ mod tests {
     #[test]
     fn put_records_body_is_the_json_protocol_request() {
         let records: Vec<(&[u8], &str)> = vec![(b"hello", "k\"1"), (b"", "k2")];
-        let (body, digest) = put_records_body("s", records);
+        let (body, digest) = put_records_body("s", &records);
         let parsed: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed["StreamName"], "s");
         assert_eq!(parsed["Records"][0]["Data"], "aGVsbG8=");

@@ -835,7 +835,7 @@ fn put_records_body<'py>(
     guard(py, || {
         let pairs: Vec<(&[u8], &str)> =
             records.iter().map(|(d, k)| Ok((d.as_bytes(), k.to_str()?))).collect::<PyResult<_>>()?;
-        let (body, digest) = py.allow_threads(|| ingest::put_records_body(stream_name, pairs));
+        let (body, digest) = py.allow_threads(|| ingest::put_records_body(stream_name, &pairs));
         Ok((PyBytes::new(py, &body), digest))
     })
 }

@@ -1,4 +1,4 @@
-"""The stream's shard map, for packing events into records (eventpipe_ingest.records.pack_records).
+"""The stream's shard map, for packing events into records (eventpipe_core.ingest_batch packs by it).
 
 Loaded with ListShards on first use and again when older than `max_age` or when Kinesis put a packed record on
 another shard than the map said (the stream was resharded). A map that cannot be loaded is not an error of the
