@@ -382,12 +382,14 @@ impl<'a> Pending<'a> {
     }
 }
 
-fn unreadable(rec: &SourceRecord<'_>, why: &str) -> Reject {
+/// The reject of a record that could not even be read (invalid UTF-8, a bad CSV row).
+pub(crate) fn unreadable(rec: &SourceRecord<'_>, why: &str) -> Reject {
     let v = Violation { index: rec.line.saturating_sub(1), field: String::new(), rule: "json", message: why.to_string(), value: None };
     Reject { line: rec.line, reason: why.to_string(), violations: vec![v], raw: rec.raw.to_string() }
 }
 
-fn rejected(rec: &SourceRecord<'_>, violations: &mut Vec<Violation>) -> Reject {
+/// The reject of a record that broke the rules in `violations` (taken, leaving it empty for the next record).
+pub(crate) fn rejected(rec: &SourceRecord<'_>, violations: &mut Vec<Violation>) -> Reject {
     let reason = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
     Reject { line: rec.line, reason, violations: std::mem::take(violations), raw: rec.raw.to_string() }
 }

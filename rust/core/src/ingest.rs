@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use crate::batch::Reject;
+use crate::batch::{rejected, unreadable, Reject};
 use crate::dedupe::{Deduper, Ids};
 use crate::error::{Error, Result};
 use crate::pack;
@@ -285,16 +285,6 @@ fn to_records(lines: Lines, opts: &IngestOptions<'_>) -> Vec<KinesisRecord> {
             events: p.members.len(),
         })
         .collect()
-}
-
-fn unreadable(rec: &SourceRecord<'_>, why: &str) -> Reject {
-    let v = Violation { index: rec.line.saturating_sub(1), field: String::new(), rule: "json", message: why.to_string(), value: None };
-    Reject { line: rec.line, reason: why.to_string(), violations: vec![v], raw: rec.raw.to_string() }
-}
-
-fn rejected(rec: &SourceRecord<'_>, violations: &mut Vec<Violation>) -> Reject {
-    let reason = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
-    Reject { line: rec.line, reason, violations: std::mem::take(violations), raw: rec.raw.to_string() }
 }
 
 fn oversize(rec: &SourceRecord<'_>, size: usize, limit: usize) -> Reject {
