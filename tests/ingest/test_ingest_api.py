@@ -429,6 +429,15 @@ def test_auth_required_and_both_headers_work(ingest_app: Callable[..., Any], api
         assert ok.status_code == 202
         other = client.post("/api/v1/ingest", json=[valid_event(1)], headers={"Authorization": "Bearer another-key"})
         assert other.status_code == 202
+        # The ingest route reads the headers itself (not through FastAPI's security dependencies, which the
+        # status route keeps): the same rules on both routes.
+        for headers, status in (({"Authorization": "bearer another-key"}, 202), ({"Authorization": "Basic xyz"}, 401),
+                                ({"Authorization": "Bearer"}, 401), ({"Authorization": f"Token {api_key}"}, 401),
+                                ({"X-API-Key": api_key, "Authorization": "Bearer nope"}, 202)):
+            answer = client.post("/api/v1/ingest", json=[valid_event(1)], headers=headers)
+            assert answer.status_code == status, (headers, answer.text)
+            job = answer.json()["job_id"] if status == 202 else uuid.uuid4()
+            assert client.get(f"/api/v1/status/{job}", headers=headers).status_code == (200 if status == 202 else 401)
         assert client.get("/api/v1/health").status_code == 200
         assert client.get("/api/v1/metrics").status_code == 200
 
