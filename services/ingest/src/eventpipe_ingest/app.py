@@ -526,5 +526,6 @@ def _refused(reject: eventpipe_core.Reject) -> tuple[RejectOut, RefusedLine]:
     typed already, so the models are built without validating them again."""
     reasons = [{"field": v.field, "rule": v.rule, "message": v.message} for v in reject.violations]
     out = RejectOut.model_construct(line=reject.line, reason=reject.reason,
-                                    violations=[ViolationOut.model_construct(**v) for v in reasons])
+                                    violations=[ViolationOut.model_construct(field=v["field"], rule=v["rule"],
+                                                                             message=v["message"]) for v in reasons])
     return out, RefusedLine(line=reject.line, raw=reject.raw, reasons=reasons)

@@ -24,7 +24,7 @@ from eventpipe_ingest.publisher import PutRecords
 from eventpipe_ingest.records import MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, record_size
 
 
-class ShortAnswerError(BotoCoreError):
+class ShortAnswerError(BotoCoreError):  # type: ignore[misc]  # botocore ships no type hints
     """Fewer per-record results than records sent: nothing of the call counts as acknowledged (sent again)."""
 
     fmt = "PutRecords answered {answered} records for {sent} sent"
