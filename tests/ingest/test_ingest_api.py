@@ -277,6 +277,20 @@ def test_property_4_unparsable_body_is_400_with_line_and_column(client: httpx.Cl
     assert out["line"] >= 1 and out["column"] >= 1, out
 
 
+def test_property_4_a_json_array_with_a_broken_element_is_400(client: httpx.Client, kinesis_endpoint: str,
+                                                               stream: str) -> None:
+    """Property 4: a JSON array is one JSON text: a broken element (after a valid one) makes the body unparsable,
+    400 with the line and column of the break, and nothing is published (the core splits arrays by structure and
+    falls back to the full parse for the error)."""
+    marker = f"broken-array-{uuid.uuid4()}"
+    body = ("[" + json.dumps(valid_event(1, marker=marker)) + ',\n {"event_id": tru}]').encode()
+    answer = client.post("/api/v1/ingest", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    out = answer.json()
+    assert (out["code"], out["line"]) == ("parse_error", 2) and out["column"] >= 1
+    assert not any(marker.encode() in r["Data"] for r in read_stream(kinesis_endpoint, stream))
+
+
 def test_property_4_one_bad_line_does_not_sink_the_batch(client: httpx.Client) -> None:
     """Property 4: in NDJSON a line that is not JSON is a reject with its line; the valid lines go through."""
     body = (json.dumps(valid_event(1)) + "\n{not json\n" + json.dumps(valid_event(2)) + "\n").encode()
