@@ -62,10 +62,6 @@ class KinesisPublisher:
             return None
         return await self._shards.get()
 
-    @property
-    def pack_max_bytes(self) -> int:
-        return self._pack_max_bytes
-
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         """Return once every record is acknowledged; retry failures until cancelled (the caller's deadline)."""
         entries = [{"Data": r.data, "PartitionKey": r.key} for r in records]
