@@ -100,11 +100,12 @@ def job_store_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on 127.0.0.1 in a thread (real HTTP, real lifespan); yields the base URL."""
+def serve(app: Any, **config: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 in a thread (real HTTP, real lifespan); yields the base URL.
+    `config`: more uvicorn.Config options (e.g. ssl_certfile and ssl_keyfile: the URL is then https)."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                                           lifespan="on"))
+                                           lifespan=config.pop("lifespan", "on"), **config))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -113,7 +114,7 @@ def serve(app: Any) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if 'ssl_certfile' in config else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)

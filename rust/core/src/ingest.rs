@@ -141,18 +141,25 @@ pub struct IngestOutput {
     pub received: usize,
 }
 
-/// The accepted events so far: their lines in one buffer, their keys and source lines.
+/// The accepted events so far: their lines in one buffer and their partition keys in another (one allocation
+/// each per request, not one per event).
 #[derive(Default)]
 struct Lines {
     text: String,
     ends: Vec<usize>,
-    keys: Vec<String>,
+    keys: String,
+    key_ends: Vec<usize>,
 }
 
 impl Lines {
     fn line(&self, index: usize) -> &[u8] {
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
         &self.text.as_bytes()[start..self.ends[index]]
+    }
+
+    fn key(&self, index: usize) -> &str {
+        let start = if index == 0 { 0 } else { self.key_ends[index - 1] };
+        &self.keys[start..self.key_ends[index]]
     }
 }
 
@@ -181,7 +188,11 @@ impl Ids for SeenIds {
 /// JSON array, a bad CSV header) fails the request; every bad record becomes a [`Reject`].
 pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutput> {
     let job_member = job_id_member(opts.job_id);
-    let mut lines = Lines { text: String::with_capacity(data.len() + data.len() / 8), ..Lines::default() };
+    let mut lines = Lines {
+        text: String::with_capacity(data.len() + data.len() / 8),
+        keys: String::with_capacity(data.len() / 16),
+        ..Lines::default()
+    };
     let mut seen = SeenIds::default();
     let mut dedupe = Deduper::with_capacity(data.len() / 256);
     let mut rejects = Vec::new();
@@ -213,20 +224,22 @@ pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutpu
             continue;
         }
         seen.push(&ev.event_id);
-        let key = match opts.key_field.value(&ev) {
-            Some(value) => fit_partition_key(&value).into_owned(),
-            None => fit_partition_key(&ev.event_id).into_owned(),
+        let key_start = lines.keys.len();
+        match opts.key_field.value(&ev) {
+            Some(value) => lines.keys.push_str(&fit_partition_key(&value)),
+            None => lines.keys.push_str(&fit_partition_key(&ev.event_id)),
         };
         let start = lines.text.len();
         push_event_line(&mut lines.text, text, &job_member);
-        let size = lines.text.len() - start + key.len();
+        let size = lines.text.len() - start + lines.keys.len() - key_start;
         if size > opts.max_record_bytes {
             lines.text.truncate(start);
+            lines.keys.truncate(key_start);
             rejects.push(oversize(&rec, size, opts.max_record_bytes));
             continue;
         }
         lines.ends.push(lines.text.len());
-        lines.keys.push(key);
+        lines.key_ends.push(lines.keys.len());
     }
     if structure_split && rejects.iter().any(|r| r.violations.iter().any(|v| v.rule == "json")) {
         // An element that is not JSON (or not an object): when the array is not JSON, serde's split of it
@@ -267,15 +280,12 @@ pub fn push_event_line(out: &mut String, text: &str, job_member: &str) {
 fn to_records(lines: Lines, opts: &IngestOptions<'_>) -> Vec<KinesisRecord> {
     let count = lines.ends.len();
     if opts.shard_starts.is_empty() || opts.pack_max_bytes == 0 {
-        let datas: Vec<Vec<u8>> = (0..count).map(|i| lines.line(i).to_vec()).collect();
-        return datas
-            .into_iter()
-            .zip(lines.keys)
-            .map(|(data, key)| KinesisRecord { data, key, shard: None, events: 1 })
+        return (0..count)
+            .map(|i| KinesisRecord { data: lines.line(i).to_vec(), key: lines.key(i).to_string(), shard: None, events: 1 })
             .collect();
     }
     let slices: Vec<&[u8]> = (0..count).map(|i| lines.line(i)).collect();
-    let keys: Vec<&str> = lines.keys.iter().map(String::as_str).collect();
+    let keys: Vec<&str> = (0..count).map(|i| lines.key(i)).collect();
     pack::pack(&slices, &keys, opts.shard_starts, opts.pack_max_bytes)
         .into_iter()
         .map(|p| KinesisRecord {
@@ -302,35 +312,84 @@ fn oversize(rec: &SourceRecord<'_>, size: usize, limit: usize) -> Reject {
 /// The JSON body of a Kinesis PutRecords call (JSON protocol: Data in base64) and the SHA-256 of that body in
 /// hex, which SigV4 signs.
 pub fn put_records_body<'r>(stream_name: &str, records: &[(&'r [u8], &'r str)]) -> (Vec<u8>, String) {
-    // Sized for the whole body up front (keys escaped at most 6 bytes per byte), so it is never copied to grow.
-    let capacity = 64 + stream_name.len() * 6
-        + records.iter().map(|(data, key)| 40 + base64_simd::STANDARD.encoded_length(data.len()) + key.len() * 6).sum::<usize>();
-    let mut body = Vec::with_capacity(capacity);
-    body.extend_from_slice(b"{\"StreamName\":");
-    push_json_string(&mut body, stream_name);
-    body.extend_from_slice(b",\"Records\":[");
-    for (n, &(data, key)) in records.iter().enumerate() {
-        if n > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(b"{\"Data\":\"");
-        let at = body.len();
-        let encoded = base64_simd::STANDARD.encoded_length(data.len());
-        body.resize(at + encoded, 0);
-        let written = base64_simd::STANDARD.encode(data, base64_simd::Out::from_slice(&mut body[at..])).len();
-        debug_assert_eq!(written, encoded);
-        body.extend_from_slice(b"\",\"PartitionKey\":");
-        push_json_string(&mut body, key);
-        body.push(b'}');
-    }
-    body.extend_from_slice(b"]}");
-    debug_assert!(body.len() <= capacity, "the body outgrew its estimate");
-    let digest = sha256_hex(&body);
-    (body, digest)
+    let body = PutRecordsBody::new(stream_name, records);
+    let mut out = vec![0; body.len()];
+    let digest = body.write(&mut out);
+    (out, digest)
 }
 
-fn push_json_string(out: &mut Vec<u8>, text: &str) {
-    serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
+/// A PutRecords body whose exact length is known before it is written, so that a caller can write it straight
+/// into its own buffer (the Python binding: into the bytes object it returns, with no copy of ~200 KB).
+pub struct PutRecordsBody<'r> {
+    records: &'r [(&'r [u8], &'r str)],
+    /// The stream name and each partition key as JSON strings, one after the other.
+    strings: Vec<u8>,
+    string_ends: Vec<usize>,
+    len: usize,
+}
+
+const BODY_START: &[u8] = b"{\"StreamName\":";
+const RECORDS_START: &[u8] = b",\"Records\":[";
+const DATA_START: &[u8] = b"{\"Data\":\"";
+const KEY_START: &[u8] = b"\",\"PartitionKey\":";
+const BODY_END: &[u8] = b"]}";
+
+impl<'r> PutRecordsBody<'r> {
+    pub fn new(stream_name: &str, records: &'r [(&'r [u8], &'r str)]) -> Self {
+        let mut strings = Vec::with_capacity(2 + stream_name.len() + records.iter().map(|(_, k)| 2 + k.len()).sum::<usize>());
+        let mut string_ends = Vec::with_capacity(records.len() + 1);
+        for text in std::iter::once(stream_name).chain(records.iter().map(|&(_, key)| key)) {
+            serde_json::to_writer(&mut strings, text).expect("writing to a Vec cannot fail");
+            string_ends.push(strings.len());
+        }
+        let per_record = DATA_START.len() + KEY_START.len() + 1;
+        let len = BODY_START.len() + RECORDS_START.len() + BODY_END.len() + strings.len()
+            + records.len().saturating_sub(1)
+            + records.iter().map(|(data, _)| per_record + base64_simd::STANDARD.encoded_length(data.len())).sum::<usize>();
+        PutRecordsBody { records, strings, string_ends, len }
+    }
+
+    /// The body's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Write the body into `out` (exactly [`Self::len`] bytes); returns its SHA-256 in hex.
+    pub fn write(&self, out: &mut [u8]) -> String {
+        fn put(out: &mut [u8], at: &mut usize, bytes: &[u8]) {
+            out[*at..*at + bytes.len()].copy_from_slice(bytes);
+            *at += bytes.len();
+        }
+        assert_eq!(out.len(), self.len, "the buffer must hold exactly the body");
+        let string = |index: usize| {
+            let start = if index == 0 { 0 } else { self.string_ends[index - 1] };
+            &self.strings[start..self.string_ends[index]]
+        };
+        let mut at = 0;
+        put(out, &mut at, BODY_START);
+        put(out, &mut at, string(0));
+        put(out, &mut at, RECORDS_START);
+        for (n, &(data, _)) in self.records.iter().enumerate() {
+            if n > 0 {
+                put(out, &mut at, b",");
+            }
+            put(out, &mut at, DATA_START);
+            let encoded = base64_simd::STANDARD.encoded_length(data.len());
+            let written = base64_simd::STANDARD.encode(data, base64_simd::Out::from_slice(&mut out[at..at + encoded]));
+            debug_assert_eq!(written.len(), encoded);
+            at += encoded;
+            put(out, &mut at, KEY_START);
+            put(out, &mut at, string(n + 1));
+            put(out, &mut at, b"}");
+        }
+        put(out, &mut at, BODY_END);
+        assert_eq!(at, self.len, "the body's length was computed wrong");
+        sha256_hex(out)
+    }
 }
 
 #[cfg(test)]

@@ -4,20 +4,20 @@ botocore validates, serializes and parses every one of the 500 entries of a call
 model-driven code, about 8 ms of CPU per call, several times the rest of a request (benchmark W2,
 docs/benchmarks.md). The lean call sends the same Kinesis JSON-protocol request (X-Amz-Target
 Kinesis_20131202.PutRecords, base64 Data; the body and its SHA-256 built by the Rust core), signed with SigV4
-(eventpipe_ingest.sigv4) using the aiobotocore client's credentials, endpoint and region, over aiohttp
-(aiobotocore's own HTTP library), and answers in botocore's shapes (a dict, or ClientError / HTTPClientError), so
-the publisher cannot tell them apart.
+(eventpipe_ingest.sigv4) using the aiobotocore client's credentials, endpoint and region, over the small
+keep-alive HTTP client of eventpipe_ingest.httpclient, and answers in botocore's shapes (a dict, or ClientError /
+HTTPClientError), so the publisher cannot tell them apart.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import eventpipe_core
 import orjson
 from botocore.exceptions import ClientError, HTTPClientError
 
+from eventpipe_ingest.httpclient import HttpClient, HttpError
 from eventpipe_ingest.sigv4 import PostSigner
 
 TARGET = "Kinesis_20131202.PutRecords"
@@ -40,12 +40,11 @@ def error_code(payload: bytes) -> tuple[str, str]:
 
 
 class LeanPutRecords:
-    """`await put(entries)` -> the PutRecords answer; one aiohttp session, signed per call."""
+    """`await put(entries)` -> the PutRecords answer; signed per call, sent by `http` (to `endpoint_url`)."""
 
     def __init__(self, credentials: Any, endpoint_url: str, region: str, stream_name: str,
-                 http: aiohttp.ClientSession) -> None:
+                 http: HttpClient) -> None:
         self._credentials = credentials  # aiobotocore's resolved credentials (they refresh themselves)
-        self._url = endpoint_url
         self._signer = PostSigner(endpoint_url, region, "kinesis",
                                   {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET})
         self._stream_name = stream_name
@@ -56,10 +55,8 @@ class LeanPutRecords:
         frozen = await self._credentials.get_frozen_credentials()
         headers = self._signer.headers(frozen, body_sha256)
         try:
-            async with self._http.post(self._url, data=body, headers=headers) as answer:
-                payload = await answer.read()
-                status = answer.status
-        except aiohttp.ClientError as exc:
+            status, payload = await self._http.post(headers, body)
+        except HttpError as exc:
             raise HTTPClientError(error=exc) from exc
         if status == 200:
             result: dict[str, Any] = orjson.loads(payload)
