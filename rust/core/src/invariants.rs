@@ -54,7 +54,11 @@ pub fn check_all(data: &[u8], format: Format) {
             assert_eq!(ingest.accepted, batch.num_rows(), "the same events are valid on both paths");
             let lines = |rejects: &[crate::batch::Reject]| rejects.iter().map(|r| r.line).collect::<Vec<_>>();
             assert_eq!(lines(&ingest.rejects), lines(&batch.rejects));
-            assert_eq!(ingest.records.iter().map(|r| r.events).sum::<usize>(), ingest.accepted);
+            assert_eq!(ingest.records.iter().map(|r| r.events()).sum::<usize>(), ingest.accepted);
+            for record in &ingest.records {
+                let data = ingest.data(record);
+                assert_eq!(data.split(|&b| b == b'\n').count(), record.events(), "one line per event");
+            }
         }
         (Err(a), Err(b)) => assert_eq!(a, b, "the same error on both paths"),
         (a, b) => panic!("one path failed: ingest {:?}, batch {:?}", a.err(), b.err()),

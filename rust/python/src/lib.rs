@@ -812,7 +812,11 @@ fn ingest_batch(
             .map_err(|e| to_py_err(py, e))?;
         let records = PyList::empty(py);
         for r in &out.records {
-            let record: IngestRecord<'_> = (PyBytes::new(py, &r.data), r.key.clone(), r.shard, r.events);
+            let data = PyBytes::new_with(py, r.data_len, |buf| {
+                out.write_data(r, buf);
+                Ok(())
+            })?;
+            let record: IngestRecord<'_> = (data, r.key.clone(), r.shard, r.events());
             records.append(record)?;
         }
         Ok(IngestBatch {
