@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -287,7 +288,7 @@ def test_job_writer_groups_concurrent_creates(store: JobStore) -> None:
     ids = [new_id() for _ in range(40)]
 
     async def main() -> None:
-        writer = JobWriter(store)
+        writer = JobWriter(store, inline=False)  # the thread's path on SQLite too (see the inline tests below)
 
         async def one(job_id: str) -> None:
             await writer.create(NewJob(job_id, 2, 2, 0, state=JobState.PUBLISHED))
@@ -342,7 +343,7 @@ def test_job_writer_goes_on_when_a_caller_is_cancelled(store: JobStore) -> None:
     ids = [new_id() for _ in range(5)]
 
     async def main() -> None:
-        writer = JobWriter(store)
+        writer = JobWriter(store, inline=False)
         tasks = [asyncio.create_task(writer.create(NewJob(j, 1, 1, 0))) for j in ids]
         await asyncio.sleep(0)
         tasks[2].cancel()
@@ -353,3 +354,64 @@ def test_job_writer_goes_on_when_a_caller_is_cancelled(store: JobStore) -> None:
 
     asyncio.run(main())
     assert all(store.get(j) is not None for i, j in enumerate(ids) if i != 2)
+
+
+def writer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("jobwriter")]
+
+
+def test_job_writer_writes_a_free_sqlite_file_on_the_event_loop(tmp_path: Path) -> None:
+    """No thread hand-off when nothing holds the write lock; a known id is still refused, alone."""
+    store = JobStore.from_dsn(f"sqlite:///{tmp_path / 'jobs.db'}")
+    known = new_id()
+    store.create_job(known, 1, 1, 0)
+    fresh = [new_id() for _ in range(5)]
+
+    async def main() -> BaseException | None:
+        writer = JobWriter(store)
+        for job_id in fresh:
+            await writer.create(NewJob(job_id, 3, 3, 0, state=JobState.PUBLISHED))
+        refused = (await asyncio.gather(writer.create(NewJob(known, 1, 1, 0)), return_exceptions=True))[0]
+        assert writer_threads() == []
+        await writer.close()
+        return refused
+
+    try:
+        assert isinstance(asyncio.run(main()), JobExistsError)
+        assert all(store.get(j).state is JobState.PUBLISHED for j in fresh)  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def test_job_writer_never_waits_on_the_loop_for_a_lock_another_process_holds(tmp_path: Path) -> None:
+    """Another connection holds the SQLite write lock (as a consumer's transaction would): the row goes to the
+    writer thread, which waits for the lock while the event loop goes on; it lands once the lock is free."""
+    path = tmp_path / "jobs.db"
+    store = JobStore.from_dsn(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)
+    job_id = new_id()
+
+    async def main() -> None:
+        writer = JobWriter(store)
+        other.execute("BEGIN IMMEDIATE")
+        # Were the row written on the loop, waiting for the lock would hold the loop, and this test with it,
+        # until the busy timeout: the lock is released only below, by this same loop.
+        loop = asyncio.get_running_loop()
+        create = asyncio.create_task(writer.create(NewJob(job_id, 1, 1, 0)))
+        longest_gap, last = 0.0, loop.time()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            longest_gap, last = max(longest_gap, loop.time() - last), loop.time()
+        assert longest_gap < 5, f"the loop was held {longest_gap:.1f} s (the busy timeout is 30 s)"
+        assert not create.done()
+        assert writer_threads() != [], "handed to the writer thread"
+        other.execute("COMMIT")
+        await asyncio.wait_for(create, 30)
+        await writer.close()
+
+    try:
+        asyncio.run(main())
+        assert store.get(job_id) is not None
+    finally:
+        other.close()
+        store.close()
