@@ -244,7 +244,7 @@ pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutpu
             None => lines.keys.push_str(&fit_partition_key(&ev.event_id)),
         };
         let start = lines.text.len();
-        push_event_line(&mut lines.text, text, &job_member);
+        push_event_line(&mut lines.text, text, &job_member, ev.job_id.is_some());
         let size = lines.text.len() - start + lines.keys.len() - key_start;
         if size > opts.max_record_bytes {
             lines.text.truncate(start);
@@ -290,15 +290,14 @@ impl IngestOutput {
 }
 
 /// Append the event's line: its text as the client sent it with `job_member` first, when that text is one line
-/// and has no `"_job_id"` of its own (a copy); its compact form otherwise (see [`push_compact_object`]).
+/// and has no `"_job_id"` of its own (`own_job_id`: the event has a top-level "_job_id", however its key is
+/// escaped; check_event reads it); its compact form otherwise (see [`push_compact_object`]), which drops it.
 ///
 /// A raw newline can only be whitespace in JSON text (inside strings it must be escaped), so text without CR or
 /// LF bytes is a valid NDJSON line as it is; compacting every event cost a third of this function's time on
 /// bodies written with spaces after ':' and ','.
-pub fn push_event_line(out: &mut String, text: &str, job_member: &str) {
-    let bytes = text.as_bytes();
-    let single_line = memchr::memchr2(b'\n', b'\r', bytes).is_none();
-    let own_job_id = memchr::memmem::find(bytes, b"\"_job_id\"").is_some();
+pub fn push_event_line(out: &mut String, text: &str, job_member: &str, own_job_id: bool) {
+    let single_line = memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_none();
     let body = text.trim_start().strip_prefix('{');
     match body {
         Some(members) if single_line && !own_job_id => {
@@ -517,7 +516,8 @@ mod tests {
     fn event_lines_are_the_text_as_sent_unless_it_spans_lines_or_has_its_own_job_id() {
         let line = |text: &str| {
             let mut out = String::new();
-            push_event_line(&mut out, text, "\"_job_id\":\"j\"");
+            let own = serde_json::from_str::<Value>(text).unwrap().get("_job_id").is_some();
+            push_event_line(&mut out, text, "\"_job_id\":\"j\"", own);
             out
         };
         assert_eq!(line("{ \"a\": 1 } "), "{\"_job_id\":\"j\", \"a\": 1 }");
@@ -525,7 +525,9 @@ mod tests {
         assert_eq!(line("{ }"), "{\"_job_id\":\"j\"}");
         assert_eq!(line("{\"a\":\n 1}"), "{\"_job_id\":\"j\",\"a\":1}");
         assert_eq!(line("{\"a\":1,\"_job_id\":\"old\"}"), "{\"_job_id\":\"j\",\"a\":1}");
-        for text in ["{ \"a\": [1, {\"b\": \"x y\"}] }", "{\"a\":\r\n2}", "{\"s\":\"_job_id\"}", "{}"] {
+        assert_eq!(line("{\"\\u005fjob_id\":\"old\",\"a\":1}"), "{\"_job_id\":\"j\",\"a\":1}", "an escaped key too");
+        for text in ["{ \"a\": [1, {\"b\": \"x y\"}] }", "{\"a\":\r\n2}", "{\"s\":\"_job_id\"}", "{}",
+                     "{\"p\":{\"_job_id\":1}}", "{\"_job\\u005fid\":\"old\",\n\"a\":1}"] {
             let out = line(text);
             let parsed: Value = serde_json::from_str(&out).unwrap();
             assert_eq!(parsed["_job_id"], "j");
