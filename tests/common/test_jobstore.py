@@ -361,24 +361,57 @@ def writer_threads() -> list[str]:
 
 
 def test_job_writer_writes_a_free_sqlite_file_on_the_event_loop(tmp_path: Path) -> None:
-    """No thread hand-off when nothing holds the write lock; a known id is still refused, alone."""
+    """No thread hand-off when nothing holds the write lock; the rows read back as create_jobs' do."""
     store = JobStore.from_dsn(f"sqlite:///{tmp_path / 'jobs.db'}")
-    known = new_id()
-    store.create_job(known, 1, 1, 0)
     fresh = [new_id() for _ in range(5)]
+    reference = new_id()
+    store.create_jobs([NewJob(reference, 3, 2, 1, duplicates=4, pipeline="shop", state=JobState.FAILED,
+                              reason="why")])
+
+    async def main() -> None:
+        writer = JobWriter(store)
+        for job_id in fresh:
+            await writer.create(NewJob(job_id, 3, 2, 1, duplicates=4, pipeline="shop", state=JobState.FAILED,
+                                       reason="why"))
+        assert writer_threads() == []
+        await writer.close()
+
+    try:
+        asyncio.run(main())
+        expected = store.get(reference)
+        assert expected is not None
+        for job_id in fresh:
+            job = store.get(job_id)
+            assert job is not None and job.created_at.tzinfo is not None
+            assert abs((job.created_at - expected.created_at).total_seconds()) < 60
+            same = ("pipeline", "state", "received", "accepted", "rejected", "duplicates", "committed", "reason")
+            assert [getattr(job, f) for f in same] == [getattr(expected, f) for f in same]
+    finally:
+        store.close()
+
+
+def test_job_writer_on_sqlite_leaves_known_ids_and_early_counts_to_the_full_path(tmp_path: Path) -> None:
+    """A known id is still refused, alone; counts the consumer recorded before the row are still folded in."""
+    store = JobStore.from_dsn(f"sqlite:///{tmp_path / 'jobs.db'}")
+    known, counted, fresh = new_id(), new_id(), new_id()
+    store.create_job(known, 1, 1, 0)
+    store.record_committed({counted: 2})
 
     async def main() -> BaseException | None:
         writer = JobWriter(store)
-        for job_id in fresh:
-            await writer.create(NewJob(job_id, 3, 3, 0, state=JobState.PUBLISHED))
-        refused = (await asyncio.gather(writer.create(NewJob(known, 1, 1, 0)), return_exceptions=True))[0]
-        assert writer_threads() == []
+        (refused,) = await asyncio.gather(writer.create(NewJob(known, 1, 1, 0)), return_exceptions=True)
+        await writer.create(NewJob(counted, 2, 2, 0, state=JobState.PUBLISHED))
+        await writer.create(NewJob(fresh, 1, 1, 0))
         await writer.close()
         return refused
 
     try:
-        assert isinstance(asyncio.run(main()), JobExistsError)
-        assert all(store.get(j).state is JobState.PUBLISHED for j in fresh)  # type: ignore[union-attr]
+        refused = asyncio.run(main())
+        assert isinstance(refused, JobExistsError)
+        job = store.get(counted)
+        assert job is not None and (job.committed, job.state) == (2, JobState.COMMITTED)
+        assert store.unknown_commits() == {}
+        assert store.get(fresh) is not None
     finally:
         store.close()
 
