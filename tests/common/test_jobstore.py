@@ -378,6 +378,10 @@ def test_job_writer_writes_a_free_sqlite_file_on_the_event_loop(tmp_path: Path) 
 
     try:
         asyncio.run(main())
+        with sqlite3.connect(tmp_path / "jobs.db") as raw:  # stored in the same text format as SQLAlchemy's
+            stored = dict(raw.execute("SELECT job_id, created_at || '|' || updated_at FROM ingest_jobs").fetchall())
+        shape = [c.isdigit() for c in stored[reference]]
+        assert all([c.isdigit() for c in stored[j]] == shape for j in fresh), stored
         expected = store.get(reference)
         assert expected is not None
         for job_id in fresh:

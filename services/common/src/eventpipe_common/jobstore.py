@@ -191,8 +191,11 @@ class _SqliteNowaitInsert:
         if sorted(self._order) != sorted(self._COLUMNS):
             raise RuntimeError(f"unexpected INSERT parameters: {self._order}")
         self._unknown_sql = f"SELECT 1 FROM {unknown_commits_table.name} WHERE job_id IN ({{}}) LIMIT 1"
-        to_db: Callable[[Any], Any] | None = jobs_table.c.created_at.type.bind_processor(dialect)
-        self._db_time: Callable[[Any], Any] = to_db or (lambda value: value)
+        created_at = jobs_table.c.created_at.type.dialect_impl(dialect)
+        to_db: Callable[[Any], Any] | None = created_at.bind_processor(dialect)
+        if to_db is None:
+            raise RuntimeError("SQLAlchemy's SQLite DateTime has no bind processor: cannot store its format")
+        self._db_time = to_db
         self._path = path
         self._conn: sqlite3.Connection | None = None
 
