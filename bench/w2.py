@@ -7,8 +7,9 @@ Starts these processes on 127.0.0.1: an ack-only stream endpoint (bench/w2_ackst
 than Kinesis, so this one only acknowledges PutRecords), the ingest service (`python -m eventpipe_ingest`, the W1
 rules as its schema, SQLite job store, API key auth on) and the peer (bench/w2_peer.py: FastAPI + json.loads + 202);
 ingest runs once per variant: the default (the lean signed PutRecords call, events packed per shard into records),
-`ingest-unpacked` (one event per Kinesis record) and `ingest-aiobotocore` (aiobotocore's generic client). The
-ack-only stream has 4 shards. The load generator (this process: asyncio + httpx, `concurrency` requests in flight)
+`ingest-unpacked` (one event per Kinesis record), `ingest-aiobotocore` (aiobotocore's generic client) and
+`ingest-postgres` (the job store on a PostgreSQL server started for it, as in production). The ack-only stream has 4
+shards. The load generator (this process: asyncio + httpx, `concurrency` requests in flight)
 POSTs the same JSON-array bodies of `batch` W1-shaped events to each, alternating the order every round. Per round
 and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time per request
 (/proc/PID/stat), which is the per-request cost that does not depend on how busy the shared machine is. Medians over
@@ -41,7 +42,7 @@ from bench.w2_events import SCHEMA, json_array_batches
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from servers import ServerProcess, free_port, start_process  # noqa: E402
+from servers import ServerProcess, free_port, start_postgres, start_process  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -113,6 +114,9 @@ INGEST_TARGETS = {
     "ingest": {"EVENTPIPE_INGEST_KINESIS_CLIENT": "lean"},
     "ingest-unpacked": {"EVENTPIPE_INGEST_KINESIS_CLIENT": "lean", "EVENTPIPE_INGEST_PACK_MAX_BYTES": "0"},
     "ingest-aiobotocore": {"EVENTPIPE_INGEST_KINESIS_CLIENT": "aiobotocore"},
+    # The production job store: a PostgreSQL server (started on 127.0.0.1 for this target), rows written by the
+    # job writer's thread; the other targets use the default, a SQLite file.
+    "ingest-postgres": {"EVENTPIPE_INGEST_KINESIS_CLIENT": "lean"},
 }
 # The peer with the ingest process's collector settings (see bench/w2_peer.py), and with Python's defaults.
 PEER_TARGETS = {"peer": [], "peer-default-gc": ["--default-gc"]}
@@ -132,7 +136,9 @@ def start_servers(workdir: Path, key: str, targets: list[str], sources: dict[str
     for name in targets:
         if name.startswith("peer"):
             continue
-        target_env = INGEST_TARGETS.get(name, INGEST_TARGETS["ingest"])
+        target_env = dict(INGEST_TARGETS.get(name, INGEST_TARGETS["ingest"]))
+        if name == "ingest-postgres":
+            servers["postgres"], target_env["EVENTPIPE_JOB_STORE_DSN"] = start_postgres()
         port = free_port()
         path = env["PYTHONPATH"]
         if name.startswith("ingest@"):
