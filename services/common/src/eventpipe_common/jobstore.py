@@ -179,7 +179,8 @@ class _SqliteNowaitInsert:
     DateTime storage: the column type's own bind processor). SQLAlchemy's execution machinery cost ~0.17 ms per
     single-row write, three times SQLite's own work (benchmark W2). Anything out of the ordinary gives up and
     leaves the write to `create_jobs`: the lock is held elsewhere, a job id exists, the consumer counted a job
-    before its row (the counts to fold in)."""
+    before its row (the counts to fold in). A commit does not sync to disk (WAL, synchronous=NORMAL) except when
+    it runs SQLite's automatic checkpoint, every ~1,000 pages of WAL (thousands of rows)."""
 
     _COLUMNS = ("job_id", "pipeline", "state", "received", "accepted", "rejected", "duplicates", "committed",
                 "reason", "created_at", "updated_at")

@@ -278,7 +278,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
             metrics.backpressure.inc()
             raise ApiError(429, ErrorBody(code="too_many_requests", message="too many ingest requests in flight"),
                            retry_after)
-        services.in_flight += 1  # the gauge reads it (metrics.in_flight.set_function below)
+        services.in_flight += 1  # the gauge reads it (metrics.in_flight.set_function)
         try:
             return await _ingest(request, client)
         finally:
