@@ -7,7 +7,7 @@ import functools
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -238,6 +238,32 @@ def test_create_jobs_folds_counts_the_consumer_recorded_first(store: JobStore) -
     assert half is not None and (half["state"], half["committed"]) == ("published", 1)
 
 
+def test_create_jobs_on_postgresql_is_one_pipelined_transaction(postgres_dsn: str) -> None:
+    """On PostgreSQL create_jobs (the fold of early counts included) runs in psycopg's pipeline mode, not through
+    SQLAlchemy's statement-by-statement path; a known id still makes it fall back and refuse that id alone."""
+    store = JobStore.from_dsn(postgres_dsn)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    counted, fresh, known = new_id(), new_id(), new_id()
+    store.create_job(known, 1, 1, 0)
+    store.record_committed({counted: 2})
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        assert store.create_jobs([NewJob(counted, 2, 2, 0, state=JobState.PUBLISHED), NewJob(fresh, 1, 1, 0)]) == set()
+        assert statements == []
+        assert store.create_jobs([NewJob(known, 1, 1, 0), NewJob(new_id(), 1, 1, 0)]) == {known}
+        assert statements != [], "the known id went the statement-by-statement path"
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    row = stored_row(store, counted)
+    assert row is not None and (row["state"], row["committed"]) == ("committed", 2)
+    assert store.unknown_commits() == {}
+    store.close()
+
+
 def at_once(*steps: Callable[[], object]) -> None:
     """Run the steps in threads released at the same instant; re-raise the first error."""
     barrier = threading.Barrier(len(steps))
@@ -277,14 +303,15 @@ def test_row_creation_racing_the_consumer_loses_no_count(store: JobStore) -> Non
 
 
 def test_job_writer_groups_concurrent_creates(store: JobStore) -> None:
-    """Concurrent callers share transactions (fewer commits than jobs); each returns once its row is stored."""
-    commits = 0
+    """Concurrent callers share transactions (fewer create_jobs calls, each one transaction, than jobs); each
+    returns once its row is stored."""
+    groups: list[int] = []
+    create_jobs = store.create_jobs
 
-    def count(_: object) -> None:
-        nonlocal commits
-        commits += 1
+    def observed(jobs: Sequence[NewJob]) -> set[str]:  # wraps the real call to see the groups, changes nothing
+        groups.append(len(jobs))
+        return create_jobs(jobs)
 
-    sa.event.listen(store.engine, "commit", count)
     ids = [new_id() for _ in range(40)]
 
     async def main() -> None:
@@ -297,12 +324,13 @@ def test_job_writer_groups_concurrent_creates(store: JobStore) -> None:
         await asyncio.gather(*(one(j) for j in ids))
         await writer.close()
 
+    store.create_jobs = observed  # type: ignore[method-assign]
     try:
         asyncio.run(main())
     finally:
-        sa.event.remove(store.engine, "commit", count)
+        del store.create_jobs
     assert all(store.get(j) is not None for j in ids)
-    assert 1 <= commits < len(ids)
+    assert 1 <= len(groups) < len(ids) and sum(groups) == len(ids)
 
 
 def test_job_writer_refuses_only_the_known_id(store: JobStore) -> None:
