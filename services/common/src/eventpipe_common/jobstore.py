@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -267,27 +268,41 @@ class _PgPipelinedInsert:
                 .compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
         self._fold = str(fold)
         self._fold_params = dict(fold.params)
+        self._conn: Any = None  # a psycopg connection taken out of the engine's pool
+        self._busy = threading.Lock()
 
     def insert(self, jobs: Sequence[NewJob]) -> bool:
         import psycopg  # the PostgreSQL driver; only stores on PostgreSQL get here
 
-        now = _now()
-        ids = sorted(job.job_id for job in jobs)
-        raw = self._engine.raw_connection()
+        # One connection of its own, taken out of the pool once: a pool checkout pings the server first (another
+        # round trip). One caller at a time; a second one meanwhile takes the other path.
+        if not self._busy.acquire(blocking=False):
+            return False
         try:
-            conn = raw.driver_connection
+            if self._conn is None:
+                raw = self._engine.raw_connection()
+                raw.detach()  # out of the pool for good, with the engine's connect arguments and events
+                self._conn = raw.dbapi_connection
+            conn = self._conn
             assert isinstance(conn, psycopg.Connection)
+            now = _now()
+            ids = sorted(job.job_id for job in jobs)
             with conn.pipeline(), conn.cursor() as cur:
                 cur.execute(self._lock, {"ids": ids})
                 cur.executemany(self._insert, [_job_row(job, now) for job in jobs])
                 cur.execute(self._fold, {**self._fold_params, "ids": ids, "now": now})
                 conn.commit()
         except psycopg.Error:
-            raw.invalidate()  # mid-pipeline: never hand this connection back to the pool
+            self.close()  # mid-pipeline, or the server went away: a new connection next time
             return False
         finally:
-            raw.close()
+            self._busy.release()
         return True
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
 
 
 class JobStore:
@@ -317,9 +332,11 @@ class JobStore:
             metadata.create_all(self.engine, checkfirst=True)
 
     def close(self) -> None:
-        self.engine.dispose()
         if self._nowait is not None:
             self._nowait.close()
+        if self._pipelined is not None:
+            self._pipelined.close()
+        self.engine.dispose()
 
     @property
     def writes_nowait(self) -> bool:
