@@ -480,3 +480,31 @@ def test_job_writer_never_waits_on_the_loop_for_a_lock_another_process_holds(tmp
     finally:
         other.close()
         store.close()
+
+
+def test_job_writer_on_postgresql_writes_on_the_event_loop(postgres_dsn: str) -> None:
+    """On PostgreSQL the groups go out as pipelined round trips awaited on the loop (no writer thread), early
+    counts folded in; a known id falls back to the thread and is refused alone."""
+    store = JobStore.from_dsn(postgres_dsn)
+    counted, known = new_id(), new_id()
+    fresh = [new_id() for _ in range(6)]
+    store.create_job(known, 1, 1, 0)
+    store.record_committed({counted: 3})
+
+    async def main() -> BaseException | None:
+        writer = JobWriter(store)
+        await asyncio.gather(writer.create(NewJob(counted, 3, 3, 0, state=JobState.PUBLISHED)),
+                             *(writer.create(NewJob(j, 1, 1, 0)) for j in fresh))
+        assert writer_threads() == []
+        (refused,) = await asyncio.gather(writer.create(NewJob(known, 1, 1, 0)), return_exceptions=True)
+        await writer.close()
+        return refused
+
+    try:
+        assert isinstance(asyncio.run(main()), JobExistsError)
+        job = store.get(counted)
+        assert job is not None and (job.committed, job.state) == (3, JobState.COMMITTED)
+        assert all(store.get(j) is not None for j in fresh)
+        assert counted not in store.unknown_commits()
+    finally:
+        store.close()

@@ -270,6 +270,11 @@ class _PgPipelinedInsert:
         self._fold_params = dict(fold.params)
         self._conn: Any = None  # a psycopg connection taken out of the engine's pool
         self._busy = threading.Lock()
+        # libpq's form of the engine's URL, for the event loop's own connection (insert_async).
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._aconn: Any = None
+        self._aconn_loop: asyncio.AbstractEventLoop | None = None
+        self._async_busy = False
 
     def insert(self, jobs: Sequence[NewJob]) -> bool:
         import psycopg  # the PostgreSQL driver; only stores on PostgreSQL get here
@@ -304,6 +309,42 @@ class _PgPipelinedInsert:
             conn, self._conn = self._conn, None
             conn.close()
 
+    async def insert_async(self, jobs: Sequence[NewJob]) -> bool:
+        """`insert` on the running event loop (psycopg's async connection): no thread hand-off. The connection
+        belongs to the loop that opened it; on another loop a new one is opened."""
+        import psycopg
+
+        if self._async_busy:
+            return False
+        self._async_busy = True
+        loop = asyncio.get_running_loop()
+        try:
+            if self._aconn is not None and self._aconn_loop is not loop:
+                self._aconn.pgconn.finish()  # its loop is gone; close the socket without it
+                self._aconn = None
+            if self._aconn is None:
+                self._aconn = await psycopg.AsyncConnection.connect(self._conninfo)
+                self._aconn_loop = loop
+            conn = self._aconn
+            now = _now()
+            ids = sorted(job.job_id for job in jobs)
+            async with conn.pipeline(), conn.cursor() as cur:
+                await cur.execute(self._lock, {"ids": ids})
+                await cur.executemany(self._insert, [_job_row(job, now) for job in jobs])
+                await cur.execute(self._fold, {**self._fold_params, "ids": ids, "now": now})
+                await conn.commit()
+        except psycopg.Error:
+            await self.aclose()
+            return False
+        finally:
+            self._async_busy = False
+        return True
+
+    async def aclose(self) -> None:
+        if self._aconn is not None:
+            conn, self._aconn = self._aconn, None
+            await conn.close()
+
 
 class JobStore:
     """Jobs of one or more pipelines in one SQL database (see the module docstring for the state machine)."""
@@ -337,6 +378,22 @@ class JobStore:
         if self._pipelined is not None:
             self._pipelined.close()
         self.engine.dispose()
+
+    @property
+    def writes_async(self) -> bool:
+        """True when `create_jobs_async` can write (PostgreSQL): see JobWriter."""
+        return self._pipelined is not None
+
+    async def create_jobs_async(self, jobs: Sequence[NewJob]) -> bool:
+        """Create fresh jobs on the running event loop, in one round trip (PostgreSQL); False, and nothing
+        written, when that cannot be done so (a job id is known, an error, not PostgreSQL): `create_jobs` then
+        does it in full."""
+        return self._pipelined is not None and bool(jobs) and await self._pipelined.insert_async(jobs)
+
+    async def aclose(self) -> None:
+        """Close what `create_jobs_async` opened on this event loop."""
+        if self._pipelined is not None:
+            await self._pipelined.aclose()
 
     @property
     def writes_nowait(self) -> bool:
@@ -518,18 +575,21 @@ class JobStore:
 
 class JobWriter:
     """Creates jobs for concurrent async callers, grouping the rows that arrive while a transaction runs into
-    the next one (group commit): one transaction and one thread hand-off per group instead of per request.
+    the next one (group commit): one transaction per group instead of per request.
 
-    One writer thread, so the process never contends with itself for the database's write lock. On a SQLite
-    file (`inline`, the default there) a fresh row is written at once on the event loop when nothing is queued
-    and no other connection holds the write lock (`JobStore.create_jobs_nowait`): the hand-off to the thread
-    and back cost ~0.2 ms of CPU per request (benchmark W2), more than the write. Otherwise, and always on
-    PostgreSQL (a network round trip), the row goes to the thread; the loop never waits for a lock.
+    The hand-off of a group to a thread and back cost ~0.2 ms of CPU per request (benchmark W2), so the writes
+    stay on the event loop where they can (`inline`, the default): on a SQLite file a fresh row is written at
+    once when nothing is queued and no other connection holds the write lock (`JobStore.create_jobs_nowait`);
+    on PostgreSQL each group is one pipelined round trip awaited on the loop (`JobStore.create_jobs_async`).
+    Anything else (the SQLite lock held elsewhere, a known id, an error) goes to the one writer thread
+    (`JobStore.create_jobs`), so the process never contends with itself for the write lock and the loop never
+    waits for one.
     """
 
     def __init__(self, store: JobStore, max_group: int = 256, *, inline: bool | None = None) -> None:
         self._store = store
         self._inline = store.writes_nowait if inline is None else inline and store.writes_nowait
+        self._async = store.writes_async if inline is None else inline and store.writes_async
         self._max_group = max_group
         self._pending: list[tuple[NewJob, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
@@ -551,9 +611,12 @@ class JobWriter:
         try:
             while self._pending:
                 group, self._pending = self._pending[:self._max_group], self._pending[self._max_group:]
+                jobs = [job for job, _ in group]
                 try:
-                    existing = await loop.run_in_executor(
-                        self._thread, self._store.create_jobs, [job for job, _ in group])
+                    if self._async and await self._store.create_jobs_async(jobs):
+                        existing: set[str] = set()
+                    else:
+                        existing = await loop.run_in_executor(self._thread, self._store.create_jobs, jobs)
                 except Exception as exc:  # noqa: BLE001 - handed to every caller of the group, who decides
                     for _, done in group:
                         if not done.done():  # a caller cancelled meanwhile has nobody to tell
@@ -573,6 +636,7 @@ class JobWriter:
         """Wait for the writes under way, then stop the writer thread."""
         if self._task is not None:
             await asyncio.shield(self._task)
+        await self._store.aclose()
         self._thread.shutdown(wait=True)
 
 
