@@ -61,7 +61,15 @@ def job_store_steps(store: JobStore, label: str) -> dict[str, Callable[[int], An
         store.create_job(job_id, 500, 490, 10)
         store.mark_published(job_id)
 
-    return {
+    steps: dict[str, Callable[[int], Any]] = {}
+    if store.writes_nowait:
+        steps[f"job store ({label}): one row on the event loop, create_jobs_nowait"] = (
+            lambda _: store.create_jobs_nowait([new_job()]))
+    if store.writes_async:
+        loop = asyncio.new_event_loop()  # one loop for every call: the async connection belongs to its loop
+        steps[f"job store ({label}): one row on the event loop, create_jobs_async"] = (
+            lambda _: loop.run_until_complete(store.create_jobs_async([new_job()])))
+    return steps | {
         f"job store ({label}): one write, create_jobs of 1 row": lambda _: store.create_jobs([new_job()]),
         f"job store ({label}): create_jobs of 8 rows, per row": lambda _: store.create_jobs(
             [new_job() for _ in range(8)]),
