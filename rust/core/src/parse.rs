@@ -474,8 +474,7 @@ pub fn push_compact_object(out: &mut String, text: &str, job_member: Option<&str
         let start = i;
         let end = member_end(bytes, i);
         let member = &text[start..end];
-        let is_job = member_key_is(member, "_job_id");
-        if !(is_job && job_member.is_some()) {
+        if !(job_member.is_some() && member_key_is(member, "_job_id")) {
             if !first {
                 out.push(',');
             }
@@ -490,15 +489,14 @@ pub fn push_compact_object(out: &mut String, text: &str, job_member: Option<&str
 /// Whether the object member `member` (`"key":value`) has the key `name`, its escapes decoded
 /// (`"\u005fjob_id"` is `_job_id` too).
 fn member_key_is(member: &str, name: &str) -> bool {
-    if !member.starts_with('"') {
-        return false;
+    let Some(rest) = member.strip_prefix('"') else { return false };
+    if rest.strip_prefix(name).is_some_and(|after| after.starts_with('"')) {
+        return true;
     }
+    // Another spelling of the same key needs an escape in it.
     let Some(end) = string_end(member.as_bytes(), 1) else { return false };
     let key = &member[..end];
-    if !key.contains('\\') {
-        return key.len() == name.len() + 2 && &key[1..key.len() - 1] == name;
-    }
-    serde_json::from_str::<String>(key).is_ok_and(|k| k == name)
+    key.contains('\\') && serde_json::from_str::<String>(key).is_ok_and(|k| k == name)
 }
 
 /// End (exclusive) of the object member starting at `i`: the next `,` or `}` at depth 0 outside strings.
