@@ -331,11 +331,7 @@ pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput>
                 continue;
             }
         };
-        violations.clear();
-        let Some(ev) = check_event(text, rec.line.saturating_sub(1), opts.schema, &mut violations) else {
-            rejects.push(rejected(&rec, &mut violations));
-            continue;
-        };
+        let Some(ev) = checked(&rec, text, opts.schema, &mut violations, &mut rejects) else { continue };
         let hash = dedupe.hash(&ev.event_id);
         if let Some(p) = pending.replace(Pending { ev, hash, line: rec.line, text }) {
             p.handle(opts, &schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
@@ -394,6 +390,23 @@ pub(crate) fn rejected(rec: &SourceRecord<'_>, violations: &mut Vec<Violation>) 
     Reject { line: rec.line, reason, violations: std::mem::take(violations), raw: rec.raw.to_string() }
 }
 
+/// The event of `rec` (whose JSON text is `text`) when it passes validation; otherwise its reject is pushed and
+/// None comes back. `violations` is scratch space, reused across records.
+pub(crate) fn checked<'a>(
+    rec: &SourceRecord<'_>,
+    text: &'a str,
+    schema: &Schema,
+    violations: &mut Vec<Violation>,
+    rejects: &mut Vec<Reject>,
+) -> Option<Event<'a>> {
+    violations.clear();
+    let ev = check_event(text, rec.line.saturating_sub(1), schema, violations);
+    if ev.is_none() {
+        rejects.push(rejected(rec, violations));
+    }
+    ev
+}
+
 /// One record whose JSON text is owned (a CSV row).
 #[allow(clippy::too_many_arguments)]
 fn process_owned(
@@ -407,11 +420,7 @@ fn process_owned(
     dedupe: &mut Deduper,
 ) -> Result<()> {
     let Ok(text) = &rec.json else { return Ok(()) };
-    let mut violations = Vec::new();
-    let Some(ev) = check_event(text, rec.line.saturating_sub(1), opts.schema, &mut violations) else {
-        rejects.push(rejected(rec, &mut violations));
-        return Ok(());
-    };
+    let Some(ev) = checked(rec, text, opts.schema, &mut Vec::new(), rejects) else { return Ok(()) };
     if !dedupe.first_seen(&ev.event_id, &RowIds { chunks, building: &builders.event_id }) {
         *duplicates += 1;
         return Ok(());

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use crate::batch::{rejected, unreadable, Reject};
+use crate::batch::{checked, unreadable, Reject};
 use crate::dedupe::{Deduper, Ids};
 use crate::error::{Error, Result};
 use crate::pack;
@@ -19,7 +19,7 @@ use crate::parse::{
     job_id_member, push_compact_object, records, split_array_structure, split_records, Format, SourceRecord,
 };
 use crate::schema::Schema;
-use crate::validate::{check_event, Event, Promoted, Violation};
+use crate::validate::{Event, Promoted, Violation};
 
 /// Kinesis partition keys are 1..256 Unicode characters.
 pub const MAX_PARTITION_KEY_CHARS: usize = 256;
@@ -228,11 +228,7 @@ pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutpu
                 continue;
             }
         };
-        violations.clear();
-        let Some(ev) = check_event(text, rec.line.saturating_sub(1), opts.schema, &mut violations) else {
-            rejects.push(rejected(&rec, &mut violations));
-            continue;
-        };
+        let Some(ev) = checked(&rec, text, opts.schema, &mut violations, &mut rejects) else { continue };
         if !dedupe.first_seen(&ev.event_id, &seen) {
             duplicates += 1;
             continue;

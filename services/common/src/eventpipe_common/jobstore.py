@@ -276,6 +276,12 @@ class _PgPipelinedInsert:
         self._aconn_loop: asyncio.AbstractEventLoop | None = None
         self._async_busy = False
 
+    def _parameters(self, jobs: Sequence[NewJob]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        """The parameters of the lock, the INSERT (one set per job) and the fold."""
+        now = _now()
+        ids = sorted(job.job_id for job in jobs)
+        return {"ids": ids}, [_job_row(job, now) for job in jobs], {**self._fold_params, "ids": ids, "now": now}
+
     def insert(self, jobs: Sequence[NewJob]) -> bool:
         import psycopg  # the PostgreSQL driver; only stores on PostgreSQL get here
 
@@ -290,12 +296,11 @@ class _PgPipelinedInsert:
                 self._conn = raw.dbapi_connection
             conn = self._conn
             assert isinstance(conn, psycopg.Connection)
-            now = _now()
-            ids = sorted(job.job_id for job in jobs)
+            lock, rows, fold = self._parameters(jobs)
             with conn.pipeline(), conn.cursor() as cur:
-                cur.execute(self._lock, {"ids": ids})
-                cur.executemany(self._insert, [_job_row(job, now) for job in jobs])
-                cur.execute(self._fold, {**self._fold_params, "ids": ids, "now": now})
+                cur.execute(self._lock, lock)
+                cur.executemany(self._insert, rows)
+                cur.execute(self._fold, fold)
                 conn.commit()
         except psycopg.Error:
             self.close()  # mid-pipeline, or the server went away: a new connection next time
@@ -326,12 +331,11 @@ class _PgPipelinedInsert:
                 self._aconn = await psycopg.AsyncConnection.connect(self._conninfo)
                 self._aconn_loop = loop
             conn = self._aconn
-            now = _now()
-            ids = sorted(job.job_id for job in jobs)
+            lock, rows, fold = self._parameters(jobs)
             async with conn.pipeline(), conn.cursor() as cur:
-                await cur.execute(self._lock, {"ids": ids})
-                await cur.executemany(self._insert, [_job_row(job, now) for job in jobs])
-                await cur.execute(self._fold, {**self._fold_params, "ids": ids, "now": now})
+                await cur.execute(self._lock, lock)
+                await cur.executemany(self._insert, rows)
+                await cur.execute(self._fold, fold)
                 await conn.commit()
         except psycopg.Error:
             await self.aclose()
