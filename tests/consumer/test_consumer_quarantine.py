@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from conftest import Stream, committed, encode, make_event, run_consumer_until, settings_for, table_rows
-from eventpipe_common.jobstore import JobStore, JobState
+from eventpipe_common.jobstore import JobState, JobStore
 from eventpipe_common.logging import configure_logging
 from eventpipe_consumer import checkpoints, iceberg, jobcounts
 from eventpipe_consumer.consumer import Consumer

@@ -464,7 +464,8 @@ class Consumer:
             applied = await asyncio.to_thread(lambda: jobcounts.reconcile(
                 self.catalog.load_table(name), self.jobs, self.settings.stream_name))
         except Exception as exc:  # noqa: BLE001 (the next start or failed commit tries again)
-            self.log.error("job_reconcile_failed", table=RAW_EVENTS, reason="job counts could not be reconciled from the table", error=repr(exc))
+            self.log.error("job_reconcile_failed", table=RAW_EVENTS,
+                           reason="job counts could not be reconciled from the table", error=repr(exc))
             return
         if applied:
             self.log.info("jobs_reconciled", snapshots=applied)
@@ -501,11 +502,9 @@ def _without_poison(pieces: Sequence[iceberg.Piece], poison: Mapping[tuple[int, 
         rows = piece.rows
         columns = {name: rows[name] for name in ("sequence_number", "event_id", "job_id") if name in rows.column_names}
         for row, exc in sorted(bad.items()):
-            def value(name: str, at: int = row) -> str | None:
-                column = columns.get(name)
-                return None if column is None else column[at].as_py()
-            found.append(PoisonRow(piece.shard_id, str(value("sequence_number")), value("event_id"),
-                                   value("job_id"), exc, "write"))
+            values = {name: column[row].as_py() for name, column in columns.items()}
+            found.append(PoisonRow(piece.shard_id, str(values.get("sequence_number")), values.get("event_id"),
+                                   values.get("job_id"), exc, "write"))
         keep = pa.array([i not in bad for i in range(rows.num_rows)], pa.bool_())
         out.append(iceberg.Piece(piece.shard_id, piece.first_sequence, piece.last_sequence, rows.filter(keep)))
     return out, found

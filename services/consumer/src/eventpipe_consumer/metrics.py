@@ -77,5 +77,5 @@ class ConsumerMetrics:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """Scrapes every few seconds: no access log on stderr."""
