@@ -180,7 +180,7 @@ def _dag_condition(pipeline: Pipeline) -> Condition:
 
 def _children_condition(not_owned: list[str], total: int) -> Condition:
     if not_owned:
-        return Condition("ChildrenOwned", False, "NotOwnedError",
+        return Condition("ChildrenOwned", False, "NotOwned",
                          f"{', '.join(not_owned)} exist(s) and are not this pipeline's (no owner reference to it): "
                          "left unchanged; rename or remove them")
     return Condition("ChildrenOwned", True, "Applied", f"{total} children applied")
