@@ -44,8 +44,20 @@ class Dbt(_Model):
     select: list[str] = Field(default_factory=list)
 
 
+GX_SUITES = ("staging", "marts")
+
+
 class Gx(_Model):
-    suites: list[str] = Field(default_factory=lambda: ["staging", "marts"])
+    suites: list[str] = Field(default_factory=lambda: list(GX_SUITES))
+
+    @field_validator("suites")
+    @classmethod
+    def _known_suites(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in GX_SUITES]
+        if unknown:
+            raise ValueError(f"unknown GX suites {unknown}; eventpipe_quality has {list(GX_SUITES)}")
+        order = {name: i for i, name in enumerate(GX_SUITES)}
+        return sorted(dict.fromkeys(value), key=order.__getitem__)  # staging before marts, once each
 
 
 class Alert(_Model):

@@ -119,14 +119,14 @@ class AnalyticsPodOperator(KubernetesPodOperator):
         self.step = step
         self.verdict = verdict
 
-    def prepare(self, context: Mapping[str, Any]) -> None:
-        """Command and env of this run (params and snapshot decide them); called by execute and by tests."""
-        argv = step_command(self.step, self.definition, RunParams.from_mapping(context["params"]))
+    def prepare(self, params: Mapping[str, Any], snapshot_id: str) -> None:
+        """Command and env of this run (its params and snapshot decide them); called by execute and by tests."""
+        argv = step_command(self.step, self.definition, RunParams.from_mapping(params))
         self.cmds, self.arguments = pods.container_command(argv, self.verdict)
-        self.env_vars = pods.env_vars(self.definition, _snapshot(context))
+        self.env_vars = pods.env_vars(self.definition, snapshot_id)
 
     def execute(self, context: Any) -> Any:
-        self.prepare(context)
+        self.prepare(context["params"], _snapshot(context))
         result = super().execute(context)
         if self.verdict:
             code = int(result["exit_code"]) if isinstance(result, Mapping) else 2
