@@ -199,6 +199,8 @@ class Consumer:
         self.buffer = kept
         with contextlib.suppress(KeyError):
             self.metrics.millis_behind.remove(shard_id)
+        with contextlib.suppress(KeyError):
+            self.metrics.lag_seconds.remove(shard_id)
         self.metrics.leases.set(len(self.owned))
 
     # ------------------------------------------------------------------------------------------ reading
@@ -216,6 +218,7 @@ class Consumer:
                 result = await reader.read()
                 if result.millis_behind_latest is not None:
                     self.metrics.millis_behind.labels(owned.shard_id).set(result.millis_behind_latest)
+                    self.metrics.lag_seconds.labels(owned.shard_id).set(result.millis_behind_latest / 1000)
                 if result.records:
                     segments = await asyncio.to_thread(process_guarded, result.records, self.schema, owned.window,
                                                        None, self._log_process_poison)

@@ -33,6 +33,10 @@ class ConsumerMetrics:
         self.millis_behind = Gauge("eventpipe_consumer_millis_behind_latest",
                                    "Kinesis MillisBehindLatest of the last GetRecords, per owned shard.",
                                    ["shard"], registry=r)
+        # The same lag in base units (seconds), what the operator's scaler, alerts and printer column read.
+        self.lag_seconds = Gauge("eventpipe_consumer_lag_seconds",
+                                 "Seconds the last GetRecords was behind the tip of the shard, per owned shard.",
+                                 ["shard"], registry=r)
         self.commit_latency = Histogram(
             "eventpipe_consumer_commit_latency_seconds", "Write plus commit time of one commit cycle.",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30), registry=r)
