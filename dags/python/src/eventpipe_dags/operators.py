@@ -166,9 +166,13 @@ class MarkProcessedOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         snapshot = _snapshot(context)
-        snapshots.write_processed(self.definition.pipeline, snapshot)
+        name, properties = snapshots.catalog_properties()
+        _, order = snapshots.snapshot_history(name, properties, self.definition.tables.raw_events)
+        previous = snapshots.read_processed(self.definition.pipeline)
+        marker = snapshots.next_marker(previous, snapshot, order)
+        snapshots.write_processed(self.definition.pipeline, marker)
         record = {"event": "run_succeeded", "pipeline": self.definition.pipeline, "run_id": context["run_id"],
-                  "snapshot_id": snapshot}
+                  "snapshot_id": snapshot, "processed_marker": marker}
         runlog.append(record)
         state_dir = os.environ.get("EVENTPIPE_STATE_DIR")
         if state_dir:
