@@ -176,12 +176,14 @@ class MarkProcessedOperator(BaseOperator):
         runlog.append(record)
         state_dir = os.environ.get("EVENTPIPE_STATE_DIR")
         if state_dir:
-            _write_transform_record(Path(state_dir), snapshot)
+            rejected, _ = snapshots.snapshot_history(name, properties, self.definition.tables.rejected)
+            _write_transform_record(Path(state_dir), f"{snapshot}:{rejected or '-'}")
         return record
 
 
 def _write_transform_record(state_dir: Path, snapshot: str) -> None:
-    """The record `eventpipe status` / `wait --modelled` read, as the light transform loop writes it."""
+    """The record `eventpipe status` / `wait --modelled` read, as the light transform loop writes it (`snapshot`
+    is the CLI's fingerprint: raw_events and raw_events_rejected snapshot ids)."""
     path = state_dir / "transform.json"
     previous: dict[str, Any] = {}
     if path.exists():
