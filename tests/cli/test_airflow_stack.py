@@ -29,6 +29,7 @@ def test_airflow_replaces_the_transform_loop(tmp_path: Path) -> None:
     assert env["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
     assert env["EVENTPIPE_DAGS_DEFINITIONS_DIR"] == str(paths.root / "airflow" / "definitions")
     assert env["EVENTPIPE_STATE_DIR"] == str(paths.root)
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"  # a new pipeline runs without a click
 
 
 def test_the_local_definition_is_the_operators_shape() -> None:
