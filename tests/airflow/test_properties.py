@@ -184,8 +184,8 @@ def test_task_failures_execute_retry_logic(retries: int, delay: float, cap: floa
         expected = 0 if task.task_id == "publish_results" else retries
         assert task.retries == expected
         assert task.retry_exponential_backoff == 2.0
-        assert task.retry_delay.total_seconds() == delay
-        assert task.max_retry_delay.total_seconds() == cap
+        assert abs(task.retry_delay.total_seconds() - delay) <= 1e-6  # timedelta keeps microseconds
+        assert abs(task.max_retry_delay.total_seconds() - cap) <= 1e-6
         failure, retry = task.on_failure_callback, task.on_retry_callback
         assert on_task_failure in (failure if isinstance(failure, list) else [failure])
         assert on_task_retry in (retry if isinstance(retry, list) else [retry])

@@ -21,6 +21,7 @@ def test_airflow_replaces_the_transform_loop(tmp_path: Path) -> None:
     names = [s.name for s in specs]
     assert "transform" not in names
     assert names[-4:] == ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
+    assert all("--skip-serve-logs" in s.argv for s in specs[-3::2])  # no log server on all interfaces
     api = specs[-4]
     assert api.argv[-5:] == ["api-server", "--host", "127.0.0.1", "--port", "18080"]
     assert api.ready_url == "http://127.0.0.1:18080/api/v2/monitor/health"

@@ -75,8 +75,12 @@ def prepare(paths: StatePaths, namespace: str, env: dict[str, str]) -> None:
 
 
 def argv(component: str, port: int) -> list[str]:
+    """Every server on 127.0.0.1: the api-server by flags; the scheduler's and triggerer's log servers (which bind
+    all interfaces) are not started, since the api-server reads the task logs from the same local folder."""
     if component == "api-server":
         return [str(airflow_bin()), "api-server", "--host", HOST, "--port", str(port)]
+    if component in ("scheduler", "triggerer"):
+        return [str(airflow_bin()), component, "--skip-serve-logs"]
     return [str(airflow_bin()), component]
 
 
