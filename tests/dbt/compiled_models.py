@@ -12,6 +12,8 @@ severity error selects; any is a failure). Incremental runs are dbt's own: Prope
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,23 +118,38 @@ def open_engine() -> duckdb.DuckDBPyConnection:
 
 def materialize(project: CompiledProject, writer: PipelineWriter, engine: duckdb.DuckDBPyConnection) -> list[str]:
     """Build every model into `<state_dir>/warehouse.duckdb` from the pipeline's tables, then run the data tests;
-    returns the unique ids of the tests that selected rows (failures, as `dbt build` counts them). The file is
-    detached again, so the test can open it as GX and the dashboard do."""
+    returns the unique ids of the tests that failed (`failing_tests`)."""
     sources = resolve_sources(writer.catalog, "shop")
-    path = str(writer.state_dir / "warehouse.duckdb").replace("'", "''")
-    engine.execute(f"attach '{path}' as \"{project.database}\"")
-    try:
+    with attached(project, writer, engine):
         for model in project.models:
             assert model.relation is not None, model.unique_id
             kind = "view" if model.materialized == "view" else "table"
             engine.execute(f'create schema if not exists "{project.database}"."{model.schema}"')
             engine.execute(f"create {kind} {model.relation} as {project.sql_for(model, sources)}")
-        failures = []
+    return failing_tests(project, writer, engine)
+
+
+def failing_tests(project: CompiledProject, writer: PipelineWriter, engine: duckdb.DuckDBPyConnection) -> list[str]:
+    """The project's data tests on the pipeline's warehouse (however it was built): the unique ids of those that
+    selected rows, the failures as `dbt build` counts them."""
+    sources = resolve_sources(writer.catalog, "shop")
+    failures = []
+    with attached(project, writer, engine):
         for test in project.tests:
             row = engine.execute(f"select count(*) from ({project.sql_for(test, sources)}) as dbt_internal_test")
             count = row.fetchone()
             if count is None or count[0] != 0:
                 failures.append(test.unique_id)
+    return failures
+
+
+@contextmanager
+def attached(project: CompiledProject, writer: PipelineWriter, engine: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """`<state_dir>/warehouse.duckdb` attached under the compiled database name, then detached again, so that
+    the test (or dbt) can open the file on its own, as GX and the dashboard do."""
+    path = str(writer.state_dir / "warehouse.duckdb").replace("'", "''")
+    engine.execute(f"attach '{path}' as \"{project.database}\"")
+    try:
+        yield
     finally:
         engine.execute(f'detach "{project.database}"')
-    return failures

@@ -23,7 +23,7 @@ from eventpipe_transform.sources import resolve_sources
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compiled_models import CompiledProject, compile_project, materialize, open_engine
+from compiled_models import CompiledProject, compile_project, failing_tests, materialize, open_engine
 from pipeline_writer import NAMESPACE, PipelineWriter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,8 +71,16 @@ def compiled_project(tmp_path_factory: pytest.TempPathFactory) -> CompiledProjec
 
 
 @pytest.fixture(scope="session")
-def built_pipelines(tmp_path_factory: pytest.TempPathFactory,
-                    compiled_project: CompiledProject) -> Iterator[Callable[[list[list[dict[str, Any]]]], Pipeline]]:
+def engine() -> Iterator[duckdb.DuckDBPyConnection]:
+    """The DuckDB the compiled models and data tests run in (compiled_models.open_engine)."""
+    connection = open_engine()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def built_pipelines(tmp_path_factory: pytest.TempPathFactory, compiled_project: CompiledProject,
+                    engine: duckdb.DuckDBPyConnection) -> Callable[[list[list[dict[str, Any]]]], Pipeline]:
     """A pipeline per example: the batches committed to its Iceberg tables, then the compiled models built on
     them and the project's data tests run (compiled_models.py: a few queries, where a dbt build costs seconds)."""
     def build(batches: list[list[dict[str, Any]]]) -> Pipeline:
@@ -82,17 +90,18 @@ def built_pipelines(tmp_path_factory: pytest.TempPathFactory,
             pipeline.commit(batch)
         assert materialize(compiled_project, pipeline.writer, engine) == [], "a data test of the dbt project failed"
         return pipeline
-
-    engine = open_engine()
-    yield build
-    engine.close()
+    return build
 
 
+@dataclass
 class ReusedPipeline(Pipeline):
     """A pipeline in one fixed state dir, emptied for each example, built by real dbt runs whose command line
     never changes: the sources are copies of the tables' current metadata files at fixed paths. dbt then parses
     the project once per test run (partial parsing: same files, vars, profile and target dir) instead of once
-    per build, and a build costs what dbt's incremental runs themselves cost."""
+    per build, and a build costs what dbt's incremental run itself costs."""
+
+    project: CompiledProject
+    engine: duckdb.DuckDBPyConnection
 
     def reset(self) -> None:
         """Drop the tables and the warehouse; dbt's target dir (the parsed project) stays."""
@@ -102,8 +111,15 @@ class ReusedPipeline(Pipeline):
             shutil.rmtree(self.state_dir / name, ignore_errors=True)
         self.writer = PipelineWriter(self.state_dir)
 
+    def load(self) -> None:
+        """A first build from the compiled models (what dbt's first run creates, compiled_models.materialize);
+        dbt itself runs the incremental builds after it."""
+        failures = materialize(self.project, self.writer, self.engine)
+        assert failures == [], failures
+
     def build(self, *extra: str) -> int:
-        """`dbt run` (the models; their data tests run on every example of the compiled-model properties)."""
+        """`dbt run`, then the project's data tests as compiled once (compiled_models.failing_tests): what
+        `dbt build` checks, without a second pass of dbt over the project."""
         dbt_vars = resolve_sources(self.writer.catalog, NAMESPACE).dbt_vars()
         current = self.state_dir / "current"
         current.mkdir(exist_ok=True)
@@ -112,16 +128,21 @@ class ReusedPipeline(Pipeline):
             shutil.copyfile(Path(dbt_vars[var].removeprefix("file://")), stable)
             dbt_vars[var] = stable.as_uri()
         outcome = run_dbt(["run"], TransformSettings(state_dir=self.state_dir), dbt_vars, extra)
-        return 0 if outcome.ok else 1
+        if not outcome.ok:
+            return 1
+        failures = failing_tests(self.project, self.writer, self.engine)
+        assert failures == [], failures
+        return 0
 
 
 @pytest.fixture(scope="session")
-def reused_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Pipeline]:
+def reused_pipeline(tmp_path_factory: pytest.TempPathFactory, compiled_project: CompiledProject,
+                    engine: duckdb.DuckDBPyConnection) -> Callable[[], ReusedPipeline]:
     """An empty pipeline for each example, always in the same state dir (ReusedPipeline)."""
     state = tmp_path_factory.mktemp("reused-pipeline")
-    pipeline = ReusedPipeline(state, PipelineWriter(state))
+    pipeline = ReusedPipeline(state, PipelineWriter(state), compiled_project, engine)
 
-    def fresh() -> Pipeline:
+    def fresh() -> ReusedPipeline:
         pipeline.reset()
         return pipeline
     return fresh
