@@ -99,6 +99,9 @@ def test_pods_are_locked_down_with_probes_and_resources() -> None:
     assert consumer["spec"]["replicas"] == 2
     assert consumer["spec"]["template"]["spec"]["containers"][0]["command"] == [
         "python", "-m", "eventpipe_consumer", "run"]
+    consumer_container = consumer["spec"]["template"]["spec"]["containers"][0]
+    assert consumer_container["readinessProbe"]["httpGet"]["path"] == "/readyz"  # 503 while a shard is stopped
+    assert consumer_container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
 def test_secrets_are_references_only() -> None:

@@ -329,8 +329,9 @@ def consumer_deployment(pipeline: Pipeline, opts: BuildOptions) -> dict[str, Any
         "command": ["python", "-m", "eventpipe_consumer", "run"],
         "ports": [{"name": "metrics", "containerPort": pipeline.spec.consumer.metrics_port, "protocol": "TCP"}],
         "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
-        "livenessProbe": probe,
-        "readinessProbe": probe,
+        "livenessProbe": {**probe, "httpGet": {"path": "/healthz", "port": "metrics"}},
+        # Not ready while a shard is stopped by a failure that is not content (eventpipe_consumer.metrics).
+        "readinessProbe": {**probe, "httpGet": {"path": "/readyz", "port": "metrics"}},
     }
     # A consumer finishes its in-flight batch and commits on SIGTERM: give it time to.
     return _deployment(pipeline, "consumer", opts.consumer_replicas, container, opts, grace_seconds=90)
