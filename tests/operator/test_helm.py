@@ -47,7 +47,9 @@ def test_template_namespaced_mode_uses_roles(cluster: KubeCluster) -> None:
 
 
 def _docs(cluster: KubeCluster, *sets: str) -> list[dict]:
-    out = cluster.helm("template", "ep", str(CHART), "-n", RELEASE_NS, *[f"--set={x}" for x in sets])
+    """Rendered documents; a value starting with "json:" is passed with --set-json (regexes keep backslashes)."""
+    flags = [f"--set-json={x[5:]}" if x.startswith("json:") else f"--set={x}" for x in sets]
+    out = cluster.helm("template", "ep", str(CHART), "-n", RELEASE_NS, *flags)
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
@@ -88,7 +90,7 @@ def test_chart_values_reach_the_pod(cluster: KubeCluster) -> None:
     docs = _docs(cluster, "fullnameOverride=epo", "global.imageRegistry=registry.local",
                  "securityContext.runAsUser=20000", "metrics.serviceMonitor.enabled=true",
                  "metrics.serviceMonitor.labels.release=kps", "metrics.serviceMonitor.scrapeTimeout=5s",
-                 "operator.allowedCatalogUris={https://glue\\.eu-west-1\\.amazonaws\\.com}")
+                 r'json:operator.allowedCatalogUris=["https://glue\\.eu-west-1\\.amazonaws\\.com"]')
     dep = next(d for d in docs if d["kind"] == "Deployment")
     assert dep["metadata"]["name"] == "epo"
     (container,) = dep["spec"]["template"]["spec"]["containers"]

@@ -379,5 +379,19 @@ def test_operator_metrics_and_peering(operator: Any, custom: client.CustomObject
     assert reconciles and sum(float(line.rsplit(" ", 1)[1]) for line in reconciles) >= 1
     assert "eventpipe_operator_reconcile_duration_seconds_bucket" in text
     assert "eventpipe_operator_consumer_scalings_total" in text
+
+    # Per-pipeline series are labelled pipeline_namespace (not namespace, the scrape target's), and a deleted
+    # pipeline's series go away (the lifecycle test deleted "shop", whose series it had).
+    def series_of_shop() -> list[str]:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{OPERATOR_METRICS_PORT}/metrics", timeout=5).read().decode()
+        return [line for line in body.splitlines() if line.startswith(("eventpipe_operator_pipeline_ready{",
+                                                                        "eventpipe_operator_consumer_lag_seconds{"))
+                and 'pipeline="shop"' in line]
+
+    wait_for("the deleted pipeline's series removed", lambda: not series_of_shop())
+    assert 'namespace="' not in text.replace('pipeline_namespace="', "")
+    from eventpipe_operator import metrics
+
+    assert metrics.PIPELINES._labelnames == metrics.LAG._labelnames == ("pipeline_namespace", "pipeline")
     peering = custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", "eventpipe-tests")
     assert len(peering.get("status") or {}) == 1  # this operator announced itself to its peers

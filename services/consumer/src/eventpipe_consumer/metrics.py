@@ -1,12 +1,14 @@
 """Prometheus metrics of one consumer process (eventpipe_consumer_*), on their own registry.
 
-MillisBehindLatest per shard is the gauge the operator's autoscaler reads.
+eventpipe_consumer_lag_seconds per shard is the gauge the operator's autoscaler reads. /healthz fails when the
+event loop stopped beating (the HTTP server runs in a thread, so answering alone proves nothing).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -59,6 +61,15 @@ class ConsumerMetrics:
             "Events the consumer could not process or write, sent to raw_events_rejected (source consumer).",
             ["stage"], registry=r)
         self.ready: Callable[[], tuple[bool, dict[str, str]]] = lambda: (True, {})
+        # Set by the event loop (app.heartbeat) every second; /healthz fails when it is older than this.
+        self.loop_beat = time.monotonic()
+        self.stale_after_seconds = 60.0
+
+    def alive(self) -> tuple[bool, dict[str, str]]:
+        """Liveness: the event loop beat within stale_after_seconds."""
+        age = time.monotonic() - self.loop_beat
+        return age <= self.stale_after_seconds, ({} if age <= self.stale_after_seconds else
+                                                 {"event_loop": f"no beat for {age:.0f}s"})
 
     def serve(self, host: str, port: int) -> WSGIServer:
         """Serve /metrics, and /readyz (503 with the stopped shards while any is stopped), in a daemon thread;
@@ -67,7 +78,7 @@ class ConsumerMetrics:
 
         def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
             if environ.get("PATH_INFO") in ("/readyz", "/healthz"):
-                ok, stopped = self.ready() if environ["PATH_INFO"] == "/readyz" else (True, {})
+                ok, stopped = self.ready() if environ["PATH_INFO"] == "/readyz" else self.alive()
                 body = json.dumps({"ready": ok, "stopped_shards": stopped}).encode()
                 start_response("200 OK" if ok else "503 Service Unavailable",
                                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
