@@ -76,8 +76,8 @@ INGEST_REQUEST_BODY: dict[str, Any] = {
 }
 
 # Bodies up to this size go through the Rust core on the event loop's thread: the hand-off to a worker thread
-# cost more CPU than the core's own ~1 ms for a W2 body (500 events, ~270 KB: 4.7 vs 5.2 ms of CPU per request,
-# benchmark W2). Larger bodies go to a thread (the core releases the GIL) so the loop is never held for long.
+# costs more CPU than the core's own work on a body of this size (docs/benchmarks.md, W2). Larger bodies go to
+# a thread (the core releases the GIL) so the loop is never held for long.
 INLINE_CORE_MAX_BYTES = 1024 * 1024
 
 # A wrapper around the Kinesis client's PutRecords; tests use it to inject faults the emulators cannot produce.
@@ -270,8 +270,8 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         401: {"model": ErrorBody, "description": "Missing or invalid API key."},
     }
 
-    # The ingest route checks the key itself (`authenticate`): FastAPI's three dependencies cost ~0.2 ms per
-    # request, 7% of it (benchmark W2); the status route's dependencies declare the same schemes in the spec.
+    # The ingest route checks the key itself (`authenticate`): FastAPI's three dependencies are a visible share
+    # of a request's CPU (docs/benchmarks.md, W2); the status route's dependencies declare the same schemes in the spec.
     @app.post(
         f"{API}/ingest", status_code=202, response_model=IngestAccepted,
         openapi_extra={**INGEST_REQUEST_BODY, "security": [{"HTTPBearer": []}, {"APIKeyHeader": []}]},
@@ -395,7 +395,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=accepted,
                  rejected=len(rejects), duplicates=result.duplicates)
         # IngestAccepted (response_model above declares it in the OpenAPI spec), serialized from plain values:
-        # building the models and FastAPI's validation of them again cost ~4% of a request (W2). The schemathesis
+        # building the models and FastAPI validating them again is a visible share of a request. The schemathesis
         # test checks this body against the spec.
         answer = {"job_id": job_id, "state": state.value, "received": result.received, "accepted": accepted,
                   "rejected": len(rejects), "duplicates": result.duplicates, "rejects": rejects}
