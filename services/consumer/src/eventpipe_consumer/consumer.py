@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import eventpipe_core
@@ -23,7 +24,7 @@ from eventpipe_common.tables import RAW_EVENTS
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from eventpipe_consumer import checkpoints, iceberg
+from eventpipe_consumer import checkpoints, guards, iceberg, recent_ids
 from eventpipe_consumer.audit import log_commit
 from eventpipe_consumer.kinesis import ShardReader, list_shards
 from eventpipe_consumer.leases import SHARD_END, Lease, LeaseStore, plan
@@ -85,6 +86,7 @@ class Consumer:
         s = self.settings
         self.raw_table, self.rejected_table = await asyncio.to_thread(
             iceberg.ensure_tables, self.catalog, s.namespace, self.schema.promoted)
+        await self._check_tables()
         self.log.info("consumer_started", stream=s.stream_name, namespace=s.namespace,
                       commit_interval_seconds=s.consumer_commit_interval_seconds,
                       commit_max_records=s.consumer_commit_max_records, writer=s.consumer_writer)
@@ -107,6 +109,19 @@ class Consumer:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    async def _check_tables(self) -> None:
+        """Refuse to start where resuming would not be exactly once (guards.py)."""
+        assert self.raw_table is not None and self.rejected_table is not None
+        s = self.settings
+        try:
+            allowed = guards.check_checkpoints([self.raw_table, self.rejected_table], s.stream_name,
+                                               s.consumer_allow_missing_checkpoint)
+        except guards.MissingCheckpointError as exc:
+            self.log.error("consumer_refused_start", stream=s.stream_name, reason=str(exc))
+            raise
+        for reason in allowed:
+            self.log.warning("checkpoint_missing_allowed", stream=s.stream_name, reason=reason)
 
     async def _release_all(self) -> None:
         for shard_id in list(self.owned):
@@ -154,17 +169,23 @@ class Consumer:
     async def _take(self, lease: Lease, expires: float) -> None:
         if self.stopping.is_set() or not await asyncio.to_thread(self.leases.take, lease, self.me, expires):
             return
-        committed = (await asyncio.to_thread(self._table_map)).get(lease.shard_id)
+        committed, seen = await asyncio.to_thread(self._resume_point, lease)
         owned = OwnedShard(lease.shard_id, committed, DedupeWindow(self.settings.consumer_dedupe_window))
+        owned.window.add_all(seen)
         self.owned[lease.shard_id] = owned
         owned.task = asyncio.create_task(self._read_shard(owned), name=f"read-{lease.shard_id}")
         self.log.info("lease_taken", shard=lease.shard_id, resume_after=str(committed) if committed else None,
                       lease_hint=lease.checkpoint)
 
-    def _table_map(self) -> dict[str, int]:
-        """The raw_events checkpoint map, read on a table handle of its own (the committer owns the other)."""
-        table = self.catalog.load_table(f"{self.settings.namespace}.{RAW_EVENTS}")
-        return checkpoints.read_map(table.metadata, self.settings.stream_name)
+    def _resume_point(self, lease: Lease) -> tuple[int | None, list[str]]:
+        """Where the shard resumes (the raw_events map) and the event ids committed from it and its parents in
+        the dedupe window's time span (recent_ids.py), both read from one table state, on a table handle of its
+        own (the committer owns the other)."""
+        s = self.settings
+        table = self.catalog.load_table(f"{s.namespace}.{RAW_EVENTS}")
+        seen = recent_ids.recent_event_ids(table, [lease.shard_id, *lease.parents], datetime.now(UTC),
+                                           s.consumer_dedupe_window_seconds, s.consumer_dedupe_window)
+        return checkpoints.read_map(table.metadata, s.stream_name).get(lease.shard_id), seen
 
     def _forget(self, shard_id: str) -> None:
         """Stop reading a shard and drop what it buffered (not committed, so not lost: it is read again)."""
@@ -291,11 +312,10 @@ class Consumer:
         def attempt() -> None:
             if has_rejects and outcome["rejected"] is None:
                 outcome["rejected"] = iceberg.commit_pieces(
-                    rejected_table, rejected_pieces, stream=s.stream_name, writer=s.consumer_writer,
-                    date_column="rejected_at")
+                    rejected_table, rejected_pieces, stream=s.stream_name, writer=s.consumer_writer)
             if segments and outcome["raw"] is None:
                 outcome["raw"] = iceberg.commit_pieces(
-                    raw_table, raw_pieces, stream=s.stream_name, writer=s.consumer_writer, date_column="event_date")
+                    raw_table, raw_pieces, stream=s.stream_name, writer=s.consumer_writer)
 
         def failed(attempt_no: int, exc: BaseException) -> None:
             self.metrics.commit_failures.inc()
