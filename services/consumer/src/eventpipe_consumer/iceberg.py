@@ -121,15 +121,18 @@ def partition_groups(rows: pa.Table, table: Table) -> list[tuple[Record, pa.Tabl
         rows[schema.find_column_name(field.source_id) or ""]) for name, field in zip(names, spec.fields, strict=True)})
     order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in names])
     rows, keys = rows.take(order), keys.take(order)
-    keys = keys.append_column("_row", pa.array(range(rows.num_rows), pa.int64()))
-    runs = keys.group_by(names, use_threads=False).aggregate([("_row", "min"), ("_row", "count")])
+    # Without threads, groups come in order of first appearance: the sorted order, so each is one run of rows.
+    runs = keys.group_by(names, use_threads=False).aggregate([([], "count_all")])
     groups = []
+    offset = 0
     for run in runs.to_pylist():
         partition = PartitionKey(
             field_values=[PartitionFieldValue(field=field, value=run[name])
                           for field, name in zip(spec.fields, names, strict=True)],
             partition_spec=spec, schema=schema).partition
-        groups.append((partition, rows.slice(run["_row_min"], run["_row_count"])))
+        count = int(run["count_all"])
+        groups.append((partition, rows.slice(offset, count)))
+        offset += count
     return groups
 
 
