@@ -169,23 +169,34 @@ class Consumer:
     async def _take(self, lease: Lease, expires: float) -> None:
         if self.stopping.is_set() or not await asyncio.to_thread(self.leases.take, lease, self.me, expires):
             return
-        committed, seen = await asyncio.to_thread(self._resume_point, lease)
+        committed = (await asyncio.to_thread(self._table_map)).get(lease.shard_id)
         owned = OwnedShard(lease.shard_id, committed, DedupeWindow(self.settings.consumer_dedupe_window))
-        owned.window.add_all(seen)
         self.owned[lease.shard_id] = owned
-        owned.task = asyncio.create_task(self._read_shard(owned), name=f"read-{lease.shard_id}")
+        owned.task = asyncio.create_task(self._seed_then_read(owned, lease.parents), name=f"read-{lease.shard_id}")
         self.log.info("lease_taken", shard=lease.shard_id, resume_after=str(committed) if committed else None,
                       lease_hint=lease.checkpoint)
 
-    def _resume_point(self, lease: Lease) -> tuple[int | None, list[str]]:
-        """Where the shard resumes (the raw_events map) and the event ids committed from it and its parents in
-        the dedupe window's time span (recent_ids.py), both read from one table state, on a table handle of its
-        own (the committer owns the other)."""
+    def _table_map(self) -> dict[str, int]:
+        """The raw_events checkpoint map, read on a table handle of its own (the committer owns the other)."""
+        table = self.catalog.load_table(f"{self.settings.namespace}.{RAW_EVENTS}")
+        return checkpoints.read_map(table.metadata, self.settings.stream_name)
+
+    async def _seed_then_read(self, owned: OwnedShard, parents: Sequence[str]) -> None:
+        """Seed the shard's dedupe window with the ids committed from it and its parents recently (recent_ids.py),
+        in the reader's task so that the lease loop never waits for the scan, then read the shard."""
         s = self.settings
-        table = self.catalog.load_table(f"{s.namespace}.{RAW_EVENTS}")
-        seen = recent_ids.recent_event_ids(table, [lease.shard_id, *lease.parents], datetime.now(UTC),
-                                           s.consumer_dedupe_window_seconds, s.consumer_dedupe_window)
-        return checkpoints.read_map(table.metadata, s.stream_name).get(lease.shard_id), seen
+        try:
+            table = await asyncio.to_thread(self.catalog.load_table, f"{s.namespace}.{RAW_EVENTS}")
+            seen = await asyncio.to_thread(recent_ids.recent_event_ids, table, [owned.shard_id, *parents],
+                                           datetime.now(UTC), s.consumer_dedupe_window_seconds,
+                                           s.consumer_dedupe_window)
+        except Exception as exc:  # noqa: BLE001 (reading without the seed could commit a retry twice: stop, retry later)
+            self.log.error("dedupe_seed_failed", shard=owned.shard_id, error=repr(exc))
+            await self._stop_shards([owned.shard_id], f"dedupe window seed failed: {exc!r}", [])
+            return
+        owned.window.add_all(seen)
+        self.log.info("dedupe_window_seeded", shard=owned.shard_id, parents=list(parents), event_ids=len(seen))
+        await self._read_shard(owned)
 
     def _forget(self, shard_id: str) -> None:
         """Stop reading a shard and drop what it buffered (not committed, so not lost: it is read again)."""
