@@ -67,14 +67,23 @@ def test_the_explicit_setting_starts_from_the_horizon(stream: Stream, tmp_path: 
 
 def test_a_table_of_another_stream_is_refused_and_a_fresh_table_is_not(tmp_path: Path) -> None:
     _, raw, rejected = new_tables(tmp_path)
-    assert guards.check_checkpoints([raw, rejected], "orders", allow_missing=False) == []
+    both = [(raw, ["orders"]), (rejected, ["orders", "orders#quarantine"])]
+    assert guards.check_checkpoints(both, allow_missing=False) == []
     iceberg.commit_pieces(raw, [iceberg.Piece("s0", 1, 1, raw_rows("s0", [1]))], stream="clicks",
                           writer="pyiceberg")
     raw.refresh()
     with pytest.raises(guards.MissingCheckpointError, match=r"maps found for: \['clicks'\]"):
-        guards.check_checkpoints([raw, rejected], "orders", allow_missing=False)
-    assert guards.check_checkpoints([raw, rejected], "clicks", allow_missing=False) == []
-    assert len(guards.check_checkpoints([raw, rejected], "orders", allow_missing=True)) == 1
+        guards.check_checkpoints(both, allow_missing=False)
+    assert guards.check_checkpoints([(raw, ["clicks"])], allow_missing=False) == []
+    assert len(guards.check_checkpoints(both, allow_missing=True)) == 1
+    # raw_events_rejected holding only the quarantine's map (poison rows, no ordinary reject yet) is safe.
+    iceberg.commit_pieces(rejected, [iceberg.Piece("s0", 1, 1, None)], stream="orders#quarantine",
+                          writer="pyiceberg")
+    rejected.refresh()
+    assert rejected.metadata.current_snapshot() is not None
+    assert guards.check_checkpoints([(rejected, ["orders", "orders#quarantine"])], allow_missing=False) == []
+    with pytest.raises(guards.MissingCheckpointError, match=r"orders#quarantine"):
+        guards.check_checkpoints([(rejected, ["orders"])], allow_missing=False)
 
 
 def test_the_no_retries_property_is_checked_at_every_start_and_commit(stream: Stream, tmp_path: Path) -> None:
