@@ -176,6 +176,23 @@ def _local_path(location: str) -> str | None:
     return None
 
 
+def partition_positions(rows: pa.Table, table: Table) -> list[list[int]]:
+    """Row positions grouped by the table's current partition spec, in order of first appearance; one group of
+    all rows when a partition value cannot be computed (then the bisection finds out why). The poison path only."""
+    spec, schema = table.spec(), table.schema()
+    try:
+        keys = [field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
+            rows[schema.find_column_name(field.source_id) or ""]).to_pylist() for field in spec.fields]
+    except (pa.ArrowException, OverflowError, ValueError, KeyError, TypeError):
+        return [list(range(rows.num_rows))]
+    if not keys:
+        return [list(range(rows.num_rows))]
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for position, key in enumerate(zip(*keys, strict=True)):
+        groups.setdefault(key, []).append(position)
+    return list(groups.values())
+
+
 def probe_rows(table: Table, rows: pa.Table, writer: Writer) -> None:
     """Do all a commit of `rows` does except the catalog's commit: write the data files, then the manifests and
     the snapshot summary in a transaction that is never committed. Raises what the commit would raise for
