@@ -99,11 +99,10 @@ def run_variant(variant: str, count: int, workdir: Path) -> dict[str, Any]:
         if any(seg.rejects for seg in segments):
             out = iceberg.commit_pieces(rejected, [iceberg.Piece(
                 s.shard_id, s.first_sequence, s.last_sequence, rejects_table(s.rejects) if s.rejects else None)
-                for s in segments], stream="bench", writer=writer, date_column="rejected_at")  # type: ignore[arg-type]
+                for s in segments], stream="bench", writer=writer)  # type: ignore[arg-type]
             totals["rejected"] += out.record_count
         out = iceberg.commit_pieces(raw, [iceberg.Piece(s.shard_id, s.first_sequence, s.last_sequence, s.records)
-                                          for s in segments], stream="bench", writer=writer,  # type: ignore[arg-type]
-                                    date_column="event_date")
+                                          for s in segments], stream="bench", writer=writer)  # type: ignore[arg-type]
         latencies.append(time.perf_counter() - started)
         files.append(len(out.data_files))
         totals["committed"] += out.record_count
@@ -199,7 +198,7 @@ async def _end_to_end(count: int) -> dict[str, Any]:
             async with session.create_client("kinesis", region_name="us-east-1", endpoint_url=endpoint,
                                              aws_access_key_id="x", aws_secret_access_key="x") as kinesis:
                 consumer = Consumer(settings, kinesis,
-                                    SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), "leases"),
+                                    SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), "leases", "bench"),
                                     open_catalog("bench", settings.resolved_catalog_properties()))
                 started = time.perf_counter()
                 task = asyncio.create_task(consumer.run())

@@ -73,22 +73,22 @@ def main() -> None:
             probes = [0]
             started = time.perf_counter()
             try:
-                iceberg.commit_pieces(raw, [piece], stream="bench", writer=args.writer, date_column="event_date")
+                iceberg.commit_pieces(raw, [piece], stream="bench", writer=args.writer)
                 found: dict[int, BaseException] = {}
             except OverflowError:
                 found = {}
-                for positions in iceberg.partition_groups(rows, "event_date"):  # as Consumer._find_poison
+                for positions in iceberg.partition_positions(rows, raw):  # as Consumer._find_poison
                     group = rows.take(positions)
 
                     def check(lo: int, hi: int, group: pa.Table = group, probes: list[int] = probes) -> None:
                         probes[0] += 1
-                        iceberg.probe_rows(raw, group.slice(lo, hi - lo), args.writer, "event_date")
+                        iceberg.probe_rows(raw, group.slice(lo, hi - lo), args.writer)
 
                     found |= {positions[i]: exc for i, exc in find_poison(group.num_rows, check).items()}
                 keep = pa.array([i not in found for i in range(rows.num_rows)])
                 iceberg.commit_pieces(raw, [iceberg.Piece(piece.shard_id, piece.first_sequence,
                                                           piece.last_sequence, rows.filter(keep))],
-                                      stream="bench", writer=args.writer, date_column="event_date")
+                                      stream="bench", writer=args.writer)
             seconds = time.perf_counter() - started
             print(f"poison {poison:>4}: {seconds:7.2f} s, {len(found)} quarantined, {probes[0]} probes")
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Run the benchmarks (results: docs/benchmarks.md). Usage: scripts/bench.sh [w1|w2|consumer|w3 ...]
+# Run the benchmarks (results: docs/benchmarks.md). Usage: scripts/bench.sh [w1|w2|consumer|consumer_state|w3 ...]
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(w1 w2 consumer w3)
+[ ${#benches[@]} -gt 0 ] || benches=(w1 w2 consumer consumer_state w3)
 for b in "${benches[@]}"; do
   log "benchmark $b"
   venv=services

@@ -45,4 +45,4 @@ def new_tables(root: Path) -> tuple[Catalog, Table, Table]:
 
 
 def commit(table: Table, pieces: list[iceberg.Piece], writer: iceberg.Writer = "pyiceberg") -> iceberg.CommitOutcome:
-    return iceberg.commit_pieces(table, pieces, stream=STREAM, writer=writer, date_column="event_date")
+    return iceberg.commit_pieces(table, pieces, stream=STREAM, writer=writer)

@@ -59,7 +59,7 @@ def test_concurrent_commit_is_retried_on_a_refreshed_table(tables: tuple[Catalog
             raced.append(commit(other, [piece("a", 1, 3), piece("b", 1, 2)]))
 
     outcome = iceberg.commit_pieces(raw, [piece("b", 1, 4)], stream=STREAM, writer="pyiceberg",
-                                    date_column="event_date", before_commit=concurrent_writer)
+                                    before_commit=concurrent_writer)
     assert outcome.conflicts == 1
     assert outcome.checkpoint_map == {"a": 3, "b": 4}
     assert outcome.shard_ranges == {"b": (3, 4)}, "b's rows 1-2 were committed by the other writer"

@@ -8,6 +8,7 @@ import io
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,8 @@ def test_restart_resumes_after_the_table_checkpoint(stream: Stream, tmp_path: Pa
     first = [make_event(i) for i in range(50)]
     stream.put_events(first)
     asyncio.run(run_consumer_until(settings, lambda c: committed(c) >= 50))
-    leases = SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.consumer_lease_table)
+    leases = SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.resolved_lease_table(),
+                                    settings.stream_name)
     with leases.engine.begin() as conn:  # the lease checkpoint is only a hint: wipe it
         conn.execute(leases.table.update().values(checkpoint=None))
     second = [make_event(i) for i in range(50, 80)]
@@ -274,7 +276,8 @@ def test_sigterm_commits_in_flight_and_releases_leases(stream: Stream, tmp_path:
     assert child.terminate() == 0, child.log_path.read_text()
     rows = table_rows(settings)
     assert sorted(rows["event_id"].to_pylist()) == sorted(e["event_id"] for e in events)
-    leases = SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.consumer_lease_table)
+    leases = SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.resolved_lease_table(),
+                                    settings.stream_name)
     assert all(lease.owner is None for lease in leases.list_leases())
     assert any(line.get("message") == "consumer_stopped" for line in child.log_lines())
 
@@ -356,3 +359,35 @@ def test_production_stores(stream: Stream, tmp_path: Path, stores: str, request:
     leases = consumer.leases.list_leases()
     assert [lease.shard_id for lease in leases] == stream.shard_ids()
     assert all(lease.owner is None and lease.checkpoint for lease in leases), "released, with a hint"
+
+
+@pytest.mark.parametrize("store", ["postgres", "dynamodb"])
+def test_pipelines_sharing_one_lease_store_each_read_all_their_shards(
+        make_stream: Callable[[int], Stream], tmp_path: Path, store: str, request: pytest.FixtureRequest) -> None:
+    """Two pipelines (two streams with the same shard ids, two namespaces) run at once on ONE lease table of one
+    PostgreSQL or one DynamoDB (moto server): each commits every event of its own shards, none of the other's."""
+    overrides: dict[str, Any] = {"consumer_lease_table": f"shared_leases_{uuid.uuid4().hex[:8]}"}
+    if store == "postgres":
+        overrides["consumer_lease_dsn"] = request.getfixturevalue("postgres_dsn")
+    else:
+        overrides.update(consumer_lease_store="dynamodb",
+                         consumer_dynamodb_endpoint_url=request.getfixturevalue("moto_endpoint"))
+    streams = [make_stream(2), make_stream(2)]
+    assert streams[0].shard_ids() == streams[1].shard_ids()
+    sent: list[list[str]] = []
+    all_settings = []
+    for n, stream in enumerate(streams):
+        events = [make_event(i, job_id=None) for i in range(60)]
+        stream.put_events(events)
+        sent.append(sorted(e["event_id"] for e in events))
+        all_settings.append(settings_for(tmp_path / f"state-{n}", stream, namespace=f"pipeline{n}", **overrides))
+
+    async def both() -> None:
+        await asyncio.gather(*(run_consumer_until(s, lambda c: committed(c) >= 60, timeout=90)
+                               for s in all_settings))
+
+    asyncio.run(both())
+    for n, settings_n in enumerate(all_settings):
+        rows = table_rows(settings_n)
+        assert sorted(rows["event_id"].to_pylist()) == sent[n]
+        assert sorted(set(rows["shard_id"].to_pylist())) == streams[n].shard_ids()

@@ -114,7 +114,7 @@ def test_two_consumers_four_shards_lease_takeover(make_stream: Callable[[int], S
     a = start_child(base.model_copy(update={"consumer_worker_id": "worker-a"}), tmp_path / "a.log")
     b = start_child(base.model_copy(update={"consumer_worker_id": "worker-b"}), tmp_path / "b.log")
     children.extend([a, b])
-    leases = SqlLeaseStore.from_dsn(base.resolved_lease_dsn(), base.consumer_lease_table)
+    leases = SqlLeaseStore.from_dsn(base.resolved_lease_dsn(), base.resolved_lease_table(), base.stream_name)
 
     def owners() -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -158,7 +158,7 @@ def test_shard_split_mid_run(stream: Stream, tmp_path: Path, children: list[Chil
     _assert_exactly(settings, before + after)
 
     leases = {lease.shard_id: lease for lease in SqlLeaseStore.from_dsn(
-        settings.resolved_lease_dsn(), settings.consumer_lease_table).list_leases()}
+        settings.resolved_lease_dsn(), settings.resolved_lease_table(), settings.stream_name).list_leases()}
     assert leases[parent].checkpoint == SHARD_END
     kids = [lease for lease in leases.values() if lease.parents == (parent,)]
     assert len(kids) == 2

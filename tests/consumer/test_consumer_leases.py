@@ -3,37 +3,58 @@ balancing rules."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from eventpipe_consumer.leases import (
     SHARD_END,
     DynamoLeaseStore,
+    Keys,
     Lease,
     LeaseStore,
     SqlLeaseStore,
+    default_table_name,
     eligible,
     plan,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+StoreFactory = Callable[[str], LeaseStore]
 
 
 @pytest.fixture(params=["sqlite", "postgres", "dynamodb"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeaseStore]:
+def make_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreFactory]:
+    """Stores of any stream on ONE table of one database (as pipelines sharing a lease store see it)."""
     table = f"leases_{uuid.uuid4().hex[:8]}"
+    engines: list[SqlLeaseStore] = []
     if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("leases") / "leases.db"
-        yield SqlLeaseStore.from_dsn(f"sqlite:///{path}", table)
+        dsn: str | None = f"sqlite:///{tmp_path_factory.mktemp('leases') / 'leases.db'}"
     elif request.param == "postgres":
         dsn = request.getfixturevalue("postgres_dsn")
-        store = SqlLeaseStore.from_dsn(dsn, table)
-        yield store
-        store.engine.dispose()
     else:
+        dsn = None
         endpoint = request.getfixturevalue("moto_endpoint")
-        yield DynamoLeaseStore.connect(table, "us-east-1", endpoint)
+
+    def factory(stream: str) -> LeaseStore:
+        if dsn is None:
+            return DynamoLeaseStore.connect(table, stream, "us-east-1", endpoint)
+        store = SqlLeaseStore.from_dsn(dsn, table, stream)
+        engines.append(store)
+        return store
+
+    yield factory
+    for store in engines:
+        store.engine.dispose()
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> LeaseStore:
+    return make_store("shop-events")
 
 
 def _lease(store: LeaseStore, shard_id: str) -> Lease:
@@ -113,3 +134,75 @@ def test_plan_balances_four_shards_over_two_workers() -> None:
 def test_plan_skips_excluded_shards() -> None:
     leases = [_L("s0"), _L("s1")]
     assert [lease.shard_id for lease in plan(leases, [], "a", 0.0, frozenset({"s0"})).take] == ["s1"]
+
+
+def test_pipelines_sharing_a_store_each_lease_all_of_their_own_shards(make_store: StoreFactory) -> None:
+    """Two streams have the same shard ids (every stream starts at shardId-000000000000): on one table, each
+    pipeline's worker plans, takes and checkpoints all of its own shards, and sees only its own workers."""
+    shards = [f"shardId-{i:012d}" for i in range(3)]
+    now = time.time()
+    pipelines = {"orders": make_store("orders"), "clicks": make_store("clicks")}
+    for name, store in pipelines.items():
+        for shard in shards:
+            assert store.create_lease(shard, []), f"{name}: {shard} already exists in another stream's scope"
+        store.heartbeat(f"{name}-worker", now + 30)
+    for name, store in pipelines.items():
+        worker = f"{name}-worker"
+        assert store.live_workers(now) == [worker]
+        decision = plan(store.list_leases(), store.live_workers(now), worker, now)
+        assert decision.steal is None
+        assert [lease.shard_id for lease in decision.take] == shards
+        for lease in decision.take:
+            assert store.take(lease, worker, now + 30)
+            assert store.checkpoint(lease.shard_id, worker, f"{name}-position")
+    for name, store in pipelines.items():
+        leases = store.list_leases()
+        assert sorted(lease.shard_id for lease in leases) == shards
+        assert {(lease.owner, lease.checkpoint) for lease in leases} == {(f"{name}-worker", f"{name}-position")}
+    pipelines["orders"].remove_worker("orders-worker")
+    assert pipelines["clicks"].live_workers(now) == ["clicks-worker"]
+
+
+def test_rows_of_the_unscoped_format_are_not_read(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A lease table of an earlier version ("shard#<id>" keys) shared with a new consumer: the new consumer
+    neither sees those rows nor touches them (migration: README, Leases)."""
+    dsn = f"sqlite:///{tmp_path_factory.mktemp('legacy') / 'leases.db'}"
+    store = SqlLeaseStore.from_dsn(dsn, "eventpipe_consumer_leases", "shop-events")
+    with store.engine.begin() as conn:
+        conn.execute(store.table.insert().values(lease_key="shard#shardId-000000000000", owner="old-worker",
+                                                 expires_at=time.time() + 30, counter=4, checkpoint="17",
+                                                 parents="[]"))
+    assert store.list_leases() == []
+    assert store.create_lease("shardId-000000000000", [])
+    lease = store.list_leases()[0]
+    assert lease.owner is None and lease.checkpoint is None
+    with store.engine.connect() as conn:
+        keys = sorted(row[0] for row in conn.execute(store.table.select().with_only_columns(store.table.c.lease_key)))
+    assert keys == ["shard#shardId-000000000000", "shop-events#shard#shardId-000000000000"]
+
+
+STREAM_NAMES = st.text(st.sampled_from("abcXYZ019_.-"), min_size=1, max_size=128)
+SHARD_IDS = st.text(st.sampled_from("shardId-0123#"), min_size=1, max_size=30)
+
+
+@settings(max_examples=300)
+@given(STREAM_NAMES, STREAM_NAMES, SHARD_IDS, SHARD_IDS)
+def test_lease_keys_of_two_streams_never_meet(stream_a: str, stream_b: str, shard_a: str, shard_b: str) -> None:
+    """Keys are equal only for the same stream and shard, and a stream's prefixes match only its own keys
+    (the listing is a prefix scan), whatever the two valid stream names and shard ids."""
+    a, b = Keys(stream_a), Keys(stream_b)
+    same = stream_a == stream_b
+    assert (a.shard(shard_a) == b.shard(shard_b)) == (same and shard_a == shard_b)
+    assert b.shard(shard_b).startswith(a.shard_prefix) == same
+    assert b.worker(shard_b).startswith(a.worker_prefix) == same
+    assert not b.worker(shard_b).startswith(a.shard_prefix)
+    assert a.shard(shard_a)[len(a.shard_prefix):] == shard_a
+
+
+@settings(max_examples=300)
+@given(STREAM_NAMES)
+def test_default_lease_table_name_is_valid_everywhere(stream: str) -> None:
+    """The default table name is a valid PostgreSQL identifier (at most 63 characters) and DynamoDB table name."""
+    name = default_table_name(stream)
+    assert re.fullmatch(r"[a-z][a-z0-9_]{2,62}", name), name
+    assert name.startswith("eventpipe_leases_")

@@ -32,7 +32,7 @@ def test_compaction_keeps_rows_and_checkpoint(tables: tuple[Catalog, Table, Tabl
     assert len(_live_files(raw)) == 12
 
     partitions, removed, added = maintenance.compact(raw, target_bytes=64 * 1024 * 1024, min_files=2,
-                                                     quiet_seconds=0, writer="pyiceberg", date_column="event_date")
+                                                     quiet_seconds=0, writer="pyiceberg")
     raw.refresh()
     assert (partitions, removed, added) == (2, 12, 2)
     assert len(_live_files(raw)) == 2
@@ -40,28 +40,27 @@ def test_compaction_keeps_rows_and_checkpoint(tables: tuple[Catalog, Table, Tabl
     assert checkpoints.read_map(raw.metadata, STREAM) == before_map
     # Nothing left to do the second time.
     assert maintenance.compact(raw, target_bytes=64 * 1024 * 1024, min_files=2, quiet_seconds=0,
-                               writer="pyiceberg", date_column="event_date") == (0, 0, 0)
+                               writer="pyiceberg") == (0, 0, 0)
 
 
 def test_recently_written_partitions_are_left_alone(tables: tuple[Catalog, Table, Table]) -> None:
     _, raw, _ = tables
     for n in range(3):
         commit(raw, [piece("a", n * 5 + 1, n * 5 + 5)])
-    assert maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=3600, writer="pyiceberg",
-                               date_column="event_date") == (0, 0, 0)
+    assert maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=3600,
+                               writer="pyiceberg") == (0, 0, 0)
 
 
 def test_expiry_keeps_the_checkpoint_chain(tables: tuple[Catalog, Table, Table]) -> None:
     _, raw, _ = tables
     for n in range(4):
         commit(raw, [piece("a", n * 3 + 1, n * 3 + 3)])
-    maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0, writer="pyiceberg",
-                        date_column="event_date")
+    maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0, writer="pyiceberg")
     raw.refresh()
     before_rows = _sorted(raw.scan().to_arrow())
     holder = checkpoints.checkpoint_snapshot(raw.metadata, STREAM)
     assert holder is not None
-    expired = maintenance.expire(raw, STREAM, retention_seconds=0)
+    expired = maintenance.expire(raw, retention_seconds=0)
     raw.refresh()
     remaining = {s.snapshot_id for s in raw.metadata.snapshots}
     assert expired == 3, "the three older consumer commits go; the checkpoint holder and the compaction stay"
@@ -87,9 +86,8 @@ def test_orphans_older_than_the_grace_are_deleted(tables: tuple[Catalog, Table, 
     assert new_orphan.exists()
     assert _sorted(raw.scan().to_arrow()).equals(before_rows)
     # After compaction + expiry, the replaced files become orphans too; the table still reads the same.
-    maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0, writer="pyiceberg",
-                        date_column="event_date")
-    maintenance.expire(raw, STREAM, retention_seconds=0)
+    maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0, writer="pyiceberg")
+    maintenance.expire(raw, retention_seconds=0)
     # A negative grace puts the cutoff in the future: every unreferenced file counts as old.
     deleted = maintenance.delete_orphans(raw, grace_seconds=-10)
     raw.refresh()
@@ -119,9 +117,8 @@ def test_maintenance_beside_a_live_writer(tables: tuple[Catalog, Table, Table]) 
     thread = threading.Thread(target=live_writer)
     thread.start()
     for _ in range(3):
-        maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0, writer="pyiceberg",
-                            date_column="event_date")
-        maintenance.expire(raw, STREAM, retention_seconds=0)
+        maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0, writer="pyiceberg")
+        maintenance.expire(raw, retention_seconds=0)
     stop.set()
     thread.join()
     assert not errors, errors

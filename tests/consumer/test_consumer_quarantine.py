@@ -303,7 +303,8 @@ def test_property_38_errors_are_logged_with_details(kinesis_endpoint: str, kinds
         catalog = iceberg.open_catalog(settings.catalog_name, settings.resolved_catalog_properties())
         log = _log_capture()
         consumer = Consumer(settings, None, SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(),
-                                                                   settings.consumer_lease_table), catalog,
+                                                                   settings.resolved_lease_table(),
+                                                                   settings.stream_name), catalog,
                             retry_sleep=lambda _: None)
         iceberg.ensure_tables(catalog, "shop")
         if storage_fault:

@@ -176,7 +176,7 @@ def test_property_13_processed_batches_written_to_iceberg(batches: list[tuple[in
             outcome = iceberg.commit_pieces(
                 raw, [iceberg.Piece(segment.shard_id, segment.first_sequence, segment.last_sequence,
                                     segment.records)],
-                stream=STREAM, writer=writer, date_column="event_date")  # type: ignore[arg-type]
+                stream=STREAM, writer=writer)  # type: ignore[arg-type]
             assert outcome.record_count == size
             for event, record in zip(events, records, strict=True):
                 expected[event["event_id"]] = {"event_type": event["event_type"], "job_id": f"job-{writer}",

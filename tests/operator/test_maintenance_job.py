@@ -50,7 +50,7 @@ for n in range(4):  # four small consumer commits in one partition, each carryin
         "sequence_number": [str(s) for s in seqs],
     })
     iceberg.commit_pieces(table, [iceberg.Piece("shardId-000000000000", seqs[0], seqs[-1], rows)],
-                          stream=stream, writer="pyiceberg", date_column="event_date")
+                          stream=stream, writer="pyiceberg")
     table.refresh()
 """
 

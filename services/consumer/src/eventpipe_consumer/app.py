@@ -24,9 +24,9 @@ T = TypeVar("T")
 
 def lease_store(settings: ConsumerSettings) -> LeaseStore:
     if settings.consumer_lease_store == "dynamodb":
-        return DynamoLeaseStore.connect(settings.consumer_lease_table, settings.aws_region,
+        return DynamoLeaseStore.connect(settings.resolved_lease_table(), settings.stream_name, settings.aws_region,
                                         settings.consumer_dynamodb_endpoint_url)
-    return SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.consumer_lease_table)
+    return SqlLeaseStore.from_dsn(settings.resolved_lease_dsn(), settings.resolved_lease_table(), settings.stream_name)
 
 
 def _when_ready(action: Callable[[], T], what: str, attempts: int = 6) -> T:

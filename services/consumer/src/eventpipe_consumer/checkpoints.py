@@ -42,6 +42,19 @@ def decode(summary: Mapping[str, str], stream: str) -> dict[str, int] | None:
     return {str(shard): int(seq) for shard, seq in raw.items()}
 
 
+def map_stream(summary: Mapping[str, str]) -> str | None:
+    """The stream whose map a snapshot summary carries, or None when it carries none."""
+    if CHECKPOINT_PROPERTY not in summary:
+        return None
+    return summary.get(STREAM_PROPERTY)
+
+
+def streams_with_maps(metadata: TableMetadata) -> set[str]:
+    """Every stream that has a map in some snapshot of the table."""
+    streams = (map_stream(s.summary) for s in metadata.snapshots if s.summary is not None)
+    return {stream for stream in streams if stream is not None}
+
+
 def checkpoint_snapshot(metadata: TableMetadata, stream: str) -> Snapshot | None:
     """The newest snapshot on the main branch holding a map for `stream` (maintenance commits carry none)."""
     for snapshot in ancestors_of(metadata.current_snapshot(), metadata):

@@ -25,7 +25,7 @@ from eventpipe_common.tables import RAW_EVENTS
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from eventpipe_consumer import checkpoints, iceberg, jobcounts
+from eventpipe_consumer import checkpoints, guards, iceberg, jobcounts, recent_ids
 from eventpipe_consumer.audit import log_commit
 from eventpipe_consumer.kinesis import ShardReader, list_shards
 from eventpipe_consumer.leases import SHARD_END, Lease, LeaseStore, plan
@@ -98,6 +98,7 @@ class Consumer:
         s = self.settings
         self.raw_table, self.rejected_table = await asyncio.to_thread(
             iceberg.ensure_tables, self.catalog, s.namespace, self.schema.promoted)
+        await self._check_tables()
         self.log.info("consumer_started", stream=s.stream_name, namespace=s.namespace,
                       commit_interval_seconds=s.consumer_commit_interval_seconds,
                       commit_max_records=s.consumer_commit_max_records, writer=s.consumer_writer)
@@ -121,6 +122,21 @@ class Consumer:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    async def _check_tables(self) -> None:
+        """Refuse to start where resuming would not be exactly once (guards.py)."""
+        assert self.raw_table is not None and self.rejected_table is not None
+        s = self.settings
+        try:
+            allowed = guards.check_checkpoints(
+                [(self.raw_table, [s.stream_name]),
+                 (self.rejected_table, [s.stream_name, quarantine_stream(s.stream_name)])],
+                s.consumer_allow_missing_checkpoint)
+        except guards.MissingCheckpointError as exc:
+            self.log.error("consumer_refused_start", stream=s.stream_name, reason=str(exc))
+            raise
+        for reason in allowed:
+            self.log.warning("checkpoint_missing_allowed", stream=s.stream_name, reason=reason)
 
     def ready(self) -> tuple[bool, dict[str, str]]:
         """Readiness: False while a shard is stopped by a failure that is not the records' content."""
@@ -178,7 +194,7 @@ class Consumer:
         if self.stopped.pop(lease.shard_id, None) is not None:
             self.metrics.stopped_shards.set(len(self.stopped))
             self.log.info("shard_resumed", shard=lease.shard_id)
-        owned.task = asyncio.create_task(self._read_shard(owned), name=f"read-{lease.shard_id}")
+        owned.task = asyncio.create_task(self._seed_then_read(owned, lease.parents), name=f"read-{lease.shard_id}")
         self.log.info("lease_taken", shard=lease.shard_id, resume_after=str(committed) if committed else None,
                       lease_hint=lease.checkpoint)
 
@@ -186,6 +202,23 @@ class Consumer:
         """The raw_events checkpoint map, read on a table handle of its own (the committer owns the other)."""
         table = self.catalog.load_table(f"{self.settings.namespace}.{RAW_EVENTS}")
         return checkpoints.read_map(table.metadata, self.settings.stream_name)
+
+    async def _seed_then_read(self, owned: OwnedShard, parents: Sequence[str]) -> None:
+        """Seed the shard's dedupe window with the ids committed from it and its parents recently (recent_ids.py),
+        in the reader's task so that the lease loop never waits for the scan, then read the shard."""
+        s = self.settings
+        try:
+            table = await asyncio.to_thread(self.catalog.load_table, f"{s.namespace}.{RAW_EVENTS}")
+            seen = await asyncio.to_thread(recent_ids.recent_event_ids, table, [owned.shard_id, *parents],
+                                           datetime.now(UTC), s.consumer_dedupe_window_seconds,
+                                           s.consumer_dedupe_window)
+        except Exception as exc:  # noqa: BLE001 (reading without the seed could commit a retry twice: stop, retry later)
+            self.log.error("dedupe_seed_failed", shard=owned.shard_id, error=repr(exc))
+            await self._stop_shards([owned.shard_id], f"dedupe window seed failed: {exc!r}", [])
+            return
+        owned.window.add_all(seen)
+        self.log.info("dedupe_window_seeded", shard=owned.shard_id, parents=list(parents), event_ids=len(seen))
+        await self._read_shard(owned)
 
     def _forget(self, shard_id: str) -> None:
         """Stop reading a shard and drop what it buffered (not committed, so not lost: it is read again)."""
@@ -338,17 +371,15 @@ class Consumer:
             nonlocal raw_pieces
             if has_rejects and outcome["rejected"] is None:
                 outcome["rejected"] = iceberg.commit_pieces(
-                    rejected_table, rejected_pieces, stream=s.stream_name, writer=s.consumer_writer,
-                    date_column="rejected_at")
+                    rejected_table, rejected_pieces, stream=s.stream_name, writer=s.consumer_writer)
             while segments and outcome["raw"] is None:
                 if quarantine_pieces and outcome["quarantined"] is None:
                     outcome["quarantined"] = iceberg.commit_pieces(
                         rejected_table, quarantine_pieces, stream=quarantine_stream(s.stream_name),
-                        writer=s.consumer_writer, date_column="rejected_at")
+                        writer=s.consumer_writer)
                 try:
                     outcome["raw"] = iceberg.commit_pieces(
-                        raw_table, raw_pieces, stream=s.stream_name, writer=s.consumer_writer,
-                        date_column="event_date", summary_for=summary_for)
+                        raw_table, raw_pieces, stream=s.stream_name, writer=s.consumer_writer, summary_for=summary_for)
                 except BaseException as exc:  # a Rust panic is a BaseException: content too
                     if not is_content_error(exc):
                         raise
@@ -401,14 +432,14 @@ class Consumer:
                          error=repr(error))
 
         found: dict[int, BaseException] = {}
-        for positions in iceberg.partition_groups(everything, "event_date"):
+        for positions in iceberg.partition_positions(everything, table):
             # One data file per partition: a partition's rows are probed apart from the others, so a batch whose
             # poison rows share an odd partition value costs one passing probe per ordinary partition, and the
             # odd partition's rows fail fast (nothing is written for them).
             group = everything.take(positions)
 
             def check(lo: int, hi: int, group: pa.Table = group) -> None:
-                iceberg.probe_rows(table, group.slice(lo, hi - lo), s.consumer_writer, "event_date")
+                iceberg.probe_rows(table, group.slice(lo, hi - lo), s.consumer_writer)
 
             for index, exc in find_poison(group.num_rows, check).items():
                 found[positions[index]] = exc

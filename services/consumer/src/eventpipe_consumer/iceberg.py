@@ -10,7 +10,6 @@ re-filter the rows, then commit again.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import tempfile
@@ -25,10 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from eventpipe_common import tables as table_defs
+from eventpipe_common.logging import get_logger
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, TableAlreadyExistsError
 from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
 from pyiceberg.manifest import DataFile
+from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
 from pyiceberg.table import Table
 from pyiceberg.typedef import Record
 
@@ -37,7 +38,6 @@ from eventpipe_consumer import checkpoints
 NO_PYICEBERG_RETRIES = {"commit.retry.num-retries": "0"}
 CONSUMER_TABLE_PROPERTIES = {**table_defs.TABLE_PROPERTIES, **NO_PYICEBERG_RETRIES}
 MAX_CONFLICT_RETRIES = 20
-EPOCH = dt.date(1970, 1, 1)
 
 Writer = Literal["core", "pyiceberg"]
 
@@ -73,17 +73,28 @@ def _ensure_tables(catalog: Catalog, namespace: str, promoted: Sequence[tuple[st
     return _without_pyiceberg_retries(raw), _without_pyiceberg_retries(rejected)
 
 
+def has_no_pyiceberg_retries(table: Table) -> bool:
+    return all(table.properties.get(k) == v for k, v in NO_PYICEBERG_RETRIES.items())
+
+
 def _without_pyiceberg_retries(table: Table) -> Table:
-    """Tables created by someone else (the operator) get the property on first use."""
-    if all(table.properties.get(k) == v for k, v in NO_PYICEBERG_RETRIES.items()):
+    """Make sure pyiceberg will not retry a commit by itself: checked at every start and before every commit
+    (on the refreshed table), since the operator or any tool may create the table or change its properties.
+    Set again when missing, then read back from the catalog."""
+    if has_no_pyiceberg_retries(table):
         return table
+    get_logger().warning("table_property_restored", table=".".join(table.name()), properties=NO_PYICEBERG_RETRIES,
+                         found={k: table.properties.get(k) for k in NO_PYICEBERG_RETRIES})
     for _ in range(MAX_CONFLICT_RETRIES):
         try:
             with table.transaction() as txn:
                 txn.set_properties(NO_PYICEBERG_RETRIES)
-            return table
         except CommitFailedException:
             table.refresh()
+            continue
+        table.refresh()
+        if has_no_pyiceberg_retries(table):
+            return table
     raise CommitFailedException(f"could not set {NO_PYICEBERG_RETRIES} on {table.name()}")
 
 
@@ -94,44 +105,53 @@ def conform(rows: pa.Table, table: Table) -> pa.Table:
     return rows.select(target.names).cast(target)
 
 
-def _day(value: dt.date) -> int:
-    return (value - EPOCH).days
+def partition_groups(rows: pa.Table, table: Table) -> list[tuple[Record, pa.Table]]:
+    """The rows split by the table's CURRENT partition spec, each group with its partition record.
+
+    The spec is whatever the table says (the operator may create raw_events by hour, a later spec may change it):
+    every transform pyiceberg applies to Arrow (identity, year, month, day, hour, bucket, truncate) works, and the
+    record is built by pyiceberg's PartitionKey, as its own writer does. Vectorized: the partition values are
+    computed per column, the rows sorted by them once, and each run of equal values sliced out.
+    """
+    spec, schema = table.spec(), table.schema()
+    if not spec.fields:
+        return [(Record(), rows)]
+    names = [f"_p{n}" for n in range(len(spec.fields))]
+    keys = pa.table({name: field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
+        rows[schema.find_column_name(field.source_id) or ""]) for name, field in zip(names, spec.fields, strict=True)})
+    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in names])
+    rows, keys = rows.take(order), keys.take(order)
+    # Without threads, groups come in order of first appearance: the sorted order, so each is one run of rows.
+    runs = keys.group_by(names, use_threads=False).aggregate([([], "count_all")])
+    groups = []
+    offset = 0
+    for run in runs.to_pylist():
+        partition = PartitionKey(
+            field_values=[PartitionFieldValue(field=field, value=run[name])
+                          for field, name in zip(spec.fields, names, strict=True)],
+            partition_spec=spec, schema=schema).partition
+        count = int(run["count_all"])
+        groups.append((partition, rows.slice(offset, count)))
+        offset += count
+    return groups
 
 
-def _partition_days(rows: pa.Table, date_column: str) -> pa.Array:
-    column = rows[date_column]
-    if pa.types.is_timestamp(column.type):
-        column = pc.cast(column, pa.timestamp("us", tz="UTC"))
-        column = pc.cast(pc.floor_temporal(column, unit="day"), pa.date32())
-    return pc.cast(column, pa.int32())
-
-
-def write_data_files(table: Table, rows: pa.Table, writer: Writer, date_column: str) -> list[DataFile]:
-    """One Parquet file per day partition, written by the Rust core or by pyiceberg."""
+def write_data_files(table: Table, rows: pa.Table, writer: Writer) -> list[DataFile]:
+    """One Parquet file per partition of the table's current spec, written by the Rust core or by pyiceberg."""
     if rows.num_rows == 0:
         return []
     if writer == "pyiceberg":
         return list(_dataframe_to_data_files(table.metadata, conform(rows, table), table.io))
     rows = rows.select(table.schema().column_names)  # the core maps columns to field ids by name
-    days = _partition_days(rows, date_column)
-    order = pc.sort_indices(days)
-    rows, days = rows.take(order), days.take(order)
-    files = []
-    offset = 0
-    for item in pc.value_counts(days).to_pylist():  # in order of first appearance: sorted
-        count = int(item["counts"])
-        files.append(_write_core_file(table, rows.slice(offset, count), int(item["values"])))
-        offset += count
-    return files
+    return [_write_core_file(table, group, partition) for partition, group in partition_groups(rows, table)]
 
 
-def _write_core_file(table: Table, rows: pa.Table, day: int) -> DataFile:
+def _write_core_file(table: Table, rows: pa.Table, partition: Record) -> DataFile:
     import eventpipe_core
     from eventpipe_core.iceberg import to_data_file
 
     spec = table.spec()
     schema = table.schema()
-    partition = Record(day)
     name = f"{spec.partition_to_path(partition, schema)}/{uuid.uuid4()}.parquet"
     location = table.location_provider().new_data_location(name)
     local = _local_path(location)
@@ -156,24 +176,28 @@ def _local_path(location: str) -> str | None:
     return None
 
 
-def partition_groups(rows: pa.Table, date_column: str) -> list[list[int]]:
-    """Row positions grouped by day partition, in order of first appearance; one group of all rows when the
-    day cannot be computed (then the bisection finds out why)."""
+def partition_positions(rows: pa.Table, table: Table) -> list[list[int]]:
+    """Row positions grouped by the table's current partition spec, in order of first appearance; one group of
+    all rows when a partition value cannot be computed (then the bisection finds out why). The poison path only."""
+    spec, schema = table.spec(), table.schema()
     try:
-        days = _partition_days(rows, date_column).to_pylist()
-    except (pa.ArrowInvalid, OverflowError, ValueError):
+        keys = [field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
+            rows[schema.find_column_name(field.source_id) or ""]).to_pylist() for field in spec.fields]
+    except (pa.ArrowException, OverflowError, ValueError, KeyError, TypeError):
         return [list(range(rows.num_rows))]
-    groups: dict[object, list[int]] = {}
-    for position, day in enumerate(days):
-        groups.setdefault(day, []).append(position)
+    if not keys:
+        return [list(range(rows.num_rows))]
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for position, key in enumerate(zip(*keys, strict=True)):
+        groups.setdefault(key, []).append(position)
     return list(groups.values())
 
 
-def probe_rows(table: Table, rows: pa.Table, writer: Writer, date_column: str) -> None:
+def probe_rows(table: Table, rows: pa.Table, writer: Writer) -> None:
     """Do all a commit of `rows` does except the catalog's commit: write the data files, then the manifests and
     the snapshot summary in a transaction that is never committed. Raises what the commit would raise for
     these rows' content. The data files are deleted; the manifests are orphans (maintenance deletes them)."""
-    files = write_data_files(table, rows, writer, date_column)
+    files = write_data_files(table, rows, writer)
     try:
         txn = table.transaction()
         with txn.update_snapshot().fast_append() as add:
@@ -231,7 +255,7 @@ def _kept(pieces: Sequence[Piece], current: Mapping[str, int]) -> list[Piece]:
     return kept
 
 
-def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer: Writer, date_column: str,
+def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer: Writer,
                   sleep: Callable[[float], None] = time.sleep,
                   before_commit: Callable[[], None] | None = None,
                   summary_for: Callable[[Mapping[str, tuple[int, int]]], dict[str, str]] | None = None,
@@ -248,6 +272,7 @@ def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer:
     written_for: tuple[tuple[str, int, int], ...] | None = None
     for attempt in range(MAX_CONFLICT_RETRIES):
         table.refresh()
+        _without_pyiceberg_retries(table)
         current = checkpoints.read_map(table.metadata, stream)
         kept = _kept(pieces, current)
         ranges: dict[str, tuple[int, int]] = {}
@@ -260,7 +285,7 @@ def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer:
         row_tables = [p.rows for p in kept if p.rows is not None and p.rows.num_rows]
         rows = pa.concat_tables(row_tables, promote_options="default") if row_tables else None
         if written_for != key:
-            written = write_data_files(table, rows, writer, date_column) if rows is not None else []
+            written = write_data_files(table, rows, writer) if rows is not None else []
             written_for = key
         new_map = checkpoints.merge(current, {s: last for s, (_, last) in ranges.items()})
         if before_commit is not None:

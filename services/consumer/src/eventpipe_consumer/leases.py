@@ -2,8 +2,13 @@
 
 One row per shard: owner, expiry, a counter bumped by every change (the token of conditional writes), the
 parents, and a checkpoint that is only a hint ("SHARD_END" marks a finished shard; the real positions live in
-the Iceberg snapshot summary). One row per worker too ("worker#<id>", a heartbeat), so that a worker holding
-no lease still counts when leases are balanced.
+the Iceberg snapshot summary). One row per worker too (a heartbeat), so that a worker holding no lease still
+counts when leases are balanced.
+
+Every key is scoped by the stream ("<stream>#shard#<shard id>", "<stream>#worker#<worker id>"): Kinesis shard
+ids repeat across streams (every stream starts at shardId-000000000000), so pipelines sharing one store must
+not see each other's rows. Rows of the unscoped format of earlier versions ("shard#<id>", "worker#<id>") are
+never read: positions live in Iceberg, so a consumer starting on a fresh scope loses nothing (README, "Leases").
 
 Stores: SQL (SQLite by default, PostgreSQL by DSN) and DynamoDB (conditional expressions). The API is
 synchronous; the consumer calls it through asyncio.to_thread.
@@ -11,8 +16,10 @@ synchronous; the consumer calls it through asyncio.to_thread.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +29,40 @@ import sqlalchemy as sa
 SHARD_END = "SHARD_END"
 SHARD_PREFIX = "shard#"
 WORKER_PREFIX = "worker#"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The lease keys of one stream (Kinesis stream names never contain '#')."""
+
+    stream: str
+
+    def __post_init__(self) -> None:
+        if not self.stream or "#" in self.stream:
+            raise ValueError(f"lease scope: stream name {self.stream!r} must be non-empty and without '#'")
+
+    @property
+    def shard_prefix(self) -> str:
+        return f"{self.stream}#{SHARD_PREFIX}"
+
+    @property
+    def worker_prefix(self) -> str:
+        return f"{self.stream}#{WORKER_PREFIX}"
+
+    def shard(self, shard_id: str) -> str:
+        return self.shard_prefix + shard_id
+
+    def worker(self, worker_id: str) -> str:
+        return self.worker_prefix + worker_id
+
+
+def default_table_name(stream: str) -> str:
+    """The lease table of a stream when none is configured: one per stream, a valid SQL and DynamoDB name
+    (letters, digits and '_', at most 63 characters: PostgreSQL's identifier limit)."""
+    name = "eventpipe_leases_" + re.sub(r"[^a-z0-9_]", "_", stream.lower())
+    if len(name) <= 63:
+        return name  # two streams may share a name here ("a-b", "a.b"): harmless, their keys differ
+    return f"{name[:52]}_{hashlib.sha256(stream.encode()).hexdigest()[:10]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +143,9 @@ def plan(leases: Sequence[Lease], workers: Sequence[str], me: str, now: float,
 class SqlLeaseStore:
     """Leases in one SQL table (SQLite or PostgreSQL); every change is one conditional UPDATE."""
 
-    def __init__(self, engine: sa.Engine, table_name: str) -> None:
+    def __init__(self, engine: sa.Engine, table_name: str, stream: str) -> None:
         self.engine = engine
+        self.keys = Keys(stream)
         self.meta = sa.MetaData()
         self.table = sa.Table(
             table_name, self.meta,
@@ -116,7 +158,7 @@ class SqlLeaseStore:
         )
 
     @classmethod
-    def from_dsn(cls, dsn: str, table_name: str) -> SqlLeaseStore:
+    def from_dsn(cls, dsn: str, table_name: str, stream: str) -> SqlLeaseStore:
         connect_args: dict[str, Any] = {"timeout": 30} if dsn.startswith("sqlite") else {}
         engine = sa.create_engine(dsn, connect_args=connect_args, pool_pre_ping=True)
         if dsn.startswith("sqlite"):
@@ -126,7 +168,7 @@ class SqlLeaseStore:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA busy_timeout=30000")
                 cursor.close()
-        store = cls(engine, table_name)
+        store = cls(engine, table_name, stream)
         store.create_storage()
         return store
 
@@ -143,36 +185,37 @@ class SqlLeaseStore:
     def list_leases(self) -> list[Lease]:
         t = self.table
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.lease_key.startswith(SHARD_PREFIX))).mappings().all()
-        return [Lease(row["lease_key"][len(SHARD_PREFIX):], row["owner"], float(row["expires_at"]),
+            prefix = self.keys.shard_prefix
+            rows = conn.execute(sa.select(t).where(t.c.lease_key.startswith(prefix, autoescape=True))).mappings().all()
+        return [Lease(row["lease_key"][len(prefix):], row["owner"], float(row["expires_at"]),
                       int(row["counter"]), row["checkpoint"], tuple(json.loads(row["parents"]))) for row in rows]
 
     def create_lease(self, shard_id: str, parents: Sequence[str]) -> bool:
         try:
             with self.engine.begin() as conn:
                 conn.execute(self.table.insert().values(
-                    lease_key=SHARD_PREFIX + shard_id, owner=None, expires_at=0.0, counter=0, checkpoint=None,
+                    lease_key=self.keys.shard(shard_id), owner=None, expires_at=0.0, counter=0, checkpoint=None,
                     parents=json.dumps(list(parents))))
         except sa.exc.IntegrityError:
             return False
         return True
 
     def take(self, lease: Lease, owner: str, expires_at: float) -> bool:
-        return self._update(SHARD_PREFIX + lease.shard_id, [self.table.c.counter == lease.counter],
+        return self._update(self.keys.shard(lease.shard_id), [self.table.c.counter == lease.counter],
                             {"owner": owner, "expires_at": expires_at})
 
     def renew(self, shard_id: str, owner: str, expires_at: float) -> bool:
-        return self._update(SHARD_PREFIX + shard_id, [self.table.c.owner == owner], {"expires_at": expires_at})
+        return self._update(self.keys.shard(shard_id), [self.table.c.owner == owner], {"expires_at": expires_at})
 
     def release(self, shard_id: str, owner: str) -> bool:
-        return self._update(SHARD_PREFIX + shard_id, [self.table.c.owner == owner],
+        return self._update(self.keys.shard(shard_id), [self.table.c.owner == owner],
                             {"owner": None, "expires_at": 0.0})
 
     def checkpoint(self, shard_id: str, owner: str, checkpoint: str) -> bool:
-        return self._update(SHARD_PREFIX + shard_id, [self.table.c.owner == owner], {"checkpoint": checkpoint})
+        return self._update(self.keys.shard(shard_id), [self.table.c.owner == owner], {"checkpoint": checkpoint})
 
     def heartbeat(self, worker_id: str, expires_at: float) -> None:
-        key = WORKER_PREFIX + worker_id
+        key = self.keys.worker(worker_id)
         if self._update(key, [], {"owner": worker_id, "expires_at": expires_at}):
             return
         try:
@@ -184,12 +227,13 @@ class SqlLeaseStore:
 
     def remove_worker(self, worker_id: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(self.table.delete().where(self.table.c.lease_key == WORKER_PREFIX + worker_id))
+            conn.execute(self.table.delete().where(self.table.c.lease_key == self.keys.worker(worker_id)))
 
     def live_workers(self, now: float) -> list[str]:
         t = self.table
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.c.owner).where(t.c.lease_key.startswith(WORKER_PREFIX),
+            rows = conn.execute(sa.select(t.c.owner).where(t.c.lease_key.startswith(self.keys.worker_prefix,
+                                                                                     autoescape=True),
                                                            t.c.expires_at > now)).all()
         return sorted(str(row[0]) for row in rows)
 
@@ -198,16 +242,17 @@ class SqlLeaseStore:
 class DynamoLeaseStore:
     """Leases in a DynamoDB table keyed by `lease_key`; every change is a conditional write."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: Any, table_name: str, stream: str) -> None:
         self.client = client
         self.table_name = table_name
+        self.keys = Keys(stream)
 
     @classmethod
-    def connect(cls, table_name: str, region: str, endpoint_url: str | None) -> DynamoLeaseStore:
+    def connect(cls, table_name: str, stream: str, region: str, endpoint_url: str | None) -> DynamoLeaseStore:
         import boto3
 
         client = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
-        store = cls(client, table_name)
+        store = cls(client, table_name, stream)
         store.create_storage()
         return store
 
@@ -228,31 +273,34 @@ class DynamoLeaseStore:
             return False
         return True
 
-    def list_leases(self) -> list[Lease]:
-        leases = []
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
+    def _scan(self, prefix: str) -> list[dict[str, Any]]:
+        """Every item whose key starts with `prefix` (a filtered scan: the table is small, one row per shard)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True,
+                                  "FilterExpression": "begins_with(lease_key, :p)",
+                                  "ExpressionAttributeValues": {":p": {"S": prefix}}}
         while True:
             page = self.client.scan(**kwargs)
-            for item in page["Items"]:
-                key = item["lease_key"]["S"]
-                if not key.startswith(SHARD_PREFIX):
-                    continue
-                leases.append(Lease(
-                    key[len(SHARD_PREFIX):],
-                    item["lease_owner"]["S"] if "lease_owner" in item else None,
-                    float(item["expires_at"]["N"]),
-                    int(item["lease_counter"]["N"]),
-                    item["lease_checkpoint"]["S"] if "lease_checkpoint" in item else None,
-                    tuple(json.loads(item["parents"]["S"]))))
+            items.extend(item for item in page["Items"] if item["lease_key"]["S"].startswith(prefix))
             if "LastEvaluatedKey" not in page:
-                return leases
+                return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def list_leases(self) -> list[Lease]:
+        prefix = self.keys.shard_prefix
+        return [Lease(item["lease_key"]["S"][len(prefix):],
+                      item["lease_owner"]["S"] if "lease_owner" in item else None,
+                      float(item["expires_at"]["N"]),
+                      int(item["lease_counter"]["N"]),
+                      item["lease_checkpoint"]["S"] if "lease_checkpoint" in item else None,
+                      tuple(json.loads(item["parents"]["S"])))
+                for item in self._scan(prefix)]
 
     def create_lease(self, shard_id: str, parents: Sequence[str]) -> bool:
         try:
             self.client.put_item(
                 TableName=self.table_name,
-                Item={"lease_key": {"S": SHARD_PREFIX + shard_id}, "expires_at": {"N": "0"},
+                Item={"lease_key": {"S": self.keys.shard(shard_id)}, "expires_at": {"N": "0"},
                       "lease_counter": {"N": "0"}, "parents": {"S": json.dumps(list(parents))}},
                 ConditionExpression="attribute_not_exists(lease_key)")
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -261,7 +309,7 @@ class DynamoLeaseStore:
 
     def take(self, lease: Lease, owner: str, expires_at: float) -> bool:
         return self._conditional(
-            Key={"lease_key": {"S": SHARD_PREFIX + lease.shard_id}},
+            Key={"lease_key": {"S": self.keys.shard(lease.shard_id)}},
             UpdateExpression="SET lease_owner = :o, expires_at = :e, lease_counter = lease_counter + :one",
             ConditionExpression="lease_counter = :c",
             ExpressionAttributeValues={":o": {"S": owner}, ":e": {"N": repr(expires_at)}, ":one": {"N": "1"},
@@ -269,41 +317,33 @@ class DynamoLeaseStore:
 
     def renew(self, shard_id: str, owner: str, expires_at: float) -> bool:
         return self._conditional(
-            Key={"lease_key": {"S": SHARD_PREFIX + shard_id}},
+            Key={"lease_key": {"S": self.keys.shard(shard_id)}},
             UpdateExpression="SET expires_at = :e, lease_counter = lease_counter + :one",
             ConditionExpression="lease_owner = :o",
             ExpressionAttributeValues={":o": {"S": owner}, ":e": {"N": repr(expires_at)}, ":one": {"N": "1"}})
 
     def release(self, shard_id: str, owner: str) -> bool:
         return self._conditional(
-            Key={"lease_key": {"S": SHARD_PREFIX + shard_id}},
+            Key={"lease_key": {"S": self.keys.shard(shard_id)}},
             UpdateExpression="REMOVE lease_owner SET expires_at = :zero, lease_counter = lease_counter + :one",
             ConditionExpression="lease_owner = :o",
             ExpressionAttributeValues={":o": {"S": owner}, ":zero": {"N": "0"}, ":one": {"N": "1"}})
 
     def checkpoint(self, shard_id: str, owner: str, checkpoint: str) -> bool:
         return self._conditional(
-            Key={"lease_key": {"S": SHARD_PREFIX + shard_id}},
+            Key={"lease_key": {"S": self.keys.shard(shard_id)}},
             UpdateExpression="SET lease_checkpoint = :k, lease_counter = lease_counter + :one",
             ConditionExpression="lease_owner = :o",
             ExpressionAttributeValues={":o": {"S": owner}, ":k": {"S": checkpoint}, ":one": {"N": "1"}})
 
     def heartbeat(self, worker_id: str, expires_at: float) -> None:
         self.client.put_item(TableName=self.table_name, Item={
-            "lease_key": {"S": WORKER_PREFIX + worker_id}, "lease_owner": {"S": worker_id},
+            "lease_key": {"S": self.keys.worker(worker_id)}, "lease_owner": {"S": worker_id},
             "expires_at": {"N": repr(expires_at)}})
 
     def remove_worker(self, worker_id: str) -> None:
-        self.client.delete_item(TableName=self.table_name, Key={"lease_key": {"S": WORKER_PREFIX + worker_id}})
+        self.client.delete_item(TableName=self.table_name, Key={"lease_key": {"S": self.keys.worker(worker_id)}})
 
     def live_workers(self, now: float) -> list[str]:
-        workers = []
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
-        while True:
-            page = self.client.scan(**kwargs)
-            for item in page["Items"]:
-                if item["lease_key"]["S"].startswith(WORKER_PREFIX) and float(item["expires_at"]["N"]) > now:
-                    workers.append(item["lease_owner"]["S"])
-            if "LastEvaluatedKey" not in page:
-                return sorted(workers)
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(item["lease_owner"]["S"] for item in self._scan(self.keys.worker_prefix)
+                      if float(item["expires_at"]["N"]) > now)

@@ -3,8 +3,8 @@
 Safe beside live consumers:
 - compaction rewrites only partitions that no commit touched for `quiet_seconds`, in one overwrite snapshot
   (same rows, fewer files); its snapshots carry no checkpoint map, the consumer reads the newest one that does;
-- expiry never removes the snapshots from the current one back to the one holding the newest checkpoint map
-  (the consumer walks that chain);
+- expiry never removes the snapshots from the current one back to the one holding the newest checkpoint map of
+  any stream found in the table (the consumer walks that chain);
 - orphan cleanup only deletes files older than a grace period (a consumer may be writing files it has not
   committed yet);
 - every commit is retried on a refreshed table after a CommitFailedException.
@@ -27,6 +27,7 @@ from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, PyArrowFileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import ancestors_of
 
 from eventpipe_consumer import checkpoints, iceberg
@@ -103,8 +104,8 @@ def compaction_groups(tasks: Sequence[FileScanTask], added_ms: dict[str, int], n
     return groups
 
 
-def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: float, writer: iceberg.Writer,
-            date_column: str) -> tuple[int, int, int]:
+def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: float,
+            writer: iceberg.Writer) -> tuple[int, int, int]:
     """Rewrite small files of quiet partitions; returns (partitions, files removed, files added)."""
 
     def once() -> tuple[int, int, int]:
@@ -120,7 +121,7 @@ def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: f
             expected = sum(task.file.record_count for task in group)
             if rows.num_rows != expected:
                 raise RuntimeError(f"compaction read {rows.num_rows} rows from files holding {expected}")
-            added.extend(iceberg.write_data_files(table, rows, writer, date_column))
+            added.extend(iceberg.write_data_files(table, rows, writer))
             removed.extend(task.file for task in group)
         with table.transaction() as txn, txn.update_snapshot(
                 snapshot_properties={"eventpipe.maintenance": "compaction"}).overwrite() as overwrite:
@@ -134,25 +135,36 @@ def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: f
 
 
 # ---------------------------------------------------------------------------------------------- expiry
-def expirable_snapshots(table: Table, stream: str, older_than_ms: int) -> list[int]:
-    """Old snapshots, minus the chain from the current snapshot back to the newest checkpoint map."""
-    metadata = table.metadata
-    protected: set[int] = set()
-    holder = checkpoints.checkpoint_snapshot(metadata, stream)
+def protected_snapshots(metadata: TableMetadata) -> set[int]:
+    """Snapshots expiry must keep: the chain from the current snapshot back to the newest checkpoint map of EVERY
+    stream that has one in the table (a consumer walks that chain; one expired link and its map is unreachable,
+    and the consumer would start from the stream's horizon), plus every branch or tag head.
+
+    Every stream counts, not only the one maintenance is configured for: a mistyped stream name or a second
+    pipeline writing the table must never make another stream's checkpoint expire.
+    """
+    pending = checkpoints.streams_with_maps(metadata)
+    protected = {ref.snapshot_id for ref in metadata.refs.values()}
     for snapshot in ancestors_of(metadata.current_snapshot(), metadata):
         protected.add(snapshot.snapshot_id)
-        if holder is None or snapshot.snapshot_id == holder.snapshot_id:
+        if snapshot.summary is not None:
+            pending.discard(checkpoints.map_stream(snapshot.summary) or "")
+        if not pending:
             break
-    if holder is not None:
-        protected.add(holder.snapshot_id)
-    protected |= {ref.snapshot_id for ref in metadata.refs.values()}
+    return protected
+
+
+def expirable_snapshots(table: Table, older_than_ms: int) -> list[int]:
+    """Snapshots older than the cutoff, minus the protected ones."""
+    metadata = table.metadata
+    protected = protected_snapshots(metadata)
     return [s.snapshot_id for s in metadata.snapshots
             if s.timestamp_ms < older_than_ms and s.snapshot_id not in protected]
 
 
-def expire(table: Table, stream: str, retention_seconds: float) -> int:
+def expire(table: Table, retention_seconds: float) -> int:
     def once() -> int:
-        ids = expirable_snapshots(table, stream, int((time.time() - retention_seconds) * 1000))
+        ids = expirable_snapshots(table, int((time.time() - retention_seconds) * 1000))
         if ids:
             table.maintenance.expire_snapshots().by_ids(ids).commit()
         return len(ids)
@@ -219,15 +231,13 @@ def run_maintenance(settings: ConsumerSettings, tables: Sequence[str], skip: set
     for name in tables:
         table = catalog.load_table(f"{settings.namespace}.{name}")
         report = MaintenanceReport(name)
-        date_column = "event_date" if name == "raw_events" else "rejected_at"
         if "compact" not in skip:
             report.compacted_partitions, report.files_removed, report.files_added = compact(
                 table, target_bytes=settings.maintenance_target_file_bytes,
                 min_files=settings.maintenance_min_files_to_compact, quiet_seconds=quiet_seconds,
-                writer="pyiceberg", date_column=date_column)  # rows come from pyiceberg's reader
+                writer="pyiceberg")  # rows come from pyiceberg's reader
         if "expire" not in skip:
-            report.snapshots_expired = expire(table, settings.stream_name,
-                                              settings.maintenance_snapshot_retention_seconds)
+            report.snapshots_expired = expire(table, settings.maintenance_snapshot_retention_seconds)
         if "orphans" not in skip:
             report.orphans_deleted = delete_orphans(table, settings.maintenance_orphan_grace_seconds)
         log.info("maintenance", **report.to_dict())

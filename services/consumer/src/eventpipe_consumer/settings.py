@@ -28,6 +28,10 @@ class ConsumerSettings(PipelineSettings):
     consumer_writer: Literal["core", "pyiceberg"] = Field(
         "core", description="Who writes the Parquet data files: the Rust core or pyiceberg's own writer.")
 
+    consumer_allow_missing_checkpoint: bool = Field(
+        False, description="Start from the stream's horizon on a table that has snapshots but no checkpoint map "
+                           "for this stream (refused by default: it would commit again what the table holds).")
+
     # Reading (Kinesis limits: 5 GetRecords/s and 2 MB/s per shard)
     consumer_get_records_limit: int = Field(10_000, gt=0, le=10_000)
     consumer_max_buffered_records_per_shard: int = Field(100_000, gt=0)
@@ -35,12 +39,16 @@ class ConsumerSettings(PipelineSettings):
     consumer_idle_backoff_max_seconds: float = Field(2.0, gt=0)
     consumer_dedupe_window: int = Field(
         100_000, ge=0, description="Event ids remembered per shard to drop producers' re-sends (0 disables).")
+    consumer_dedupe_window_seconds: float = Field(
+        3600.0, ge=0, description="When a shard is taken, its window is seeded with the event ids committed from it "
+                                  "and its parents this recently (by ingested_at; 0: memory only, recent_ids.py).")
 
     # Leases
     consumer_worker_id: str = Field(default_factory=_default_worker_id)
     consumer_lease_store: Literal["sql", "dynamodb"] = "sql"
     consumer_lease_dsn: str | None = Field(None, description="SQLAlchemy URL; empty means SQLite under state_dir.")
-    consumer_lease_table: str = "eventpipe_consumer_leases"
+    consumer_lease_table: str | None = Field(
+        None, description="Lease table name; empty means one per stream (leases.default_table_name).")
     consumer_dynamodb_endpoint_url: str | None = None
     consumer_lease_duration_seconds: float = Field(10.0, gt=0)
     consumer_shard_sync_seconds: float = Field(5.0, gt=0, description="How often the shard list is re-read.")
@@ -56,6 +64,11 @@ class ConsumerSettings(PipelineSettings):
     maintenance_min_files_to_compact: int = Field(2, ge=2)
     maintenance_snapshot_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     maintenance_orphan_grace_seconds: float = Field(3 * 24 * 3600.0, ge=0)
+
+    def resolved_lease_table(self) -> str:
+        from eventpipe_consumer.leases import default_table_name
+
+        return self.consumer_lease_table or default_table_name(self.stream_name)
 
     def resolved_lease_dsn(self) -> str:
         return self.consumer_lease_dsn or f"sqlite:///{(self.state_dir / 'leases.db').resolve()}"
