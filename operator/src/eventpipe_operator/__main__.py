@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 import kopf
-from eventpipe_common.logging import configure_logging
+from eventpipe_common.logging import configure_logging, get_logger
 
 from . import handlers
 from .config import OperatorSettings
@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     op = OperatorSettings()
     configure_logging("operator", op.log_level)
+    # One line with every setting (none is a secret): what this replica runs with, for its logs.
+    get_logger().info("operator_settings", **op.model_dump())
     assert handlers.reconcile is not None  # importing the module registered the handlers
     kopf.run(
         clusterwide=not args.namespace,
