@@ -8,8 +8,10 @@ pods reach; nothing listens anywhere else but 127.0.0.1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -32,6 +34,7 @@ NS = "shop"
 RELEASE_NS = "eventpipe-system"
 PIPELINE = "shop"
 SHARDS = 2
+API_KEY = secrets.token_urlsafe(24)  # this run's ingest key; the Secret holds only its hash
 CREDS = {"AWS_ACCESS_KEY_ID": "cluster-test", "AWS_SECRET_ACCESS_KEY": "cluster-test",
          "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
 
@@ -131,7 +134,7 @@ def pipeline_doc(services: HostServices, max_replicas: int) -> dict[str, Any]:
                     "credentialsSecretRef": {"name": "shop-aws"}},
             "stream": {"name": "eventpipe-shop", "shards": SHARDS, "create": True},
             "image": {"pullPolicy": "Never"},
-            "ingest": {"replicas": 1, "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
+            "ingest": {"replicas": 1, "auth": {"secretName": "shop-ingest-api-keys"}, "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
             "consumer": {"minReplicas": 1, "maxReplicas": max_replicas, "targetLagSeconds": 1,
                          "scaleDownStabilizationSeconds": 3600, "commitIntervalSeconds": 1,
                          "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
@@ -153,6 +156,8 @@ def installed(cluster: Cluster, services: HostServices) -> Iterator[Cluster]:
     cluster.kubectl("apply", "-f", "-", stdin=_secret("operator-aws", RELEASE_NS, CREDS))
     cluster.kubectl("apply", "-f", "-", stdin=_secret("shop-aws", NS, CREDS))
     cluster.kubectl("apply", "-f", "-", stdin=_secret("shop-job-store", NS, {"dsn": services.dsn}))
+    key_hash = hashlib.sha256(API_KEY.encode()).hexdigest()
+    cluster.kubectl("apply", "-f", "-", stdin=_secret("shop-ingest-api-keys", NS, {"api-keys": f"test:{key_hash}"}))
     cluster.run("helm", "install", "eventpipe", str(CHART), "-n", RELEASE_NS, "--wait", "--timeout", "5m",
                 "--set", "replicaCount=1", "--set", "image.pullPolicy=Never",
                 "--set", "awsCredentialsSecret=operator-aws", "--set", "operator.monitorIntervalSeconds=2",
@@ -174,7 +179,7 @@ def test_operator_pod_runs_from_the_chart(installed: Cluster) -> None:
 
 def _post(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     body = "\n".join(json.dumps(e) for e in events).encode()
-    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/x-ndjson"})
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/x-ndjson", "X-API-Key": API_KEY})
     with urllib.request.urlopen(req, timeout=30) as resp:
         result: dict[str, Any] = json.loads(resp.read())
         assert resp.status in (200, 202), result
