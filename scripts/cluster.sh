@@ -151,6 +151,7 @@ ctr_() { ctr --address "$DIR/containerd/containerd.sock" "$@"; }
 pause_image() {
   ctr_ -n k8s.io images check "name==$PAUSE_IMAGE" 2>/dev/null | grep -q "$PAUSE_IMAGE" && return 0
   local archive="$EVENTPIPE_CACHE/images/pause-3.10.tar"
+  mkdir -p "$EVENTPIPE_CACHE/images"
   if [ ! -f "$archive" ]; then
     command -v busybox >/dev/null || apt-get -o DPkg::Lock::Timeout=900 install -y -qq busybox-static >&2
     local ctx; ctx="$(mktemp -d)"
@@ -166,6 +167,9 @@ pause_image() {
 import_images() {
   local name archive
   "$REPO_ROOT/scripts/images.sh" build "$@" | while read -r name archive; do
+    # The archive holds ghcr.io/eventpipe/<name>:<input hash> beside the version tag: imported once per hash.
+    local hash; hash="$(basename "$archive" .tar)"; hash="${hash#"$name"-}"
+    ctr_ -n k8s.io images ls -q | grep -qx "ghcr.io/eventpipe/$name:$hash" && continue
     log "importing $name into containerd (k8s.io)"
     ctr_ -n k8s.io images import "$archive" >/dev/null
   done
@@ -289,8 +293,20 @@ up() {
 }
 
 down() {
-  local name pid
-  # The node first (its pods' sandboxes are removed through containerd), then the control plane.
+  local name pid bin
+  bin="$("$REPO_ROOT/scripts/k8s-tools.sh" --check 2>/dev/null || true)"
+  # The pods first, through the kubelet, so that CNI removes their veths and network namespaces (which live
+  # outside this folder): controllers deleted, pods force-deleted, then wait for containerd to hold none.
+  if [ -n "$bin" ] && running apiserver && running kubelet; then
+    local k=("$bin/kubectl" --kubeconfig "$DIR/kubeconfig" --request-timeout=20s)
+    "${k[@]}" delete deployments,replicasets,statefulsets,daemonsets,jobs --all -A --wait=false >/dev/null 2>&1 || true
+    "${k[@]}" delete pods --all -A --force --grace-period=0 >/dev/null 2>&1 || true
+    for _ in $(seq 60); do
+      [ -z "$(ctr_ -n k8s.io containers ls -q 2>/dev/null)" ] && break
+      sleep 1
+    done
+  fi
+  # Then the node (whatever is left of its pods killed through containerd) and the control plane.
   if running containerd && [ -S "$DIR/containerd/containerd.sock" ]; then
     for id in $(ctr_ -n k8s.io tasks ls -q 2>/dev/null); do ctr_ -n k8s.io tasks kill -s SIGKILL "$id" 2>/dev/null || true; done
   fi
@@ -313,7 +329,6 @@ down() {
   iptables -D FORWARD -s "$POD_CIDR" ! -d "$POD_CIDR" -j DROP 2>/dev/null || true
   iptables -D FORWARD -d "$POD_CIDR" ! -s "$POD_CIDR" -j DROP 2>/dev/null || true
   # kube-proxy's Service rules: its own cleanup mode removes them.
-  local bin; bin="$("$REPO_ROOT/scripts/k8s-tools.sh" --check 2>/dev/null || true)"
   [ -z "$bin" ] || [ ! -x "$bin/kube-proxy" ] || [ ! -f "$DIR/kube-proxy.yaml" ] ||
     "$bin/kube-proxy" --config="$DIR/kube-proxy.yaml" --cleanup > "$LOGS/kube-proxy-cleanup.log" 2>&1 || true
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
