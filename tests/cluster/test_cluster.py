@@ -120,8 +120,7 @@ def _secret(name: str, namespace: str, data: dict[str, str]) -> str:
 
 def _catalog_properties(services: HostServices) -> dict[str, str]:
     return {"type": "sql", "uri": services.dsn.replace("+psycopg:", "+psycopg2:"),
-            "warehouse": "s3://lake/warehouse", "s3.endpoint": services.s3, "s3.region": CREDS["AWS_REGION"],
-            "s3.path-style-access": "true"}
+            "warehouse": "s3://lake/warehouse", "s3.endpoint": services.s3, "s3.region": CREDS["AWS_REGION"]}
 
 
 def pipeline_doc(services: HostServices, max_replicas: int) -> dict[str, Any]:
@@ -134,12 +133,13 @@ def pipeline_doc(services: HostServices, max_replicas: int) -> dict[str, Any]:
                     "credentialsSecretRef": {"name": "shop-aws"}},
             "stream": {"name": "eventpipe-shop", "shards": SHARDS, "create": True},
             "image": {"pullPolicy": "Never"},
-            "ingest": {"replicas": 1, "auth": {"secretName": "shop-ingest-api-keys"}, "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
+            "ingest": {"replicas": 1, "auth": {"secretName": "shop-ingest-api-keys"},
+                       "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
             "consumer": {"minReplicas": 1, "maxReplicas": max_replicas, "targetLagSeconds": 1,
                          "scaleDownStabilizationSeconds": 3600, "commitIntervalSeconds": 1,
                          "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
             "jobStore": {"dsnSecretRef": {"name": "shop-job-store", "key": "dsn"}},
-            "iceberg": {"namespace": "shop", "catalogName": "eventpipe", "createTables": True,
+            "iceberg": {"namespace": "shop", "catalogName": "eventpipe", "createTables": False,
                         "catalogProperties": _catalog_properties(services)},
             "transform": {"enabled": False},
             "monitoring": {"serviceMonitor": False, "prometheusRule": False},
@@ -179,7 +179,8 @@ def test_operator_pod_runs_from_the_chart(installed: Cluster) -> None:
 
 def _post(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     body = "\n".join(json.dumps(e) for e in events).encode()
-    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/x-ndjson", "X-API-Key": API_KEY})
+    headers = {"Content-Type": "application/x-ndjson", "X-API-Key": API_KEY}
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=30) as resp:
         result: dict[str, Any] = json.loads(resp.read())
         assert resp.status in (200, 202), result
