@@ -7,6 +7,7 @@
 #        scripts/k8s-tools.sh --check    -> prints the bin dir if every binary is there, else exits 1
 #        scripts/k8s-tools.sh --node     -> also the node's binaries (scripts/cluster.sh): kubelet,
 #                                           kube-controller-manager, kube-scheduler, kube-proxy, same version
+#        scripts/k8s-tools.sh --node-only -> only those
 source "$(dirname "$0")/common.sh"
 
 K8S_VERSION="${EVENTPIPE_K8S_VERSION:-1.34.4}"      # k8s.io/kubernetes v1.Y.Z; staging modules are v0.Y.Z
@@ -123,6 +124,8 @@ build_helm() {
   stamp helm "$HELM_VERSION"
 }
 
+# Only the node's binaries (another build of the control plane's may be under way in the same cache).
+if [ "${1:-}" = "--node-only" ]; then build_node; echo "$bin"; exit 0; fi
 have kube-apiserver "$K8S_VERSION" && have kubectl "$K8S_VERSION" || build_kubernetes
 have etcd "$ETCD_VERSION" || build_etcd
 have helm "$HELM_VERSION" || build_helm
