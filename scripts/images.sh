@@ -32,15 +32,20 @@ RUNTIME="$cache/runc-no-rlimits"
 cat > "$RUNTIME" <<'WRAPPER'
 #!/bin/sh
 # runc without the OCI spec's process.rlimits (written by scripts/images.sh).
-bundle=""; prev=""
+# `create` reads BUNDLE/config.json (rlimits under "process"), `exec` a --process file (rlimits at the top).
+strip() {
+  python3 -c 'import json, sys; p = sys.argv[1]; c = json.load(open(p)); c.pop("rlimits", None); c.get("process", {}).pop("rlimits", None); json.dump(c, open(p, "w"))' "$1"
+}
+prev=""
 for a in "$@"; do
-  if [ "$prev" = "--bundle" ] || [ "$prev" = "-b" ]; then bundle="$a"; fi
-  case "$a" in --bundle=*) bundle="${a#--bundle=}" ;; esac
+  if [ "$prev" = "--bundle" ] || [ "$prev" = "-b" ]; then [ -f "$a/config.json" ] && strip "$a/config.json"; fi
+  if [ "$prev" = "--process" ] || [ "$prev" = "-p" ]; then [ -f "$a" ] && strip "$a"; fi
+  case "$a" in
+    --bundle=*) [ -f "${a#--bundle=}/config.json" ] && strip "${a#--bundle=}/config.json" ;;
+    --process=*) [ -f "${a#--process=}" ] && strip "${a#--process=}" ;;
+  esac
   prev="$a"
 done
-if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
-  python3 -c 'import json, sys; p = sys.argv[1]; c = json.load(open(p)); c.get("process", {}).pop("rlimits", None); json.dump(c, open(p, "w"))' "$bundle/config.json"
-fi
 exec runc "$@"
 WRAPPER
 chmod +x "$RUNTIME"
@@ -153,10 +158,12 @@ smoke_one() {
   local run=(podman --runtime "$RUNTIME" run --rm --network none --read-only --tmpfs /tmp --tmpfs /var/lib/eventpipe)
   case "$name" in
     services)
-      # ingest: answers /api/v1/health on the container's loopback (no Kinesis needed for liveness).
+      # ingest: answers /api/v1/health on the container's loopback (no Kinesis needed for liveness; the
+      # AWS client wants credentials at start, any will do for a local endpoint).
       local cid
       cid="$(run_ -d --network none --read-only --tmpfs /tmp --tmpfs /var/lib/eventpipe \
-        -e EVENTPIPE_INGEST_HOST=127.0.0.1 "$image")"
+        -e EVENTPIPE_INGEST_HOST=127.0.0.1 -e EVENTPIPE_KINESIS_ENDPOINT_URL=http://127.0.0.1:9 \
+        -e AWS_ACCESS_KEY_ID=smoke -e AWS_SECRET_ACCESS_KEY=smoke "$image")"
       local ok=""
       for _ in $(seq 60); do
         if podman exec "$cid" python -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/api/v1/health').read().decode())" 2>/dev/null; then
@@ -170,7 +177,8 @@ smoke_one() {
       [ -n "$ok" ] || { echo "services: ingest did not answer /api/v1/health" >&2; return 1; }
       # consumer: opens its (embedded) catalog, lease and job stores, logs its settings, then needs Kinesis.
       local out
-      out="$(timeout 120 "${run[@]}" -e EVENTPIPE_KINESIS_ENDPOINT_URL=http://127.0.0.1:9 "$image" \
+      out="$(timeout 120 "${run[@]}" -e EVENTPIPE_KINESIS_ENDPOINT_URL=http://127.0.0.1:9 \
+        -e AWS_ACCESS_KEY_ID=smoke -e AWS_SECRET_ACCESS_KEY=smoke "$image" \
         python -m eventpipe_consumer run 2>&1 || true)"
       grep -q '"consumer_settings"\|consumer_settings' <<<"$out" || { echo "$out" >&2; echo "services: consumer did not log its settings" >&2; return 1; }
       grep -m1 consumer_settings <<<"$out" >&2
