@@ -173,8 +173,9 @@ def test_operator_pod_runs_from_the_chart(installed: Cluster) -> None:
     pod = pods["items"][0]
     assert pod["spec"]["containers"][0]["image"].startswith("ghcr.io/eventpipe/operator:")
     assert pod["status"]["podIP"].startswith(installed.host_ip.rsplit(".", 1)[0] + ".")
-    logs = installed.kubectl("logs", "-n", RELEASE_NS, pod["metadata"]["name"]).stdout
-    assert "operator_settings" in logs
+    name = pod["metadata"]["name"]
+    installed.wait_until("the operator's settings in its log (kubectl logs)", 120,
+                        lambda: "operator_settings" in installed.kubectl("logs", "-n", RELEASE_NS, name).stdout)
 
 
 def _post(url: str, events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -208,7 +209,15 @@ def _raw_event_ids(services: HostServices, prefix: str) -> set[str]:
 def pipeline(installed: Cluster, services: HostServices) -> Iterator[Cluster]:
     doc = pipeline_doc(services, max_replicas=SHARDS)
     installed.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
-    installed.kubectl("wait", "--for=condition=Ready", f"eventpipeline/{PIPELINE}", "-n", NS, "--timeout=300s")
+    ready = installed.kubectl("wait", "--for=condition=Ready", f"eventpipeline/{PIPELINE}", "-n", NS,
+                              "--timeout=240s", check=False)
+    if ready.returncode != 0:
+        status = installed.kubectl("get", "eventpipeline", PIPELINE, "-n", NS, "-o", "jsonpath={.status}",
+                                   check=False).stdout
+        pods = installed.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
+        logs = installed.kubectl("logs", "-n", RELEASE_NS, "-l", "app.kubernetes.io/name=eventpipe-operator",
+                                 "--tail=30", check=False).stdout
+        raise AssertionError(f"pipeline not Ready: {ready.stderr}\nstatus: {status}\n{pods}\n{logs}")
     yield installed
 
 
