@@ -331,6 +331,14 @@ down() {
   # kube-proxy's Service rules: its own cleanup mode removes them.
   [ -z "$bin" ] || [ ! -x "$bin/kube-proxy" ] || [ ! -f "$DIR/kube-proxy.yaml" ] ||
     "$bin/kube-proxy" --config="$DIR/kube-proxy.yaml" --cleanup > "$LOGS/kube-proxy-cleanup.log" 2>&1 || true
+  # The kubelet's own chains (KUBE-FIREWALL and its canaries), which it leaves behind.
+  iptables -D INPUT -j KUBE-FIREWALL 2>/dev/null || true
+  iptables -D OUTPUT -j KUBE-FIREWALL 2>/dev/null || true
+  iptables -F KUBE-FIREWALL 2>/dev/null && iptables -X KUBE-FIREWALL 2>/dev/null || true
+  for table in mangle nat filter; do
+    iptables -t "$table" -X KUBE-KUBELET-CANARY 2>/dev/null || true
+  done
+  iptables -t mangle -X KUBE-IPTABLES-HINT 2>/dev/null || true
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
   rm -rf "$DIR/etcd" "$DIR/kubelet" "$DIR/cni-ipam" "$DIR/containerd/state" "$RUN/ports" "$DIR/env"
   log "cluster down"
