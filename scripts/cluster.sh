@@ -325,7 +325,7 @@ down() {
     kill "$pid" 2>/dev/null || true
   done
   # Pods' network namespaces and the kubelet's mounts live under the cluster dir.
-  grep " $DIR/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep " $DIR/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   iptables -D FORWARD -s "$POD_CIDR" ! -d "$POD_CIDR" -j DROP 2>/dev/null || true
   iptables -D FORWARD -d "$POD_CIDR" ! -s "$POD_CIDR" -j DROP 2>/dev/null || true
   # kube-proxy's Service rules: its own cleanup mode removes them.
