@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> None:
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         standalone=args.standalone,
-        peering_name=op.peering_name,
+        # A peering name makes kopf's peering mandatory, and with --standalone kopf then watches no peering
+        # resource and pauses every watch for good ("peering CRD is missing"): no name when standalone.
+        peering_name=None if args.standalone else op.peering_name,
         liveness_endpoint=args.liveness,
     )
 
