@@ -65,5 +65,16 @@ async def run_consumer(settings: ConsumerSettings) -> None:
             loop.add_signal_handler(sig, consumer.stop)
         log.info("consumer_settings", **{k: v for k, v in settings.public_dict().items()
                                          if k != "catalog_properties" and "dsn" not in k})
-        await consumer.run()
+        beat = asyncio.create_task(heartbeat(metrics), name="heartbeat")
+        try:
+            await consumer.run()
+        finally:
+            beat.cancel()
     jobs.close()
+
+
+async def heartbeat(metrics: ConsumerMetrics, interval: float = 1.0) -> None:
+    """Mark the event loop alive for /healthz; a blocked loop stops beating and the liveness probe fails."""
+    while True:
+        metrics.loop_beat = time.monotonic()
+        await asyncio.sleep(interval)

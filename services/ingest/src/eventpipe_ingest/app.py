@@ -54,7 +54,9 @@ from eventpipe_ingest.rejects import RefusedLine, reject_record
 from eventpipe_ingest.settings import IngestSettings, KinesisClient, RejectMode
 from eventpipe_ingest.shards import ShardMapCache, aiobotocore_list_shards
 
-log = get_logger()
+# component bound here too: a server run in a thread of its own (tests) does not share the contextvars of the
+# thread that configured logging.
+log = get_logger(component="ingest")
 
 API = "/api/v1"
 JSON_ARRAY_EXAMPLE = [{"event_id": "e-1", "event_type": "page_view", "timestamp": "2026-11-27T13:45:12Z",
@@ -74,8 +76,8 @@ INGEST_REQUEST_BODY: dict[str, Any] = {
 }
 
 # Bodies up to this size go through the Rust core on the event loop's thread: the hand-off to a worker thread
-# cost more CPU than the core's own ~1 ms for a W2 body (500 events, ~270 KB: 4.7 vs 5.2 ms of CPU per request,
-# benchmark W2). Larger bodies go to a thread (the core releases the GIL) so the loop is never held for long.
+# costs more CPU than the core's own work on a body of this size (docs/benchmarks.md, W2). Larger bodies go to
+# a thread (the core releases the GIL) so the loop is never held for long.
 INLINE_CORE_MAX_BYTES = 1024 * 1024
 
 # A wrapper around the Kinesis client's PutRecords; tests use it to inject faults the emulators cannot produce.
@@ -112,6 +114,7 @@ class Services:
     publisher: KinesisPublisher | None = None
     kinesis: Any = None
     in_flight: int = 0
+    body_bytes_in_flight: int = 0  # decoded bytes of the requests being processed
 
 
 def _load_schema(settings: IngestSettings) -> eventpipe_core.Schema | None:
@@ -225,8 +228,19 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        cause = exc.__cause__
+        _log_failure(request, exc.status, exc.body.code, exc.body.message,
+                     f"{type(cause).__name__}: {cause}"[:500] if cause is not None else exc.body.code,
+                     getattr(exc.body, "job_id", None))
         return JSONResponse(exc.body.model_dump(exclude_none=True), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        _log_failure(request, 500, "internal_error", "an unexpected error", f"{type(exc).__name__}: {exc}"[:500],
+                     None, exc_info=exc)
+        return JSONResponse({"code": "internal_error", "message": "an unexpected error; it is logged"},
+                            status_code=500)
 
     bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
     header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key in X-API-Key.")
@@ -256,8 +270,8 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         401: {"model": ErrorBody, "description": "Missing or invalid API key."},
     }
 
-    # The ingest route checks the key itself (`authenticate`): FastAPI's three dependencies cost ~0.2 ms per
-    # request, 7% of it (benchmark W2); the status route's dependencies declare the same schemes in the spec.
+    # The ingest route checks the key itself (`authenticate`): FastAPI's three dependencies are a visible share
+    # of a request's CPU (docs/benchmarks.md, W2); the status route's dependencies declare the same schemes in the spec.
     @app.post(
         f"{API}/ingest", status_code=202, response_model=IngestAccepted,
         openapi_extra={**INGEST_REQUEST_BODY, "security": [{"HTTPBearer": []}, {"APIKeyHeader": []}]},
@@ -298,13 +312,32 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         except BadBodyError as exc:
             raise _error(400, exc) from exc
 
+        # Memory is bounded by the limits: processing a body takes a multiple of its size (up to ~16x for 10,000
+        # rejects, bench/ingest_memory.py), so the decoded bytes being processed at once are capped; one request
+        # is always let through, so a body within the size limit is never refused for its size alone.
+        size = len(body)
+        if services.body_bytes_in_flight and \
+                services.body_bytes_in_flight + size > settings.ingest_max_body_bytes_in_flight:
+            metrics.backpressure.inc()
+            raise ApiError(429, ErrorBody(code="too_many_requests", message=(
+                f"{services.body_bytes_in_flight} body bytes are being processed; this body's {size} would pass "
+                f"the limit of {settings.ingest_max_body_bytes_in_flight}")), retry_after)
+        services.body_bytes_in_flight += size
+        try:
+            return await _ingest_body(request, client, writer, fmt, body)
+        finally:
+            services.body_bytes_in_flight -= size
+
+    async def _ingest_body(request: Request, client: str, writer: JobWriter, fmt: str, body: bytes) -> Response:
+        """A decoded body to its 202, or its refusal."""
         job_id = str(uuid.uuid4())
+        request.state.job_id = job_id  # for the log of a failure from here on (_log_failure)
         shard_map = await _publisher().shard_map()
         ingest_batch = functools.partial(
             eventpipe_core.ingest_batch, body, job_id=job_id, format=fmt, schema=services.schema,
             partition_key_field=settings.ingest_partition_key_field,
             shard_starts=shard_map.starts if shard_map else None, pack_max_bytes=settings.ingest_pack_max_bytes,
-            max_record_bytes=MAX_BYTES_PER_RECORD)
+            max_record_bytes=MAX_BYTES_PER_RECORD, max_events=settings.ingest_max_events)
         try:
             result = ingest_batch() if len(body) <= INLINE_CORE_MAX_BYTES else await asyncio.to_thread(ingest_batch)
         except eventpipe_core.ParseError as exc:
@@ -362,7 +395,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=accepted,
                  rejected=len(rejects), duplicates=result.duplicates)
         # IngestAccepted (response_model above declares it in the OpenAPI spec), serialized from plain values:
-        # building the models and FastAPI's validation of them again cost ~4% of a request (W2). The schemathesis
+        # building the models and FastAPI validating them again is a visible share of a request. The schemathesis
         # test checks this body against the spec.
         answer = {"job_id": job_id, "state": state.value, "received": result.received, "accepted": accepted,
                   "rejected": len(rejects), "duplicates": result.duplicates, "rejects": rejects}
@@ -461,6 +494,22 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _log_failure(request: Request, status: int, code: str, reason: str, error: str, job_id: str | None,
+                 **extra: Any) -> None:
+    """Property 38: every answer that is not a success is logged once, with the component (bound to `log`), the
+    request (method, path, peer, and the job id once one was given), the reason the client was told and the error
+    behind it (the exception, or the answer's code when the refusal is the error). 4xx at info (the client's
+    doing), 5xx at error."""
+    job_id = job_id or getattr(request.state, "job_id", None)
+    peer = f"{request.client.host}:{request.client.port}" if request.client else None
+    fields = {"status": status, "code": code, "reason": reason, "error": error, "job_id": job_id,
+              "request": f"{request.method} {request.url.path}", "peer": peer, **extra}
+    if status >= 500:
+        log.error("request failed", **fields)
+    else:
+        log.info("request refused", **fields)
 
 
 def _count_call(metrics: IngestMetrics, callers: int) -> None:
