@@ -5,6 +5,9 @@
 # A fresh clone on the same machine reuses them; a fresh machine builds them once (several minutes of CPU).
 # Usage: scripts/k8s-tools.sh            -> builds what is missing, prints the bin dir on stdout
 #        scripts/k8s-tools.sh --check    -> prints the bin dir if every binary is there, else exits 1
+#        scripts/k8s-tools.sh --node     -> also the node's binaries (scripts/cluster.sh): kubelet,
+#                                           kube-controller-manager, kube-scheduler, kube-proxy, same version
+#        scripts/k8s-tools.sh --node-only -> only those
 source "$(dirname "$0")/common.sh"
 
 K8S_VERSION="${EVENTPIPE_K8S_VERSION:-1.34.4}"      # k8s.io/kubernetes v1.Y.Z; staging modules are v0.Y.Z
@@ -20,6 +23,8 @@ mkdir -p "$bin" "$build"
 have() { [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ]; }
 stamp() { echo "$2" > "$bin/.$1.version"; }
 
+node=""
+[ "${1:-}" = "--node" ] && node=1
 if [ "${1:-}" = "--check" ]; then
   have kube-apiserver "$K8S_VERSION" && have kubectl "$K8S_VERSION" && have etcd "$ETCD_VERSION" &&
     have helm "$HELM_VERSION" && { echo "$bin"; exit 0; }
@@ -61,25 +66,37 @@ prepare_module() {
   (cd "$dir" && go mod tidy >&2)
 }
 
-build_kubernetes() {
-  local dir="$build/kubernetes-$K8S_VERSION" minor
+NODE_CMDS="kubelet kube-controller-manager kube-scheduler kube-proxy"
+
+# $1: module folder; $2...: the k8s.io/kubernetes/cmd/<name> commands to build into $bin.
+build_kubernetes_cmds() {
+  local dir="$1" minor; shift
   minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
-  log "building kube-apiserver and kubectl v$K8S_VERSION from the Go module proxy (takes minutes)"
+  local imports="" c
+  for c in "$@"; do imports="$imports k8s.io/kubernetes/cmd/$c"; done
+  log "building $* v$K8S_VERSION from the Go module proxy (takes minutes)"
   # k8s.io/kubernetes points its staging modules at ./staging/src/...; pin each to the published v0.Y.Z instead.
   local gomod
   gomod="$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
   [ -f "$gomod" ] || { echo "could not download k8s.io/kubernetes@v$K8S_VERSION" >&2; exit 1; }
   grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/src/k8s\.io/[a-z0-9-]+' "$gomod" | awk '{print $1}' | sort -u |
     while read -r m; do echo "replace $m => $m v0.${K8S_VERSION#*.}"; done |
-    prepare_module "$dir" k8s.io/kubernetes "v$K8S_VERSION" \
-      "k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl"
+    prepare_module "$dir" k8s.io/kubernetes "v$K8S_VERSION" "$imports"
   local v="k8s.io/component-base/version" c="k8s.io/client-go/pkg/version"
   local ld="-s -w -X $v.gitVersion=v$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
   ld="$ld -X $c.gitVersion=v$K8S_VERSION -X $c.gitMajor=1 -X $c.gitMinor=$minor -X $c.gitTreeState=clean"
-  (cd "$dir" && go build -trimpath -ldflags="$ld" -o "$bin/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl >&2)
-  stamp kube-apiserver "$K8S_VERSION"
-  stamp kubectl "$K8S_VERSION"
+  (cd "$dir" && go build -trimpath -ldflags="$ld" -o "$bin/" $imports >&2)
+  for c in "$@"; do stamp "$c" "$K8S_VERSION"; done
+}
+
+build_kubernetes() { build_kubernetes_cmds "$build/kubernetes-$K8S_VERSION" kube-apiserver kubectl; }
+
+# The node's commands in a module folder of their own (same version, same pins): a cache that already holds
+# kube-apiserver gains them without touching its module; Go's build cache shares the packages they have in common.
+build_node() {
+  local missing=() c
+  for c in $NODE_CMDS; do have "$c" "$K8S_VERSION" || missing+=("$c"); done
+  [ ${#missing[@]} -eq 0 ] || build_kubernetes_cmds "$build/kubernetes-node-$K8S_VERSION" "${missing[@]}"
 }
 
 build_etcd() {
@@ -107,7 +124,10 @@ build_helm() {
   stamp helm "$HELM_VERSION"
 }
 
+# Only the node's binaries (another build of the control plane's may be under way in the same cache).
+if [ "${1:-}" = "--node-only" ]; then build_node; echo "$bin"; exit 0; fi
 have kube-apiserver "$K8S_VERSION" && have kubectl "$K8S_VERSION" || build_kubernetes
 have etcd "$ETCD_VERSION" || build_etcd
 have helm "$HELM_VERSION" || build_helm
+[ -z "$node" ] || build_node
 echo "$bin"

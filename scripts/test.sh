@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
-# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e)
+# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e
+#                                              images cluster)
 # Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/servers.py).
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
@@ -73,8 +74,22 @@ stage_operator()  { "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && "$REPO_ROOT/
                     pytest_in operator tests/operator &&
                     "$VENVS_DIR/operator/bin/ruff" check operator tests/operator && "$VENVS_DIR/operator/bin/mypy" operator/src; }
 
+# The container images (envs/*.Dockerfile): hadolint, then each built with podman (cached by the hash of its inputs
+# under ~/.cache/eventpipe/images) and smoke-tested as it runs (non-root, read-only root, no network).
+stage_images()    { "$REPO_ROOT/scripts/images.sh" lint && "$REPO_ROOT/scripts/skaffold-check.sh" &&
+                    "$REPO_ROOT/scripts/images.sh" smoke services operator analytics; }
+# A real node (scripts/cluster.sh: kubelet + containerd + kube-proxy beside the control plane) running the chart
+# and a pipeline as pods; the cluster goes down (every process by PID, the bridge removed) whatever the result.
+stage_cluster()   {
+  local rc=0
+  "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/cluster.sh" up services operator >/dev/null &&
+    pytest_in services tests/cluster || rc=1
+  "$REPO_ROOT/scripts/cluster.sh" down || rc=1
+  return $rc
+}
+
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e)
+[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e images cluster)
 for stage in "${stages[@]}"; do
   run_stage "$stage" "stage_${stage//-/_}"
 done

@@ -22,23 +22,24 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None,
+                  host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with code {proc.returncode} before listening on {port}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
+    raise TimeoutError(f"nothing listened on {host}:{port} within {timeout}s")
 
 
 @dataclass
@@ -74,7 +75,7 @@ class ServerProcess:
 
 
 def start_process(name: str, argv: list[str], port: int, *, env: dict[str, str] | None = None,
-                  timeout: float = 30.0, cwd: Path | None = None) -> ServerProcess:
+                  timeout: float = 30.0, cwd: Path | None = None, host: str = "127.0.0.1") -> ServerProcess:
     log_dir = Path(tempfile.mkdtemp(prefix=f"eventpipe-{name}-log-"))
     log_path = log_dir / f"{name}.log"
     with open(log_path, "wb") as log_file:
@@ -82,7 +83,7 @@ def start_process(name: str, argv: list[str], port: int, *, env: dict[str, str] 
                                 start_new_session=True)
     server = ServerProcess(name, proc, port, log_path, cleanup=[log_dir])
     try:
-        wait_for_port(port, timeout, proc)
+        wait_for_port(port, timeout, proc, host)
     except Exception as exc:
         tail = server.log_tail()
         server.stop()
@@ -95,46 +96,53 @@ def _tool_dir(kind: str) -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def start_kinesalite(shard_limit: int = 100) -> ServerProcess:
-    """A real Kinesis API server (kinesalite, in memory) on 127.0.0.1. Endpoint: http://127.0.0.1:<port>."""
-    port = free_port()
+def start_kinesalite(shard_limit: int = 100, host: str = "127.0.0.1") -> ServerProcess:
+    """A real Kinesis API server (kinesalite, in memory) on 127.0.0.1 (or the cluster's bridge address).
+
+    Endpoint: http://<host>:<port>.
+    """
+    port = free_port(host)
     binary = _tool_dir("node") / "kinesalite"
-    argv = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--shardLimit", str(shard_limit),
+    argv = [str(binary), "--host", host, "--port", str(port), "--shardLimit", str(shard_limit),
             "--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"]
-    return start_process("kinesalite", argv, port)
+    return start_process("kinesalite", argv, port, host=host)
 
 
-def start_postgres() -> tuple[ServerProcess, str]:
+def start_postgres(host: str = "127.0.0.1", clients: str | None = None) -> tuple[ServerProcess, str]:
     """A real PostgreSQL server in a temporary data dir on 127.0.0.1; returns it and a SQLAlchemy DSN.
 
     PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres` system user.
+    `host` and `clients` (a CIDR let in without a password, e.g. the pods of scripts/cluster.sh) serve a cluster.
     """
     bindir = _tool_dir("postgres")
     data = Path(tempfile.mkdtemp(prefix="eventpipe-pg-"))
-    port = free_port()
+    port = free_port(host)
     as_user: list[str] = []
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "eventpipe", "--auth=trust",
                     "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-    argv = [*as_user, str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+    if clients is not None:
+        with open(data / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {clients} trust\n")
+    argv = [*as_user, str(bindir / "postgres"), "-D", str(data), "-h", host, "-p", str(port),
             "-k", str(data), "-c", "fsync=off", "-c", "max_connections=200"]
-    server = start_process("postgres", argv, port)
+    server = start_process("postgres", argv, port, host=host)
     server.cleanup.append(data)
-    dsn = f"postgresql+psycopg://eventpipe@127.0.0.1:{port}/postgres"
+    dsn = f"postgresql+psycopg://eventpipe@{host}:{port}/postgres"
     return server, dsn
 
 
-def start_moto(python: str | None = None) -> ServerProcess:
+def start_moto(python: str | None = None, host: str = "127.0.0.1") -> ServerProcess:
     """moto's server (S3, DynamoDB) on 127.0.0.1 from the current virtualenv. Not for Kinesis: see DEVELOPERS.md."""
-    port = free_port()
+    port = free_port(host)
     bindir = Path(python or sys.executable).parent
-    server = start_process("moto", [str(bindir / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port)
+    server = start_process("moto", [str(bindir / "moto_server"), "-H", host, "-p", str(port)], port, host=host)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            urllib.request.urlopen(f"http://{host}:{port}/moto-api/", timeout=1)
             break
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)

@@ -200,6 +200,18 @@ def test_maintenance_cronjob_runs_the_consumers_maintenance() -> None:
     assert not [c for c in manifests.build_children(off, OPTS) if c["kind"] == "CronJob"]
 
 
+def test_aws_credentials_secret_reaches_both_deployments_as_env_from() -> None:
+    """Without IRSA (kind, a local node) the pods take AWS_* from a Secret, by reference only."""
+    pipeline = Pipeline.from_body(body({"aws": {"credentialsSecretRef": {"name": "shop-aws"}}}))
+    children = _by_kind(manifests.build_children(pipeline, OPTS))
+    for name in ("shop-ingest", "shop-consumer"):
+        container = children[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+        assert {"secretRef": {"name": "shop-aws"}} in container["envFrom"]
+    plain = _by_kind(manifests.build_children(Pipeline.from_body(body()), OPTS))
+    container = plain[("Deployment", "shop-ingest")]["spec"]["template"]["spec"]["containers"][0]
+    assert {"secretRef": {"name": "shop-aws"}} not in container.get("envFrom", [])
+
+
 def test_config_hash_rolls_pods_on_spec_changes_that_reach_them() -> None:
     base = Pipeline.from_body(body())
     same = Pipeline.from_body(body({"ingest": {"replicas": 5}}))

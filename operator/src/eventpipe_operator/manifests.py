@@ -240,6 +240,8 @@ def _pod_template(pipeline: Pipeline, component: str, container: dict[str, Any],
         # Every key of that Secret becomes one catalog property (pydantic-settings nested delimiter "__").
         env_from.append({"prefix": "EVENTPIPE_CATALOG_PROPERTIES__",
                          "secretRef": {"name": pipeline.spec.iceberg.catalog_secret_ref.name}})
+    if pipeline.spec.aws.credentials_secret_ref is not None:
+        env_from.append({"secretRef": {"name": pipeline.spec.aws.credentials_secret_ref.name}})
     resources = pipeline.spec.ingest.resources if component == "ingest" else pipeline.spec.consumer.resources
     full_container = {
         "name": component,

@@ -39,11 +39,18 @@ class ImageSpec(_Model):
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
 
 
+class SecretRef(_Model):
+    name: str
+
+
 class AwsSpec(_Model):
     region: str = "us-east-1"
     kinesis_endpoint_url: str | None = None
     ingest_role_arn: str | None = None
     consumer_role_arn: str | None = None
+    # A Secret whose keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...) become the pods' environment: for clusters
+    # without IRSA (kind, a local node); EKS uses the role ARNs instead.
+    credentials_secret_ref: SecretRef | None = None
 
 
 class PodSpec(_Model):
