@@ -80,12 +80,12 @@ hours = explore.hourly(explore.localize_buckets(warehouse.query(*explore.buckets
                                                 tz), day)
 st.altair_chart(alt.Chart(hours, title=f"Events per hour of {day} ({tz})").mark_bar().encode(
     x=alt.X("local_hour:O", title=f"hour ({tz})"), y=alt.Y("events:Q")), use_container_width=True)
-busy = hours[hours["events"] > 0]
-st.caption("Events by hour: " + " · ".join(f"{int(r.local_hour):02d}:00 {int(r.events):,}"
-                                           for r in busy.itertuples()))
-hour_options = [int(h) for h in busy["local_hour"]]
+busy = [row for row in hours.to_dict("records") if row["events"] > 0]
+st.caption("Events by hour: " + " · ".join(f"{int(row['local_hour']):02d}:00 {int(row['events']):,}"
+                                           for row in busy))
+hour_options = [int(row["local_hour"]) for row in busy]
 if hour_options:
-    busiest = int(busy.loc[busy["events"].idxmax(), "local_hour"])
+    busiest = explore.busiest_hour(hours)
     hour = st.selectbox("Hour", hour_options, index=hour_options.index(busiest),
                         format_func=lambda h: f"{h:02d}:00", key="hour")
     drilled = explore.explore(warehouse, filters, day, int(hour))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 from eventpipe_dashboard import quality, ui
 
@@ -25,13 +26,13 @@ cards = quality.scorecards(results, settings.data_docs_url)
 totals = quality.totals(results)
 st.caption(f"{totals.suites} suites, {totals.runs} runs, {totals.failing_suites} failing on a critical expectation")
 columns = st.columns(max(len(cards), 1))
-for column, card in zip(columns, cards.itertuples(), strict=False):
-    ran = card.run_at.tz_convert(tz)
-    column.metric(f"Suite {card.suite}", f"{card.pass_rate:.0%}",
-                  delta=f"{card.failed} failed, {card.critical_failed} critical", delta_color="off")
+for column, card in zip(columns, cards.to_dict("records"), strict=False):
+    ran = pd.Timestamp(card["run_at"]).tz_convert(tz)
+    column.metric(f"Suite {card['suite']}", f"{card['pass_rate']:.0%}",
+                  delta=f"{card['failed']} failed, {card['critical_failed']} critical", delta_color="off")
     column.caption(f"Last run {ran:%Y-%m-%d %H:%M %Z}")
-    if card.docs:
-        column.markdown(f"[Data Docs of run {card.run_id}]({card.docs})")
+    if card["docs"]:
+        column.markdown(f"[Data Docs of run {card['run_id']}]({card['docs']})")
 
 every = quality.runs(results, settings.data_docs_url)
 trend = every.assign(run_at=every["run_at"].dt.tz_convert(tz).dt.tz_localize(None))

@@ -172,7 +172,8 @@ def test_time_series_shows_the_viewers_time_zone(data: Marts, tz: str) -> None:
     assert {r.local_date: int(r.events) for r in result.daily.itertuples()} == dict(local_days)
     for day in local_days:
         drilled = explore.explore(warehouse, everything, day)
-        want = Counter(e.event_ts.astimezone(zone).hour for e in data.events if e.event_ts.astimezone(zone).date() == day)
+        local = [e.event_ts.astimezone(zone) for e in data.events]
+        want = Counter(moment.hour for moment in local if moment.date() == day)
         assert {int(r.local_hour): int(r.events) for r in drilled.hourly.itertuples() if r.events} == dict(want)
     if not result.events.empty:
         by_id = {e.event_id: e.event_ts for e in data.events}

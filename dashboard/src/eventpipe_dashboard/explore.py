@@ -144,10 +144,10 @@ def to_zone(values: pd.Series, tz: str) -> pd.Series:
 def localize_buckets(buckets: pd.DataFrame, tz: str) -> pd.DataFrame:
     """Add local_date and local_hour of each 15-minute bucket in the viewer's zone."""
     out = buckets.copy()
-    local = to_zone(out["bucket_utc"], tz) if len(out) else pd.Series([], dtype="datetime64[ns, UTC]")
-    out["local_date"] = local.dt.date if len(out) else pd.Series([], dtype="object")
-    out["local_hour"] = local.dt.hour if len(out) else pd.Series([], dtype="int64")
-    return out
+    if out.empty:
+        return out.assign(local_date=pd.Series([], dtype="object"), local_hour=pd.Series([], dtype="int64"))
+    local = to_zone(out["bucket_utc"], tz)
+    return out.assign(local_date=local.dt.date, local_hour=local.dt.hour)
 
 
 def daily(local: pd.DataFrame) -> pd.DataFrame:
@@ -176,6 +176,12 @@ def by_type(local: pd.DataFrame) -> pd.DataFrame:
     return grouped.sort_values(["events", "event_type"], ascending=[False, True]).reset_index(drop=True)
 
 
+def busiest_hour(hours: pd.DataFrame) -> int:
+    """The local hour with the most events (the earliest of a tie): where the drill-down opens."""
+    counts = hours["events"].to_numpy()
+    return int(hours["local_hour"].to_numpy()[counts.argmax()])
+
+
 def hour_start_utc(day: dt.date, hour: int, tz: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour), ZoneInfo(tz)).astimezone(dt.UTC)
 
@@ -189,7 +195,7 @@ def explore(warehouse: Warehouse, filters: Filters, day: dt.date | None = None, 
         day = per_day["local_date"].iloc[-1]
     per_hour = hourly(local, day)
     if hour is None and day is not None and int(per_hour["events"].sum()) > 0:
-        hour = int(per_hour.loc[per_hour["events"].idxmax(), "local_hour"])
+        hour = busiest_hour(per_hour)
     events = pd.DataFrame()
     if day is not None and hour is not None:
         sql, params = events_sql(filters, hour_start_utc(day, hour, filters.tz))

@@ -18,7 +18,7 @@ def pipeline_rows(items: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for item in items:
         status = item.get("status") or {}
-        ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+        ready: dict[str, Any] = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
         rows.append({
             "namespace": item["metadata"].get("namespace"), "name": item["metadata"]["name"],
             "phase": status.get("phase", "Pending"), "ready": ready.get("status", "Unknown"),

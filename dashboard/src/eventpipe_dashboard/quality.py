@@ -97,7 +97,8 @@ def expectations(results: pd.DataFrame, suite: str) -> pd.DataFrame:
     last = keyed[keyed["run_id"] == latest_run][[*key, "severity", "success", "observed_value"]]
     last = last.rename(columns={"success": "last_success"})
     merged = last.merge(history, on=key, how="left")
-    return merged.sort_values(["last_success", "asset", "expectation", "column_name"]).reset_index(drop=True)
+    ordered: pd.DataFrame = merged.sort_values(["last_success", "asset", "expectation", "column_name"])
+    return ordered.reset_index(drop=True)
 
 
 @dataclass(frozen=True)
