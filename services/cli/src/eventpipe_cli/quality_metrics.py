@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
@@ -78,8 +79,10 @@ class TransformMetrics:
         self.last_run = Gauge("eventpipe_quality_last_run_timestamp_seconds", "When the suite last ran (Unix time).",
                               ["suite"], registry=r)
 
-    def serve(self, host: str, port: int) -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, host: str, port: int) -> WSGIServer:
+        """Serve /metrics in a daemon thread; returns the server (shutdown() stops it)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server
 
     def record_run(self, record: dict[str, Any]) -> None:
         self.runs.labels("ok" if record.get("ok") else "failed").inc()
