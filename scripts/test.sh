@@ -81,7 +81,7 @@ stage_dashboard() {
     MYPYPATH=dashboard/src "$VENVS_DIR/dashboard/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" \
       -p eventpipe_dashboard &&
     MYPYPATH=dashboard/src "$VENVS_DIR/dashboard/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" \
-      dashboard/app.py dashboard/pages
+      dashboard/app.py dashboard/views
 }
 
 stages=("$@")

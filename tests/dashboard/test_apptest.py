@@ -15,7 +15,7 @@ from marts_data import Event, Marts, create_marts, write_results
 from servers import free_port
 from streamlit.testing.v1 import AppTest
 
-PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 TIMEOUT = 60
 
 

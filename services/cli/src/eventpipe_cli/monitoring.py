@@ -94,7 +94,7 @@ def components(config: StackConfig, paths: StatePaths, base_env: dict[str, str])
             "dashboard",
             [str(python), "-m", "streamlit", "run", str(dashboard_app()), "--server.address", HOST,
              "--server.port", str(config.dashboard_port), "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
+             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"],
             {**base_env, "EVENTPIPE_PROMETHEUS_URL": f"http://{HOST}:{config.prometheus_port}"},
             port=config.dashboard_port, ready_url=f"http://{HOST}:{config.dashboard_port}/_stcore/health"))
     return specs
