@@ -62,8 +62,9 @@ stage_gx()        { pytest_in analytics tests/gx && "$VENVS_DIR/analytics/bin/my
 # The whole local stack as subprocesses; dbt and GX run in the analytics venv, so build it first.
 stage_e2e()       { "$REPO_ROOT/scripts/venv.sh" analytics && pytest_in services tests/e2e; }
 # The operator against a real etcd + kube-apiserver (binaries built once by k8s-tools.sh, cached by version),
-# then lint and types of its package.
-stage_operator()  { "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && pytest_in operator tests/operator &&
+# then lint and types of its package. The services venv runs the maintenance CronJob's command on a real table.
+stage_operator()  { "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && "$REPO_ROOT/scripts/venv.sh" services &&
+                    pytest_in operator tests/operator &&
                     "$VENVS_DIR/operator/bin/ruff" check operator tests/operator && "$VENVS_DIR/operator/bin/mypy" operator/src; }
 
 # Alert rules (promtool check + unit tests), the chart's PrometheusRule and dashboard ConfigMaps (helm template),

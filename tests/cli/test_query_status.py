@@ -86,3 +86,40 @@ def test_status_reports_tables_jobs_and_transform(tmp_path: Path) -> None:
     assert report["transform"]["runs"] == 3
     human = CliRunner().invoke(app, ["status", "--state-dir", str(state)], env={"COLUMNS": "200"})
     assert human.exit_code == 0 and "raw_events" in human.output and "dbt build: ok" in human.output
+
+
+def test_status_shows_stopped_shards_from_the_consumer_readiness(tmp_path: Path, kinesis_endpoint: str) -> None:
+    """A shard the consumer stopped (a failure that is not content) is shown by `eventpipe status`, read from the
+    consumer's real /readyz (503 naming the shard) next to the stream's real shard list (kinesalite)."""
+    import os
+    import uuid
+
+    import boto3
+    from eventpipe_consumer.metrics import ConsumerMetrics
+    from servers import free_port
+
+    stream = f"status-{uuid.uuid4().hex[:8]}"
+    kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    metrics = ConsumerMetrics()
+    metrics.ready = lambda: (False, {shard: "gave up after 4 attempts: table gone"})
+    port = free_port()
+    server = metrics.serve("127.0.0.1", port)
+    state = tmp_path / "state"
+    state.mkdir()
+    write_json(StatePaths.at(state).stack, {"pid": os.getpid(), "config": {
+        "kinesis_port": int(kinesis_endpoint.rsplit(":", 1)[1]), "stream_name": stream,
+        "consumer_metrics_port": port}})
+    try:
+        result = CliRunner().invoke(app, ["status", "--state-dir", str(state), "--json"])
+        human = CliRunner().invoke(app, ["status", "--state-dir", str(state)], env={"COLUMNS": "200"})
+    finally:
+        server.shutdown()
+        kinesis.delete_stream(StreamName=stream)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["consumer"] == {"ready": False, "stopped_shards": {shard: "gave up after 4 attempts: table gone"}}
+    assert human.exit_code == 0, human.output
+    assert "STOPPED" in human.output and "consumer not ready" in human.output

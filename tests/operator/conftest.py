@@ -7,6 +7,7 @@ set here, before any test imports it: a 1 s monitor period keeps the scaling and
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -31,6 +32,9 @@ os.environ.update({
     "EVENTPIPE_OPERATOR_PEERING_NAME": "eventpipe-tests",
     "EVENTPIPE_OPERATOR_SERVICES_IMAGE": "ghcr.io/eventpipe/services:test",
     "EVENTPIPE_OPERATOR_PROVISION_TIMEOUT_SECONDS": "30",
+    # What the operator may call with its own credentials: the tests' SQLite catalogs and local kinesalite.
+    "EVENTPIPE_OPERATOR_ALLOWED_CATALOG_URIS": json.dumps(["sqlite:///.*"]),
+    "EVENTPIPE_OPERATOR_ALLOWED_KINESIS_ENDPOINTS": json.dumps([r"http://127\.0\.0\.1:[0-9]+"]),
 })
 
 

@@ -40,8 +40,18 @@ def namespace(core: client.CoreV1Api) -> None:
 def test_the_example_is_accepted_and_defaulted(custom: client.CustomObjectsApi) -> None:
     created = _create(custom, "shop", {"ingest": {"replicas": None}, "transform": {"dbt": None}})
     assert created["spec"]["ingest"]["replicas"] == 2  # the CRD's default
-    assert created["spec"]["transform"]["dbt"] == {"target": "dev", "select": ["+fact_events"]}
+    # The DAG's defaults are names that exist: dbt/profiles.yml's default target, both GX suites.
+    assert created["spec"]["transform"]["dbt"] == {"target": "duckdb", "select": ["+fact_events"]}
     assert created["spec"]["networkPolicy"] == {"enabled": True}
+    assert created["spec"]["mode"] == "shared"
+    assert created["spec"]["maintenance"] == {"enabled": True, "schedule": "23 3 * * *",
+                                              "snapshotRetentionSeconds": 604800, "orphanGraceSeconds": 259200,
+                                              "quietSeconds": 3600}
+
+
+def test_default_gx_suites_are_the_commands(custom: client.CustomObjectsApi) -> None:
+    created = _create(custom, "gx-defaults", {"transform": {"gx": None}})
+    assert created["spec"]["transform"]["gx"] == {"suites": ["staging", "marts"]}
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
@@ -61,24 +71,106 @@ def test_the_example_is_accepted_and_defaulted(custom: client.CustomObjectsApi) 
     ({"consumer": {"batchSize": 2_000_000}}, "spec.consumer.batchSize: Invalid value: 2000000"),
     ({"schema": {"fields": [{"path": "amount", "type": "number"}]}}, "spec.schema.fields[0].path"),
     ({"iceberg": None}, "spec.iceberg: Required value"),
-    ({"aws": {"roleArn": "not-an-arn"}}, "spec.aws.roleArn"),
+    ({"aws": {"ingestRoleArn": "not-an-arn"}}, "spec.aws.ingestRoleArn"),
+    ({"aws": {"consumerRoleArn": "not-an-arn"}}, "spec.aws.consumerRoleArn"),
+    # fail closed on state
+    ({"iceberg": {"catalogProperties": None}}, "mode shared needs a shared Iceberg catalog"),
+    ({"jobStore": None}, "mode shared needs a shared job store"),
+    ({"mode": "dev"}, "mode dev runs one ingest and one consumer"),
+    ({"mode": "dev", "ingest": {"replicas": 1}, "consumer": {"maxReplicas": 2}},
+     "mode dev runs one ingest and one consumer"),
+    ({"mode": "staging"}, 'spec.mode: Unsupported value: "staging"'),
+    # the DAG names only what exists
+    ({"transform": {"dbt": {"target": "prod"}}}, 'spec.transform.dbt.target: Unsupported value: "prod"'),
+    ({"transform": {"gx": {"suites": ["raw_events"]}}}, 'Unsupported value: "raw_events"'),
+    # maintenance cannot delete files of a batch still being committed
+    ({"consumer": {"commitIntervalSeconds": 600}, "maintenance": {"orphanGraceSeconds": 3600}},
+     "maintenance.orphanGraceSeconds must be at least 20 commit intervals"),
+    ({"maintenance": {"orphanGraceSeconds": 60}}, "spec.maintenance.orphanGraceSeconds: Invalid value: 60"),
+    ({"monitoring": {"scrapeInterval": "10s", "scrapeTimeout": "30s"}},
+     "monitoring.scrapeTimeout must not be longer than monitoring.scrapeInterval"),
+    ({"ingest": {"pod": {"labels": {"app.kubernetes.io/component": "x"}}}},
+     "app.kubernetes.io/ and eventpipe.io/ labels are set by the operator"),
 ])
 def test_invalid_specs_are_refused_with_the_rule_message(custom: client.CustomObjectsApi,
                                                          changes: dict[str, Any], expected: str) -> None:
     assert expected in _refused(custom, changes)
 
 
-def test_transition_rules_on_update(custom: client.CustomObjectsApi) -> None:
+# (what the object starts with, the change, the refusal): each identity field changed, set when it was unset,
+# and unset when it was set.
+IDENTITY_CHANGES = [
+    ({}, {"iceberg": {"namespace": "other"}}, "iceberg.namespace is immutable"),
+    ({}, {"stream": {"name": "other-stream"}}, "stream.name is immutable"),
+    ({}, {"stream": {"name": None}}, "stream.name is immutable"),
+    ({"stream": {"name": None}}, {"stream": {"name": "eventpipe-immutable"}}, "stream.name is immutable"),
+    ({}, {"aws": {"region": "us-west-2"}}, "aws.region is immutable"),
+    ({}, {"aws": {"kinesisEndpointUrl": "http://127.0.0.1:4567"}}, "aws.kinesisEndpointUrl is immutable"),
+    ({"aws": {"kinesisEndpointUrl": "http://127.0.0.1:4567"}}, {"aws": {"kinesisEndpointUrl": None}},
+     "aws.kinesisEndpointUrl is immutable"),
+    ({"aws": {"kinesisEndpointUrl": "http://127.0.0.1:4567"}}, {"aws": {"kinesisEndpointUrl": "http://127.0.0.1:1"}},
+     "aws.kinesisEndpointUrl is immutable"),
+    ({}, {"iceberg": {"catalogName": "other"}}, "iceberg.catalogName is immutable"),
+    ({}, {"iceberg": {"catalogProperties": {"warehouse": "s3://other/warehouse"}}},
+     "iceberg.catalogProperties type, uri, warehouse"),
+    ({}, {"iceberg": {"catalogProperties": {"uri": "http://catalog.local"}}},
+     "iceberg.catalogProperties type, uri, warehouse"),
+    ({}, {"iceberg": {"catalogProperties": {"type": "rest"}}}, "iceberg.catalogProperties type, uri, warehouse"),
+    ({}, {"iceberg": {"catalogSecretRef": {"name": "cat"}}}, "iceberg.catalogSecretRef is immutable"),
+    ({}, {"mode": "dev", "ingest": {"replicas": 1}, "consumer": {"maxReplicas": 1}}, "mode is immutable"),
+]
+
+
+@pytest.mark.parametrize(("start", "change", "refusal"), IDENTITY_CHANGES)
+def test_identity_fields_are_immutable(custom: client.CustomObjectsApi, start: dict[str, Any],
+                                       change: dict[str, Any], refusal: str) -> None:
+    """Each change of what selects the stream or the catalog is refused by the API server itself (CEL
+    transition rules), including setting a field that was unset and unsetting one that was set."""
     doc = example()
     doc["metadata"] = {"name": "immutable", "namespace": NS}
-    custom.create_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", doc)
+    doc["spec"] = merge(doc["spec"], start)
+    created = custom.create_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", doc)
     try:
+        changed = dict(created)
+        changed["spec"] = merge(created["spec"], change)
         with pytest.raises(client.ApiException) as err:
-            custom.patch_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", "immutable",
-                                                  {"spec": {"iceberg": {"namespace": "other"}}})
-        assert "iceberg.namespace is immutable" in json.loads(err.value.body)["message"]
+            custom.replace_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", "immutable",
+                                                    changed)
+        assert err.value.status == 422, err.value.body
+        assert refusal in json.loads(err.value.body)["message"]
+        # a change of something else is still accepted (the rules are about identity only)
+        fine = dict(created)
+        fine["spec"] = merge(created["spec"], {"ingest": {"replicas": 1},
+                                               "iceberg": {"catalogProperties": {"s3.region": "eu-west-1"}}})
+        custom.replace_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", "immutable",
+                                                fine)
     finally:
         custom.delete_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", "immutable")
+        _gone(custom, "immutable")
+
+
+def _gone(custom: client.CustomObjectsApi, name: str) -> None:
+    from conftest import wait_for
+
+    def absent() -> bool:
+        try:
+            custom.get_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", name)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for(f"{name} deleted", absent, timeout=30)
+
+
+def test_dev_pipeline_example_is_accepted(custom: client.CustomObjectsApi) -> None:
+    with open(REPO / "examples" / "dev-pipeline.yaml", encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    doc["metadata"]["namespace"] = NS
+    created = custom.create_namespaced_custom_object("eventpipe.io", "v1alpha1", NS, "eventpipelines", doc,
+                                                     dry_run="All")
+    assert created["spec"]["mode"] == "dev" and created["spec"]["dev"] == {"storageSize": "5Gi"}
 
 
 def test_minimal_example_is_accepted(custom: client.CustomObjectsApi) -> None:
@@ -98,5 +190,28 @@ def test_printer_columns_and_short_name(cluster: KubeCluster, custom: client.Cus
         "get", "epl", "-n", NS, "--no-headers=false").stderr
     assert "No resources found" in out  # the short name resolves
     crd = client.ApiextensionsV1Api(custom.api_client).read_custom_resource_definition("eventpipelines.eventpipe.io")
-    columns = [c.name for c in crd.spec.versions[0].additional_printer_columns]
-    assert columns == ["Phase", "Ready", "Shards", "Consumers", "Lag", "Age"]
+    columns = crd.spec.versions[0].additional_printer_columns
+    assert [c.name for c in columns] == ["Phase", "Ready", "Shards", "Consumers", "Lag", "Age"]
+    assert all(c.description for c in columns)
+    assert next(c for c in columns if c.name == "Lag").type == "number"
+
+
+def _undescribed(node: dict[str, Any], path: str) -> list[str]:
+    missing = [] if node.get("description") or path.count(".") < 1 else [path]
+    for key, child in (node.get("properties") or {}).items():
+        if path == "" and key in ("apiVersion", "kind", "metadata"):
+            continue
+        missing.extend(_undescribed(child, f"{path}.{key}" if path else key))
+    if isinstance(node.get("items"), dict) and node["items"].get("properties"):
+        missing.extend(_undescribed(node["items"], f"{path}[]"))
+    return missing
+
+
+def test_every_field_has_a_description_for_kubectl_explain(cluster: KubeCluster) -> None:
+    """Every spec and status field says what it is (what `kubectl explain` prints), checked on the CRD file
+    and through kubectl explain against the API server."""
+    crd = yaml.safe_load((REPO / "crds" / "eventpipelines.eventpipe.io.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert _undescribed(schema, "") == []
+    out = cluster.kubectl("explain", "eventpipelines.spec.maintenance.orphanGraceSeconds").stdout
+    assert "Only unreferenced files older than this are deleted" in out

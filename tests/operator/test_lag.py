@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from eventpipe_operator.lag import lag_from_metrics_text, scrape_lag
 
-METRIC = "eventpipe_consumer_millis_behind_latest"
+METRIC = "eventpipe_consumer_millis_behind_latest"  # the old unit (ms) is still read
 TEXT = f"""# HELP {METRIC} Kinesis MillisBehindLatest of the last GetRecords, per shard.
 # TYPE {METRIC} gauge
 {METRIC}{{shard="shardId-000000000000"}} 1500.0
@@ -51,3 +51,10 @@ def test_scrape_over_http_and_report_unreachable_pods(metrics_server: int) -> No
     assert lag == 90.0 and errors == []
     lag, errors = scrape_lag(["127.0.0.1", "127.0.0.2"], metrics_server, METRIC, timeout=0.5)
     assert lag == 90.0 and len(errors) == 1 and "127.0.0.2" in errors[0]
+
+
+def test_seconds_metric_is_read_as_seconds() -> None:
+    text = ('# TYPE eventpipe_consumer_lag_seconds gauge\n'
+            'eventpipe_consumer_lag_seconds{shard="shardId-000000000000"} 1.5\n'
+            'eventpipe_consumer_lag_seconds{shard="shardId-000000000001"} 90.25\n')
+    assert lag_from_metrics_text(text, "eventpipe_consumer_lag_seconds") == 90.25

@@ -26,7 +26,7 @@ def test_example_builds_every_child_with_owner_references() -> None:
         ("ConfigMap", "shop-config"), ("ConfigMap", "shop-dag"), ("ServiceAccount", "shop-ingest"),
         ("ServiceAccount", "shop-consumer"), ("Service", "shop-ingest"), ("Service", "shop-consumer"),
         ("PodDisruptionBudget", "shop-ingest"), ("Deployment", "shop-ingest"), ("Deployment", "shop-consumer"),
-        ("NetworkPolicy", "shop-ingest"), ("NetworkPolicy", "shop-consumer"),
+        ("NetworkPolicy", "shop-ingest"), ("NetworkPolicy", "shop-consumer"), ("CronJob", "shop-maintenance"),
     ])
     for child in children:
         meta = child["metadata"]
@@ -41,9 +41,19 @@ def test_monitoring_children_only_when_the_crds_exist() -> None:
     pipeline = Pipeline.from_body(body())
     with_crds = manifests.BuildOptions(image=OPTS.image, consumer_replicas=1, monitoring_crds=True)
     kinds = {c["kind"] for c in manifests.build_children(pipeline, with_crds)}
-    assert {"ServiceMonitor", "PrometheusRule"} <= kinds
+    assert {"ServiceMonitor", "PrometheusRule"} <= kinds and "PodMonitor" not in kinds
     off = Pipeline.from_body(body({"monitoring": {"serviceMonitor": False, "prometheusRule": False}}))
     assert not {"ServiceMonitor", "PrometheusRule"} & {c["kind"] for c in manifests.build_children(off, with_crds)}
+    pods = Pipeline.from_body(body({"monitoring": {"podMonitor": True, "labels": {"release": "kps"},
+                                                   "scrapeInterval": "15s", "scrapeTimeout": "5s"}}))
+    objs = {c["kind"]: c for c in manifests.build_children(pods, with_crds)}
+    for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule"):
+        assert objs[kind]["metadata"]["labels"]["release"] == "kps"  # what kube-prometheus-stack selects on
+        assert objs[kind]["metadata"]["labels"]["eventpipe.io/pipeline"] == "shop"
+    for endpoint in [*objs["ServiceMonitor"]["spec"]["endpoints"], *objs["PodMonitor"]["spec"]["podMetricsEndpoints"]]:
+        assert endpoint["interval"] == "15s" and endpoint["scrapeTimeout"] == "5s"
+    rule = objs["PrometheusRule"]["spec"]["groups"][0]["rules"][0]
+    assert rule["expr"].startswith("max(eventpipe_consumer_lag_seconds{") and rule["expr"].endswith("> 300")
 
 
 def test_config_map_carries_the_settings_contract_and_the_schema() -> None:
@@ -60,6 +70,7 @@ def test_config_map_carries_the_settings_contract_and_the_schema() -> None:
     assert json.loads(data["schema.json"]) == shop_schema()
     assert "EVENTPIPE_KINESIS_ENDPOINT_URL" not in data  # production: the AWS endpoint
     assert "EVENTPIPE_JOB_STORE_DSN" not in data  # a secret: only by reference
+    assert data["EVENTPIPE_CONSUMER_LEASE_TABLE"] == "eventpipe_leases_shop_shop"
 
 
 def test_pods_are_locked_down_with_probes_and_resources() -> None:
@@ -82,10 +93,15 @@ def test_pods_are_locked_down_with_probes_and_resources() -> None:
     assert ingest["command"] == ["python", "-m", "eventpipe_ingest"]
     assert ingest["livenessProbe"]["httpGet"]["path"] == "/api/v1/health"
     assert ingest["readinessProbe"]["httpGet"]["path"] == "/api/v1/ready"
+    # /ready may wait READY_WAIT_SECONDS before answering: the probe must not time out first.
+    assert ingest["readinessProbe"]["timeoutSeconds"] > manifests.READY_WAIT_SECONDS
     consumer = children[("Deployment", "shop-consumer")]
     assert consumer["spec"]["replicas"] == 2
     assert consumer["spec"]["template"]["spec"]["containers"][0]["command"] == [
         "python", "-m", "eventpipe_consumer", "run"]
+    consumer_container = consumer["spec"]["template"]["spec"]["containers"][0]
+    assert consumer_container["readinessProbe"]["httpGet"]["path"] == "/readyz"  # 503 while a shard is stopped
+    assert consumer_container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
 def test_secrets_are_references_only() -> None:
@@ -103,12 +119,85 @@ def test_secrets_are_references_only() -> None:
 
 
 def test_irsa_annotation_on_service_accounts() -> None:
-    accounts = manifests.service_accounts(Pipeline.from_body(body()))
-    for sa in accounts:
-        assert sa["metadata"]["annotations"] == {
-            "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/eventpipe-shop"}
-    plain = manifests.service_accounts(Pipeline.from_body(body({"aws": {"roleArn": None}})))
+    """Separate accounts and roles: ingest only writes the stream, the consumer (and maintenance) the tables."""
+    accounts = {sa["metadata"]["name"]: sa for sa in manifests.service_accounts(Pipeline.from_body(body()))}
+    assert accounts["shop-ingest"]["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/eventpipe-shop-ingest"}
+    assert accounts["shop-consumer"]["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/eventpipe-shop-consumer"}
+    plain = manifests.service_accounts(Pipeline.from_body(body({"aws": {"ingestRoleArn": None,
+                                                                        "consumerRoleArn": None}})))
     assert all("annotations" not in sa["metadata"] for sa in plain)
+    cron = manifests.maintenance_cronjob(Pipeline.from_body(body()), OPTS)
+    assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] == "shop-consumer"
+
+
+def test_lease_tables_are_per_pipeline() -> None:
+    """Two pipelines never share lease rows: the table differs whenever namespace or name differs, and it is a
+    valid SQL identifier of at most 63 characters even for the longest names."""
+    tables = {manifests.lease_table(Pipeline.from_body(body(name=n, namespace=ns)))
+              for n, ns in [("shop", "shop"), ("shop", "other"), ("shop-2", "shop"), ("shop", "shop-2")]}
+    assert len(tables) == 4
+    long_ns = "n" * 63
+    one = manifests.lease_table(Pipeline.from_body(body(name="a" * 40, namespace=long_ns)))
+    two = manifests.lease_table(Pipeline.from_body(body(name="a" * 39 + "b", namespace=long_ns)))
+    assert one != two and len(one) <= 63 and len(two) <= 63
+
+
+def test_dev_mode_keeps_state_on_one_claim() -> None:
+    dev = Pipeline.from_body(body({"mode": "dev", "ingest": {"replicas": 1},
+                                   "consumer": {"minReplicas": 1, "maxReplicas": 1},
+                                   "dev": {"storageSize": "5Gi", "storageClassName": "fast"}}))
+    children = _by_kind(manifests.build_children(dev, manifests.BuildOptions(image="i:1", consumer_replicas=1)))
+    claim = children[("PersistentVolumeClaim", "shop-state")]
+    assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}},
+                             "storageClassName": "fast"}
+    for kind, name in [("Deployment", "shop-ingest"), ("Deployment", "shop-consumer")]:
+        obj = children[(kind, name)]
+        assert obj["spec"]["strategy"] == {"type": "Recreate"}  # never two pods on the claim during a rollout
+        volumes = {v["name"]: v for v in obj["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["state"] == {"name": "state", "persistentVolumeClaim": {"claimName": "shop-state"}}
+    consumer_pod = children[("Deployment", "shop-consumer")]["spec"]["template"]["spec"]
+    (term,) = consumer_pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "ingest"
+    shared = _by_kind(manifests.build_children(Pipeline.from_body(body()), OPTS))
+    assert not [k for k in shared if k[0] == "PersistentVolumeClaim"]
+
+
+def test_pod_customisation_per_component() -> None:
+    custom = {"labels": {"team": "data", "app.kubernetes.io/component": "mine"}, "annotations": {"a": "b"},
+              "nodeSelector": {"pool": "ingest"}, "priorityClassName": "high",
+              "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}],
+              "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                  "nodeSelectorTerms": [{"matchExpressions": [{"key": "z", "operator": "In", "values": ["a"]}]}]}}},
+              "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                             "whenUnsatisfiable": "ScheduleAnyway"}]}
+    pipeline = Pipeline.from_body(body({"ingest": {"pod": custom}}))
+    children = _by_kind(manifests.build_children(pipeline, OPTS))
+    template = children[("Deployment", "shop-ingest")]["spec"]["template"]
+    spec = template["spec"]
+    assert template["metadata"]["labels"]["team"] == "data"
+    assert template["metadata"]["labels"]["app.kubernetes.io/component"] == "ingest"  # the selector is kept
+    assert template["metadata"]["annotations"]["a"] == "b"
+    assert manifests.CONFIG_HASH_ANNOTATION in template["metadata"]["annotations"]
+    assert spec["nodeSelector"] == {"pool": "ingest"} and spec["priorityClassName"] == "high"
+    assert spec["tolerations"] == custom["tolerations"] and spec["affinity"] == custom["affinity"]
+    assert spec["topologySpreadConstraints"] == custom["topologySpreadConstraints"]
+    consumer = children[("Deployment", "shop-consumer")]["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "priorityClassName", "tolerations", "affinity"} & set(consumer)
+
+
+def test_maintenance_cronjob_runs_the_consumers_maintenance() -> None:
+    pipeline = Pipeline.from_body(body({"maintenance": {"schedule": "0 4 * * 0", "quietSeconds": 600}}))
+    cron = _by_kind(manifests.build_children(pipeline, OPTS))[("CronJob", "shop-maintenance")]
+    assert cron["spec"]["schedule"] == "0 4 * * 0" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "eventpipe_consumer", "maintenance", "--quiet-seconds", "600"]
+    env = {e["name"] for e in container["env"]}
+    assert {"EVENTPIPE_MAINTENANCE_ORPHAN_GRACE_SECONDS", "EVENTPIPE_MAINTENANCE_SNAPSHOT_RETENTION_SECONDS",
+            "EVENTPIPE_CATALOG_PROPERTIES", "EVENTPIPE_STREAM_NAME"} <= env
+    off = Pipeline.from_body(body({"maintenance": {"enabled": False}}))
+    assert not [c for c in manifests.build_children(off, OPTS) if c["kind"] == "CronJob"]
 
 
 def test_config_hash_rolls_pods_on_spec_changes_that_reach_them() -> None:
@@ -131,8 +220,8 @@ def test_dag_definition_shape() -> None:
         "enabled": True, "trigger": "on-snapshot", "schedule": None, "settingsConfigMap": "shop-config",
         "catalog": {"name": "eventpipe", "namespace": "shop"},
         "tables": {"rawEvents": "shop.raw_events", "rejected": "shop.raw_events_rejected"},
-        "dbt": {"target": "prod", "select": ["+fact_events", "+dim_users", "+dim_products"]},
-        "gx": {"suites": ["raw_events", "marts"]},
+        "dbt": {"target": "duckdb", "select": ["+fact_events", "+dim_users", "+dim_products"]},
+        "gx": {"suites": ["staging", "marts"]},
         "alerts": [
             {"type": "slack", "severity": "critical", "urlSecretRef": {"name": "shop-alerts", "key": "slack-webhook"}},
             {"type": "log", "severity": "warning"}],
@@ -167,7 +256,8 @@ SPEC_CHANGES = st.fixed_dictionaries({}, optional={
     "transform": st.fixed_dictionaries({"enabled": st.booleans()}),
     "networkPolicy": st.fixed_dictionaries({"enabled": st.booleans()}),
     "monitoring": st.fixed_dictionaries({"serviceMonitor": st.booleans(), "prometheusRule": st.booleans()}),
-    "aws": st.fixed_dictionaries({"roleArn": st.none(), "kinesisEndpointUrl": st.just("http://127.0.0.1:4567")}),
+    "aws": st.fixed_dictionaries({"ingestRoleArn": st.none(), "consumerRoleArn": st.none(),
+                                  "kinesisEndpointUrl": st.just("http://127.0.0.1:4567")}),
     "jobStore": st.just({"dsnSecretRef": None}),
     "ingest_auth_off": st.just(True),
 })

@@ -26,20 +26,20 @@ from servers import free_port
 
 G, V, P = "eventpipe.io", "v1alpha1", "eventpipelines"
 NS = "shop"
-LAG_METRIC = "eventpipe_consumer_millis_behind_latest"
+LAG_METRIC = "eventpipe_consumer_lag_seconds"
 
 
 class LagServer:
-    """A consumer's /metrics on 127.0.0.1 whose MillisBehindLatest the test sets."""
+    """A consumer's /metrics on 127.0.0.1 whose lag (seconds) the test sets."""
 
     def __init__(self) -> None:
-        self.millis = 0.0
+        self.seconds = 0.0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 text = (f"# TYPE {LAG_METRIC} gauge\n"
-                        f'{LAG_METRIC}{{shard="shardId-000000000000"}} {outer.millis}\n')
+                        f'{LAG_METRIC}{{shard="shardId-000000000000"}} {outer.seconds}\n')
                 payload = text.encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(payload)))
@@ -158,8 +158,9 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
     assert pod.containers[0].readiness_probe.http_get.path == "/api/v1/ready"
     assert found["cm"].data["EVENTPIPE_KINESIS_ENDPOINT_URL"] == kinesis_endpoint
     assert json.loads(found["cm"].data["schema.json"]) == doc["spec"]["schema"]
-    assert found["sa"].metadata.annotations == {"eks.amazonaws.com/role-arn": doc["spec"]["aws"]["roleArn"]}
-    assert json.loads(found["dag"].data["dag.json"])["dbt"]["target"] == "prod"
+    assert found["sa"].metadata.annotations == {"eks.amazonaws.com/role-arn": doc["spec"]["aws"]["consumerRoleArn"]}
+    assert json.loads(found["dag"].data["dag.json"])["dbt"]["target"] == "duckdb"
+    assert found["cm"].data["EVENTPIPE_CONSUMER_LEASE_TABLE"] == f"eventpipe_leases_{NS}_{name}"
 
     # --- stream and tables provisioned; status says so; no pods yet, so not Ready
     obj = wait_for("StreamReady and TableReady", lambda: (lambda o: o if (
@@ -175,7 +176,14 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
     assert obj["status"]["phase"] == "Provisioning"
     assert condition(obj, "IngestAvailable")["status"] == "False"  # type: ignore[index]
     assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
-    assert condition(obj, "DagDeployed")["status"] == "True"  # type: ignore[index]
+    assert condition(obj, "DagPublished")["status"] == "True"  # type: ignore[index]
+    assert condition(obj, "ChildrenOwned")["status"] == "True"  # type: ignore[index]
+    # What the operator created is recorded: the stream's ARN and each table's UUID in its catalog.
+    assert obj["status"]["stream"]["arn"] == summary["StreamARN"]
+    assert obj["status"]["tables"]["catalog"] == "eventpipe"
+    assert obj["status"]["tables"]["createdTables"] == [
+        {"name": t, "uuid": str(catalog.load_table(t).metadata.table_uuid)}
+        for t in ("shop.raw_events", "shop.raw_events_rejected")]
     # The finalizer is only there while something outside Kubernetes must be cleaned: Retain needs none.
     assert "eventpipe.io/cleanup" not in (obj["metadata"].get("finalizers") or [])
 
@@ -201,7 +209,7 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
 
     # --- lag scaling: a running consumer pod reports 5 minutes of lag (target 60 s) -> 4 consumers (max,
     # and the stream has 4 open shards); then no lag -> back to minReplicas after the stabilization window.
-    lag_server.millis = 300_000
+    lag_server.seconds = 300
     core.create_namespaced_pod(NS, {
         "metadata": {"name": f"{name}-consumer-0", "labels": {"app.kubernetes.io/instance": name,
                                                               "app.kubernetes.io/component": "consumer"}},
@@ -212,10 +220,10 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
         "phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}})
     wait_for("4 consumers", lambda: apps.read_namespaced_deployment(f"{name}-consumer", NS).spec.replicas == 4)
     obj = wait_for("lag in status", lambda: (lambda o: o if (o["status"].get("consumers") or {}).get(
-        "lagSeconds") == "300.0" else None)(get(custom, name)))
+        "lagSeconds") == 300.0 else None)(get(custom, name)))
     scaled = [e for e in events_for(core, name) if e.reason == "ConsumersScaled"]
     assert any("1 -> 4 (LagHigh" in e.message for e in scaled)
-    lag_server.millis = 0
+    lag_server.seconds = 0
     wait_for("back to 1 consumer", lambda: apps.read_namespaced_deployment(f"{name}-consumer", NS).spec.replicas == 1,
              timeout=30)
     assert any("4 -> 1 (LagLow" in e.message for e in events_for(core, name) if e.reason == "ConsumersScaled")
@@ -223,7 +231,8 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
     # --- a spec change updates the children and rolls the pods (config hash); monitoring CRDs appear
     cluster.kubectl("apply", "--server-side", "-f", str(Path(__file__).parent / "monitoring-crds.yaml"))
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com")
+                    "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com",
+                    "crd/podmonitors.monitoring.coreos.com")
     old_hash = found["ingest"].spec.template.metadata.annotations["eventpipe.io/config-hash"]
     schema = dict(doc["spec"]["schema"])
     schema["event_types"] = [*schema["event_types"], "refund"]
@@ -243,7 +252,7 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
     assert monitors.get_namespaced_custom_object("monitoring.coreos.com", "v1", NS, "prometheusrules", name)
     obj = wait_for("observedGeneration 2", lambda: (lambda o: o if o["status"].get("observedGeneration") == 2
                                                     else None)(get(custom, name)))
-    assert condition(obj, "DagDeployed")["reason"] == "NotRequested"  # type: ignore[index]
+    assert condition(obj, "DagPublished")["reason"] == "NotRequested"  # type: ignore[index]
 
     # --- delete with deletionPolicy Retain: gone at once; the stream and tables stay
     custom.delete_namespaced_custom_object(G, V, NS, P, name)
@@ -256,15 +265,17 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
 
 
 def test_delete_policy_removes_stream_and_tables(operator: Any, custom: client.CustomObjectsApi,
-                                                 kinesis_endpoint: str, catalog_props: dict[str, str]) -> None:
+                                                 apps: client.AppsV1Api, kinesis_endpoint: str,
+                                                 catalog_props: dict[str, str]) -> None:
     name = "shop-delete"
     doc = pipeline_doc(name, kinesis_endpoint, catalog_props, deletionPolicy="Delete")
     custom.create_namespaced_custom_object(G, V, NS, P, doc)
     obj = wait_for("the cleanup finalizer", lambda: (lambda o: o if "eventpipe.io/cleanup" in (
-        o["metadata"].get("finalizers") or []) else None)(get(custom, name)))
+        o["metadata"].get("finalizers") or []) and (o.get("status") or {}).get("tables") else None)(get(custom, name)))
     assert obj["status"]["tables"]["createdByOperator"] is True
     kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")
     assert kinesis.describe_stream_summary(StreamName=f"{name}-events")
+    wait_for("the consumer Deployment", lambda: apps.read_namespaced_deployment(f"{name}-consumer", NS))
     custom.delete_namespaced_custom_object(G, V, NS, P, name)
     wait_for("the pipeline gone", lambda: not custom.list_namespaced_custom_object(
         G, V, NS, P, field_selector=f"metadata.name={name}")["items"])
@@ -272,6 +283,76 @@ def test_delete_policy_removes_stream_and_tables(operator: Any, custom: client.C
     assert f"{name}-events" not in names
     catalog = load_catalog("eventpipe", **catalog_props)
     assert ("shop_delete",) not in catalog.list_namespaces()
+    # The consumers were scaled to zero and maintenance suspended before anything was deleted (no garbage
+    # collector runs here, so the children are still there to show it).
+    assert apps.read_namespaced_deployment(f"{name}-consumer", NS).spec.replicas == 0
+    cron = client.BatchV1Api(apps.api_client).read_namespaced_cron_job(f"{name}-maintenance", NS)
+    assert cron.spec.suspend is True
+
+
+def test_delete_policy_keeps_what_it_did_not_create(operator: Any, custom: client.CustomObjectsApi,
+                                                    kinesis_endpoint: str, catalog_props: dict[str, str]) -> None:
+    """A table replaced by someone else after the operator created it (a new UUID) is not dropped; an
+    existing stream the operator did not create is not deleted; the pipeline still goes."""
+    from eventpipe_common import tables as table_defs
+
+    name = "shop-foreign"
+    kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")
+    kinesis.create_stream(StreamName=f"{name}-events", ShardCount=1)
+    wait_for("the foreign stream ACTIVE", lambda: kinesis.describe_stream_summary(StreamName=f"{name}-events")[
+        "StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE")
+    doc = pipeline_doc(name, kinesis_endpoint, catalog_props, deletionPolicy="Delete")
+    custom.create_namespaced_custom_object(G, V, NS, P, doc)
+    obj = wait_for("tables recorded", lambda: (lambda o: o if ((o.get("status") or {}).get("tables") or {}).get(
+        "createdTables") else None)(get(custom, name)))
+    assert obj["status"]["stream"]["createdByOperator"] is False
+    catalog = load_catalog("eventpipe", **catalog_props)
+    catalog.drop_table("shop_foreign.raw_events_rejected")
+    catalog.create_table("shop_foreign.raw_events_rejected", schema=table_defs.raw_events_rejected_schema())
+    custom.delete_namespaced_custom_object(G, V, NS, P, name)
+    wait_for("the pipeline gone", lambda: not custom.list_namespaced_custom_object(
+        G, V, NS, P, field_selector=f"metadata.name={name}")["items"])
+    assert sorted(t[1] for t in catalog.list_tables("shop_foreign")) == ["raw_events_rejected"]
+    assert kinesis.describe_stream_summary(StreamName=f"{name}-events")["StreamDescriptionSummary"]
+
+
+def test_existing_object_of_someone_else_is_not_taken_over(operator: Any, custom: client.CustomObjectsApi,
+                                                           apps: client.AppsV1Api, kinesis_endpoint: str,
+                                                           catalog_props: dict[str, str]) -> None:
+    """Server-side apply with force would take fields over: an existing <name>-ingest Deployment that is not
+    the pipeline's is left exactly as it was, and ChildrenOwned=False says so."""
+    name = "shop-taken"
+    theirs = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"{name}-ingest", "namespace": NS},
+              "spec": {"replicas": 7, "selector": {"matchLabels": {"app": "theirs"}},
+                       "template": {"metadata": {"labels": {"app": "theirs"}},
+                                    "spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}}
+    before = apps.create_namespaced_deployment(NS, theirs)
+    custom.create_namespaced_custom_object(G, V, NS, P, pipeline_doc(name, kinesis_endpoint, catalog_props))
+    obj = wait_for("ChildrenOwned False", lambda: condition_is(custom, name, "ChildrenOwned", "False"))
+    assert condition(obj, "ChildrenOwned")["reason"] == "NotOwned"  # type: ignore[index]
+    assert f"Deployment/{name}-ingest" in condition(obj, "ChildrenOwned")["message"]  # type: ignore[index]
+    assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
+    after = apps.read_namespaced_deployment(f"{name}-ingest", NS)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert after.spec.replicas == 7 and not after.metadata.owner_references
+    assert "eventpipe-operator" not in {m.manager for m in after.metadata.managed_fields}
+    assert apps.read_namespaced_deployment(f"{name}-consumer", NS).metadata.owner_references  # the rest applied
+    custom.delete_namespaced_custom_object(G, V, NS, P, name)
+    apps.delete_namespaced_deployment(f"{name}-ingest", NS)
+
+
+def test_disallowed_catalog_url_is_refused_before_anything_runs(operator: Any, custom: client.CustomObjectsApi,
+                                                                apps: client.AppsV1Api, kinesis_endpoint: str,
+                                                                catalog_props: dict[str, str]) -> None:
+    """A spec cannot make the operator call any URL with its credentials: a catalog URI outside the allowed
+    patterns is SpecValid=False and nothing is applied."""
+    name = "shop-ssrf"
+    props = {**catalog_props, "type": "rest", "uri": "http://169.254.169.254/latest/meta-data"}
+    custom.create_namespaced_custom_object(G, V, NS, P, pipeline_doc(name, kinesis_endpoint, props))
+    obj = wait_for("SpecValid False", lambda: condition_is(custom, name, "SpecValid", "False"))
+    assert "not allowed by the operator's allowedCatalogUris" in condition(obj, "SpecValid")["message"]  # type: ignore[index]
+    assert not apps.list_namespaced_deployment(NS, label_selector=f"eventpipe.io/pipeline={name}").items
+    custom.delete_namespaced_custom_object(G, V, NS, P, name)
 
 
 def test_invalid_schema_is_reported_as_a_condition(operator: Any, custom: client.CustomObjectsApi,

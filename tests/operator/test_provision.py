@@ -20,7 +20,7 @@ def sql_catalog(tmp: Path) -> dict[str, str]:
 
 
 def pipeline_for(kinesis_endpoint: str, tmp: Path, stream_name: str, **changes: Any) -> Pipeline:
-    spec = {"aws": {"kinesisEndpointUrl": kinesis_endpoint, "region": "us-east-1", "roleArn": None},
+    spec = {"aws": {"kinesisEndpointUrl": kinesis_endpoint, "region": "us-east-1"},
             "stream": {"name": stream_name, "shards": 2, "create": True, "retentionHours": 24},
             "iceberg": {"catalogProperties": sql_catalog(tmp), "createTables": True}}
     return Pipeline.from_body(body(merge(spec, changes)))
@@ -35,11 +35,15 @@ def test_stream_created_once_and_reported(kinesis_endpoint: str, tmp_path: Path)
     assert (again.created, again.arn) == (False, first.arn)
     other = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")
     assert other.describe_stream_summary(StreamName="prov-stream")["StreamDescriptionSummary"]["OpenShardCount"] == 2
-    assert provision.delete_stream(kinesis, "prov-stream") is True
+    # Only the stream with the recorded ARN is deleted: another ARN (someone else's stream) is kept.
+    with pytest.raises(provision.ProvisioningError, match="not the .* the operator created: kept"):
+        provision.delete_stream(kinesis, "prov-stream", first.arn + "-other")
+    assert provision.describe_stream(kinesis, "prov-stream") is not None
+    assert provision.delete_stream(kinesis, "prov-stream", first.arn) is True
     deadline = time.monotonic() + 10
     while provision.describe_stream(kinesis, "prov-stream") is not None and time.monotonic() < deadline:
         time.sleep(0.05)  # deleting is asynchronous, even on kinesalite
-    assert provision.delete_stream(kinesis, "prov-stream") is False
+    assert provision.delete_stream(kinesis, "prov-stream", first.arn) is False
 
 
 def test_missing_stream_without_create_is_an_error(kinesis_endpoint: str, tmp_path: Path) -> None:
@@ -65,6 +69,8 @@ def test_tables_created_with_the_shared_definitions(tmp_path: Path) -> None:
     catalog = provision.catalog_for(pipeline)
     state = provision.ensure_tables(catalog, pipeline)
     assert sorted(state.created) == ["shop.raw_events", "shop.raw_events_rejected"] and state.problems == []
+    assert state.namespace_created is True
+    assert state.uuids == {t: str(catalog.load_table(t).metadata.table_uuid) for t in state.created}
     raw = catalog.load_table("shop.raw_events")
     promoted = provision.promoted_columns(pipeline)
     assert promoted == [("amount", "double"), ("currency", "string"), ("product_id", "string"),
@@ -88,7 +94,20 @@ def test_tables_created_with_the_shared_definitions(tmp_path: Path) -> None:
     wider = pipeline_for("http://127.0.0.1:1", tmp_path, "unused", schema=schema)
     assert provision.ensure_tables(catalog, wider).problems == ["shop.raw_events lacks columns ['plan']"]
 
-    assert sorted(provision.drop_tables(catalog, pipeline)) == ["shop.raw_events", "shop.raw_events_rejected"]
+    assert again.uuids == {} and again.namespace_created is False  # nothing new was created
+
+    # Delete drops a table only while it has the UUID recorded at creation: one re-created by someone else
+    # under the same name (a new UUID) is kept, and so is the namespace that still holds it.
+    catalog.drop_table("shop.raw_events_rejected")
+    catalog.create_table("shop.raw_events_rejected", schema=tables.raw_events_rejected_schema())
+    with pytest.raises(provision.ProvisioningError, match="raw_events_rejected is .* not the .* kept"):
+        provision.drop_tables(catalog, state.uuids, "shop")
+    assert sorted(t[1] for t in catalog.list_tables("shop")) == ["raw_events_rejected"]
+    mine = {"shop.raw_events": state.uuids["shop.raw_events"]}
+    assert provision.drop_tables(catalog, mine, "shop") == []  # already gone; the namespace is not empty
+    assert ("shop",) in catalog.list_namespaces()
+    catalog.drop_table("shop.raw_events_rejected")
+    assert provision.drop_tables(catalog, {}, "shop") == ["namespace shop"]
     assert ("shop",) not in catalog.list_namespaces()
 
 

@@ -34,7 +34,7 @@ def test_changes_while_stopped_are_applied_on_restart(cluster: KubeCluster, cust
     def monitored(generation: int) -> Any:
         obj = custom.get_namespaced_custom_object(G, V, NS, P, "restart")
         status = obj.get("status") or {}
-        return obj if status.get("observedGeneration") == generation and "lagSeconds" in (
+        return obj if status.get("observedGeneration") == generation and "lagSource" in (
             status.get("consumers") or {}) else None
 
     with run_operator(custom):
@@ -77,7 +77,7 @@ def test_two_replicas_one_active_then_fail_over(cluster: KubeCluster, custom: cl
 
     def monitored() -> Any:
         status = custom.get_namespaced_custom_object(G, V, NS, P, "peers").get("status") or {}
-        return status.get("observedGeneration") == 1 and "lagSeconds" in (status.get("consumers") or {})
+        return status.get("observedGeneration") == 1 and "lagSource" in (status.get("consumers") or {})
 
     with run_operator(custom, priority=0):
         with run_operator(custom, priority=100):

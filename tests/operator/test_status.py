@@ -5,7 +5,7 @@ from __future__ import annotations
 from eventpipe_operator.status import Condition, merge_conditions, phase_of, ready_condition, transitions
 
 OK = [Condition(t, True, "Fine") for t in ("SpecValid", "StreamReady", "TableReady", "IngestAvailable",
-                                            "ConsumersScaled", "DagDeployed")]
+                                            "ConsumersScaled", "DagPublished")]
 
 
 def test_ready_only_when_every_part_is() -> None:

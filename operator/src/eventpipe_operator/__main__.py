@@ -8,6 +8,7 @@ through the KopfPeering / ClusterKopfPeering object named EVENTPIPE_OPERATOR_PEE
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import kopf
 from eventpipe_common.logging import configure_logging
@@ -26,13 +27,21 @@ def main(argv: list[str] | None = None) -> None:
     op = OperatorSettings()
     configure_logging("operator", op.log_level)
     assert handlers.reconcile is not None  # importing the module registered the handlers
-    kopf.run(
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        standalone=args.standalone,
-        peering_name=op.peering_name,
-        liveness_endpoint=args.liveness,
-    )
+    kopf.run(**run_kwargs(args.namespace, args.standalone, op.peering_name, args.liveness))
+
+
+def run_kwargs(namespaces: list[str], standalone: bool, peering_name: str, liveness: str) -> dict[str, Any]:
+    """kopf.run's arguments. A peering name makes kopf's peering *mandatory*, and --standalone means no peering
+    selectors at all: given both, kopf waits forever for a peering resource it never watches and reconciles
+    nothing. So the peering name is passed only with peering on (then a missing peering object pauses the
+    operator, as it should: two replicas without it would both act)."""
+    return {
+        "clusterwide": not namespaces,
+        "namespaces": namespaces,
+        "standalone": standalone,
+        "peering_name": None if standalone else peering_name,
+        "liveness_endpoint": liveness,
+    }
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Every problem names the field it is about (e.g. "spec.schema.fields[3].pattern")
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .spec import PipelineSpec
@@ -137,9 +137,91 @@ def _check_field(here: str, field: Any, declared: set[str] | None) -> Iterable[s
             yield f"{here}.event_types[{j}]: {etype!r} is not in spec.schema.event_types"
 
 
-def check_spec(spec: PipelineSpec) -> list[str]:
+# What the DAG may name: the targets of dbt/profiles.yml and the suites `python -m eventpipe_quality run --suite`
+# accepts. The CRD's enums say the same; the operator repeats them for objects stored before those enums.
+DBT_TARGETS = ("duckdb", "snowflake")
+GX_SUITES = ("staging", "marts")
+# Orphan files younger than this many commit intervals may belong to a batch a consumer has not committed yet.
+ORPHAN_GRACE_COMMIT_INTERVALS = 20
+# Catalog properties that make the catalog client connect somewhere (checked against the allowed URIs).
+_URL_KEY = re.compile(r"(^|[.-])(uri|endpoint|url)$")
+
+
+def check_state(spec: PipelineSpec) -> list[str]:
+    """Fail closed: shared state must be named, or the pipeline says it is a single-pod dev pipeline."""
+    problems: list[str] = []
+    if spec.mode == "dev":
+        if spec.ingest.replicas != 1:
+            problems.append(f"spec.ingest.replicas: mode dev runs one ingest pod, not {spec.ingest.replicas}")
+        if spec.consumer.min_replicas != 1 or spec.consumer.max_replicas != 1:
+            problems.append("spec.consumer: mode dev runs one consumer (minReplicas and maxReplicas 1)")
+        return problems
+    if not spec.iceberg.catalog_properties and spec.iceberg.catalog_secret_ref is None:
+        problems.append("spec.iceberg: mode shared needs a shared catalog (catalogProperties or catalogSecretRef); "
+                        "without one every consumer pod would commit into its own SQLite catalog")
+    if spec.job_store.dsn_secret_ref is None:
+        problems.append("spec.jobStore.dsnSecretRef: mode shared needs a shared job store; without one every "
+                        "ingest pod keeps its own jobs and every consumer its own leases")
+    return problems
+
+
+def check_dag(spec: PipelineSpec) -> list[str]:
+    """The DAG runs only names that exist: a dbt target of dbt/profiles.yml, suites the GX command accepts."""
+    if not spec.transform.enabled:
+        return []
+    problems = []
+    if spec.transform.dbt.target not in DBT_TARGETS:
+        problems.append(f"spec.transform.dbt.target: {spec.transform.dbt.target!r} is not a target of "
+                        f"dbt/profiles.yml ({', '.join(DBT_TARGETS)})")
+    for i, suite in enumerate(spec.transform.gx.suites):
+        if suite not in GX_SUITES:
+            problems.append(f"spec.transform.gx.suites[{i}]: {suite!r} is not a GX suite ({', '.join(GX_SUITES)})")
+    return problems
+
+
+def orphan_grace_floor(commit_interval_seconds: float) -> float:
+    """The smallest orphan grace period that cannot delete the files of a batch still being committed."""
+    return max(3600.0, ORPHAN_GRACE_COMMIT_INTERVALS * commit_interval_seconds)
+
+
+def check_maintenance(spec: PipelineSpec) -> list[str]:
+    floor = orphan_grace_floor(spec.consumer.commit_interval_seconds)
+    if spec.maintenance.orphan_grace_seconds < floor:
+        return [f"spec.maintenance.orphanGraceSeconds: {spec.maintenance.orphan_grace_seconds} is below "
+                f"{floor:.0f} ({ORPHAN_GRACE_COMMIT_INTERVALS} commit intervals, at least an hour)"]
+    return []
+
+
+def disallowed_urls(properties: dict[str, str], allowed: Sequence[str]) -> list[str]:
+    """Catalog properties naming a URL/endpoint that no allowed pattern (full match) covers."""
+    patterns = [re.compile(p) for p in allowed]
+    return [f"{key}={value!r}" for key, value in sorted(properties.items())
+            if _URL_KEY.search(key.lower()) and not any(p.fullmatch(value) for p in patterns)]
+
+
+def check_endpoints(spec: PipelineSpec, allowed_catalog_uris: Sequence[str],
+                    allowed_kinesis_endpoints: Sequence[str]) -> list[str]:
+    """The operator calls the catalog and Kinesis with its own credentials: only where the chart allows."""
+    problems = []
+    bad = disallowed_urls(spec.iceberg.catalog_properties, allowed_catalog_uris)
+    if bad:
+        problems.append(f"spec.iceberg.catalogProperties: {', '.join(bad)} not allowed by the operator's "
+                        "allowedCatalogUris")
+    endpoint = spec.aws.kinesis_endpoint_url
+    if endpoint and not any(re.fullmatch(p, endpoint) for p in allowed_kinesis_endpoints):
+        problems.append(f"spec.aws.kinesisEndpointUrl: {endpoint!r} not allowed by the operator's "
+                        "allowedKinesisEndpoints")
+    return problems
+
+
+def check_spec(spec: PipelineSpec, allowed_catalog_uris: Sequence[str] = (),
+               allowed_kinesis_endpoints: Sequence[str] = ()) -> list[str]:
     """Every problem the operator finds in a spec the API server accepted."""
     problems = check_schema(spec.schema_)
+    problems.extend(check_state(spec))
+    problems.extend(check_dag(spec))
+    problems.extend(check_maintenance(spec))
+    problems.extend(check_endpoints(spec, allowed_catalog_uris, allowed_kinesis_endpoints))
     for part, resources in (("ingest", spec.ingest.resources), ("consumer", spec.consumer.resources)):
         if resources is None:
             continue

@@ -20,10 +20,18 @@ class OperatorSettings(BaseSettings):
     metrics_port: int = Field(default=8080, ge=0, description="The operator's own /metrics; 0 disables it.")
     metrics_host: str = Field(default="127.0.0.1",
                               description="Bind address of /metrics; the Helm chart sets 0.0.0.0 inside the pod.")
-    lag_metric: str = Field(default="eventpipe_consumer_millis_behind_latest",
-                            description="Gauge (per shard) the consumers export: Kinesis MillisBehindLatest.")
+    lag_metric: str = Field(default="eventpipe_consumer_lag_seconds",
+                            description="Gauge (per shard) of the consumers' lag: in seconds when its name ends "
+                                        "in _seconds, else milliseconds (MillisBehindLatest).")
     lag_scrape_timeout_seconds: float = Field(default=2.0, gt=0)
     provision_timeout_seconds: float = Field(default=120.0, gt=0,
                                              description="How long to wait for a stream to be ACTIVE.")
+    allowed_catalog_uris: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (full match) a catalog property naming a URI/endpoint/URL must match "
+                    "before the operator loads that catalog with its own credentials; empty allows none.")
+    allowed_kinesis_endpoints: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (full match) for spec.aws.kinesisEndpointUrl; empty allows only AWS's.")
     peering_name: str = "eventpipe"
     log_level: str = "INFO"

@@ -22,9 +22,9 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from . import manifests, metrics, provision, scaling
-from .checks import check_spec
+from .checks import check_spec, disallowed_urls
 from .config import OperatorSettings
-from .kube import Kube, load_api_client, object_path
+from .kube import Kube, NotOwnedError, load_api_client, object_path
 from .lag import scrape_lag
 from .spec import API_VERSION, GROUP, PLURAL, VERSION, Pipeline
 from .status import Condition, merge_conditions, now_iso, phase_of, ready_condition, transitions
@@ -91,8 +91,10 @@ def _stream_condition(pipeline: Pipeline, op: OperatorSettings, status: Any,
     except (ClientError, BotoCoreError) as exc:
         metrics.ERRORS.labels("stream").inc()
         return Condition("StreamReady", None, "StreamUnreachable", f"Kinesis: {exc}"), None
+    # The ARN recorded when the operator created the stream is kept: Delete removes only that stream.
     patch.status["stream"] = {
-        "name": state.name, "arn": state.arn, "status": state.status, "openShards": state.open_shards,
+        "name": state.name, "arn": _previous(status, "stream", "arn") if created_before else state.arn,
+        "status": state.status, "openShards": state.open_shards,
         "createdByOperator": created_before or state.created,
     }
     verb = "created" if state.created else "exists"
@@ -103,25 +105,43 @@ def _stream_condition(pipeline: Pipeline, op: OperatorSettings, status: Any,
     return Condition("StreamReady", True, "StreamActive", message), state
 
 
-def _table_condition(pipeline: Pipeline, kube: Kube, status: Any, patch: kopf.Patch) -> Condition:
+def _catalog(pipeline: Pipeline, kube: Kube, op: OperatorSettings) -> Any:
+    """The pipeline's catalog, loaded with the operator's credentials only if every URL-like property (also
+    those from the catalog Secret) is one the chart's allowedCatalogUris permits."""
+    secret_props = None
+    if pipeline.spec.iceberg.catalog_secret_ref is not None:
+        secret_props = kube.secret_data(pipeline.namespace, pipeline.spec.iceberg.catalog_secret_ref.name)
+    bad = disallowed_urls({**pipeline.spec.iceberg.catalog_properties, **(secret_props or {})},
+                          op.allowed_catalog_uris)
+    if bad:
+        raise provision.ProvisioningError(f"catalog properties {', '.join(k.split('=')[0] for k in bad)} name "
+                                          "a URL the operator's allowedCatalogUris does not allow")
+    return provision.catalog_for(pipeline, secret_props)
+
+
+def _table_condition(pipeline: Pipeline, kube: Kube, op: OperatorSettings, status: Any,
+                     patch: kopf.Patch) -> Condition:
     if not pipeline.spec.iceberg.create_tables:
         return Condition("TableReady", True, "NotRequested",
                          "spec.iceberg.createTables is false: the consumer creates the tables on first write")
     created_before = bool(_previous(status, "tables", "createdByOperator"))
     try:
-        secret_props = None
-        if pipeline.spec.iceberg.catalog_secret_ref is not None:
-            secret_props = kube.secret_data(pipeline.namespace, pipeline.spec.iceberg.catalog_secret_ref.name)
-        state = provision.ensure_tables(provision.catalog_for(pipeline, secret_props), pipeline)
+        state = provision.ensure_tables(_catalog(pipeline, kube, op), pipeline)
     except (provision.ProvisioningError, LookupError) as exc:
         metrics.ERRORS.labels("tables").inc()
         return Condition("TableReady", False, "TableProvisioningFailed", str(exc))
     except Exception as exc:  # noqa: BLE001 - any catalog backend error is reported on the resource, then retried
         metrics.ERRORS.labels("tables").inc()
         return Condition("TableReady", None, "CatalogUnreachable", f"{type(exc).__name__}: {exc}")
+    # What the operator created (table UUIDs, the namespace) accumulates: Delete drops exactly those.
+    recorded = {t["name"]: t["uuid"] for t in _previous(status, "tables", "createdTables") or []}
+    recorded.update(state.uuids)
     patch.status["tables"] = {
+        "catalog": pipeline.spec.iceberg.catalog_name,
         "namespace": state.namespace, "created": sorted(state.created + state.existing),
         "createdByOperator": created_before or bool(state.created),
+        "createdTables": [{"name": k, "uuid": v} for k, v in sorted(recorded.items())],
+        "namespaceCreated": bool(_previous(status, "tables", "namespaceCreated")) or state.namespace_created,
     }
     if state.problems:
         return Condition("TableReady", False, "TableSchemaMismatch", "; ".join(state.problems))
@@ -149,10 +169,21 @@ def _availability(pipeline: Pipeline, kube: Kube) -> tuple[list[Condition], dict
 
 
 def _dag_condition(pipeline: Pipeline) -> Condition:
+    """DagPublished: what is true is that the DAG definition is in its ConfigMap; whether Airflow registered
+    a DAG from it is Airflow's to say (the operator does not call Airflow)."""
     if pipeline.spec.transform.enabled:
-        return Condition("DagDeployed", True, "ConfigMapApplied",
-                         f"DAG definition in ConfigMap {manifests.child_name(pipeline, 'dag')}")
-    return Condition("DagDeployed", True, "NotRequested", "spec.transform.enabled is false")
+        return Condition("DagPublished", True, "ConfigMapApplied",
+                         f"DAG definition published in ConfigMap {manifests.child_name(pipeline, 'dag')} "
+                         "(registration in Airflow is not checked)")
+    return Condition("DagPublished", True, "NotRequested", "spec.transform.enabled is false")
+
+
+def _children_condition(not_owned: list[str], total: int) -> Condition:
+    if not_owned:
+        return Condition("ChildrenOwned", False, "NotOwned",
+                         f"{', '.join(not_owned)} exist(s) and are not this pipeline's (no owner reference to it): "
+                         "left unchanged; rename or remove them")
+    return Condition("ChildrenOwned", True, "Applied", f"{total} children applied")
 
 
 def _write_status(body: Any, status: Any, patch: Any, pipeline_name: str, namespace: str,
@@ -212,7 +243,7 @@ def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: ko
     pipeline: Pipeline | None = None
     try:
         pipeline = Pipeline.from_body(body)
-        problems = check_spec(pipeline.spec)
+        problems = check_spec(pipeline.spec, op.allowed_catalog_uris, op.allowed_kinesis_endpoints)
     except ValidationError as exc:
         problems = [f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
     if pipeline is None or problems:  # nothing is applied for a spec the services could not run
@@ -225,15 +256,20 @@ def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: ko
     parts = [Condition("SpecValid", True, "SpecValid", "the spec passed the operator's checks")]
     stream_cond, _state = _stream_condition(pipeline, op, status, patch)
     parts.append(stream_cond)
-    parts.append(_table_condition(pipeline, kube, status, patch))
+    parts.append(_table_condition(pipeline, kube, op, status, patch))
 
     monitoring = kube.has_monitoring_crds()
     opts = manifests.BuildOptions(image=op.services_image, consumer_replicas=_initial_consumers(pipeline, status),
                                   monitoring_crds=monitoring)
     children = manifests.build_children(pipeline, opts)
+    not_owned: list[str] = []
     try:
         for child in children:
-            kube.apply(child)
+            try:
+                kube.apply(child)
+            except NotOwnedError as exc:
+                not_owned.append(str(exc))
+                continue
             metrics.APPLIES.labels(child["kind"]).inc()
         removed = kube.prune(pipeline.namespace, pipeline.name, pipeline.uid,
                              {manifests.child_key(c) for c in children}, monitoring)
@@ -244,6 +280,7 @@ def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: ko
         kopf.event(body, type="Normal", reason="ChildrenPruned", message=f"removed {', '.join(removed)}")
     logger.info("applied %d children (monitoring CRDs: %s)", len(children), monitoring)
 
+    parts.append(_children_condition(not_owned, len(children)))
     availability, ingest_status, consumer_status = _availability(pipeline, kube)
     parts.extend(availability)
     parts.append(_dag_condition(pipeline))
@@ -280,6 +317,7 @@ def monitor(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo:
         try:
             obj = kube.get(path)
             if obj is None or obj["metadata"].get("deletionTimestamp"):
+                metrics.forget_pipeline(namespace or "", name)
                 return
             patch = _StatusPatch()
             monitor_once(obj, obj.get("status") or {}, patch, op, kube, logger)
@@ -343,7 +381,7 @@ def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube:
     ))
     consumers: dict[str, Any] = {
         "desiredReplicas": decision.replicas,
-        "lagSeconds": "unknown" if lag is None else f"{lag:.1f}",
+        "lagSeconds": None if lag is None else round(lag, 1),
         "lagSource": "metrics",
         "pendingReplicas": decision.pending_replicas,
         "pendingSince": None if decision.pending_since is None else f"{decision.pending_since:.3f}",
@@ -353,11 +391,11 @@ def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube:
     if decision.changed(current):
         opts = manifests.BuildOptions(image=op.services_image, consumer_replicas=decision.replicas,
                                       monitoring_crds=False)
-        kube.apply(manifests.consumer_deployment(pipeline, opts))
+        kube.apply(manifests.consumer_deployment(pipeline, opts))  # NotOwnedError: this tick fails, nothing changes
         metrics.SCALINGS.labels(decision.reason).inc()
         consumers["lastScaleTime"] = now_iso()
         message = (f"consumers {current} -> {decision.replicas} ({decision.reason}; lag "
-                   f"{consumers['lagSeconds']}s, target {consumer_spec.target_lag_seconds}s, "
+                   f"{'unknown' if lag is None else f'{lag:.1f}'}s, target {consumer_spec.target_lag_seconds}s, "
                    f"open shards {open_shards if open_shards is not None else 'unknown'})")
         kopf.event(body, type="Normal", reason="ConsumersScaled", message=message)
         logger.info(message)
@@ -365,13 +403,14 @@ def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube:
         patch.status["stream"] = {"openShards": open_shards}
     parts = [Condition(c["type"], {"True": True, "False": False}.get(c["status"]), c.get("reason", ""),
                        c.get("message", "")) for c in conditions if c["type"] not in
-             ("Ready", "IngestAvailable", "ConsumersScaled", "DagDeployed")]
+             ("Ready", "IngestAvailable", "ConsumersScaled", "DagPublished", "DagDeployed")]
     availability, ingest_status, consumer_status = _availability(pipeline, kube)
     if decision.changed(current):
         availability = [c if c.type != "ConsumersScaled" else
                         Condition("ConsumersScaled", False, "Scaling", f"scaling to {decision.replicas}")
                         for c in availability]
-    order = ("SpecValid", "StreamReady", "TableReady", "IngestAvailable", "ConsumersScaled", "DagDeployed")
+    order = ("SpecValid", "StreamReady", "TableReady", "ChildrenOwned", "IngestAvailable", "ConsumersScaled",
+             "DagPublished")
     merged = {c.type: c for c in [*parts, *availability, _dag_condition(pipeline)]}
     patch.status["ingest"] = ingest_status
     patch.status["consumers"] = {**consumers, "replicas": decision.replicas if decision.changed(current)
@@ -404,22 +443,49 @@ def _needs_cleanup(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
     return bool(_previous(status, "stream", "createdByOperator") or _previous(status, "tables", "createdByOperator"))
 
 
+def _stop_writers(pipeline: Pipeline, kube: Kube) -> None:
+    """Before anything is deleted: consumers scaled to zero (no commit lands in a table being dropped) and the
+    maintenance CronJob suspended; retried until no consumer pod is left."""
+    ns = pipeline.namespace
+    consumer = manifests.child_name(pipeline, "consumer")
+    if kube.deployment(ns, consumer) is not None:
+        kube.request("PATCH", object_path("apps/v1", "deployments", ns, consumer) + "/scale",
+                     body={"spec": {"replicas": 0}}, content_type="application/merge-patch+json")
+    cronjob = object_path("batch/v1", "cronjobs", ns, manifests.child_name(pipeline, "maintenance"))
+    if kube.get(cronjob) is not None:
+        kube.request("PATCH", cronjob, body={"spec": {"suspend": True}}, content_type="application/merge-patch+json")
+    left = kube.pod_names(ns, manifests.selector(pipeline, "consumer"))
+    if left:
+        raise kopf.TemporaryError(f"waiting for consumer pods to stop before deleting: {', '.join(left)}", delay=5)
+
+
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="cleanup", when=_needs_cleanup)
 def cleanup(body: kopf.Body, status: kopf.Status, memo: kopf.Memo, logger: _Logger, **_: Any) -> None:
-    """deletionPolicy Delete: remove the stream and tables this operator created (children go by GC)."""
+    """deletionPolicy Delete: stop the writers, then remove exactly what status records the operator created
+    (the stream with its ARN, the tables with their UUIDs, the namespace it made); children go by GC."""
     kube: Kube = memo.kube
+    op: OperatorSettings = memo.op
     pipeline = Pipeline.from_body(body)
+    _stop_writers(pipeline, kube)
     done = []
-    if _previous(status, "stream", "createdByOperator"):
+    arn = _previous(status, "stream", "arn")
+    if _previous(status, "stream", "createdByOperator") and arn:
+        name = _previous(status, "stream", "name") or pipeline.stream_name
         try:
-            if provision.delete_stream(provision.kinesis_client(pipeline), pipeline.stream_name):
-                done.append(f"stream {pipeline.stream_name}")
+            if provision.delete_stream(provision.kinesis_client(pipeline), name, arn):
+                done.append(f"stream {name}")
+        except provision.ProvisioningError as exc:
+            kopf.event(body, type="Warning", reason="CleanupSkipped", message=str(exc)[:1000])
         except (ClientError, BotoCoreError) as exc:
             metrics.ERRORS.labels("cleanup").inc()
-            raise kopf.TemporaryError(f"deleting stream {pipeline.stream_name!r} failed: {exc}", delay=10) from exc
-    if _previous(status, "tables", "createdByOperator"):
-        secret_props = None
-        if pipeline.spec.iceberg.catalog_secret_ref is not None:
-            secret_props = kube.secret_data(pipeline.namespace, pipeline.spec.iceberg.catalog_secret_ref.name)
-        done.extend(provision.drop_tables(provision.catalog_for(pipeline, secret_props), pipeline))
+            raise kopf.TemporaryError(f"deleting stream {name!r} failed: {exc}", delay=10) from exc
+    recorded = {t["name"]: t["uuid"] for t in _previous(status, "tables", "createdTables") or []}
+    if recorded:
+        namespace = _previous(status, "tables", "namespace") if _previous(status, "tables", "namespaceCreated") \
+            else None
+        try:
+            done.extend(provision.drop_tables(_catalog(pipeline, kube, op), recorded, namespace))
+        except provision.ProvisioningError as exc:
+            kopf.event(body, type="Warning", reason="CleanupSkipped", message=str(exc)[:1000])
+    metrics.forget_pipeline(pipeline.namespace, pipeline.name)
     logger.info("deletionPolicy Delete: removed %s", ", ".join(done) or "nothing (already gone)")

@@ -21,13 +21,22 @@ from .manifests import MANAGED_BY, PIPELINE_LABEL
 KINDS: dict[str, tuple[str, str]] = {
     "PrometheusRule": ("monitoring.coreos.com/v1", "prometheusrules"),
     "ServiceMonitor": ("monitoring.coreos.com/v1", "servicemonitors"),
+    "PodMonitor": ("monitoring.coreos.com/v1", "podmonitors"),
+    "CronJob": ("batch/v1", "cronjobs"),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "Deployment": ("apps/v1", "deployments"),
     "Service": ("v1", "services"),
     "ServiceAccount": ("v1", "serviceaccounts"),
     "ConfigMap": ("v1", "configmaps"),
+    "PersistentVolumeClaim": ("v1", "persistentvolumeclaims"),
 }
+
+
+class NotOwnedError(Exception):
+    """An object of the child's name exists and this pipeline does not own it: it is left alone."""
+
+
 MONITORING_GROUP_VERSION = "monitoring.coreos.com/v1"
 
 
@@ -78,10 +87,18 @@ class Kube:
             raise
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply under the operator's field manager; force takes fields over from other managers."""
+        """Server-side apply under the operator's field manager; force takes fields over from other managers,
+        but only on an object this pipeline owns: an existing object of the same name without the pipeline's
+        owner reference (someone else's) raises NotOwnedError and is not changed."""
         kind = obj["kind"]
         api_version, plural = KINDS[kind]
         path = object_path(api_version, plural, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        owner_uids = {o["uid"] for o in obj["metadata"].get("ownerReferences") or []}
+        existing = self.get(path)
+        if existing is not None and owner_uids:
+            theirs = {o.get("uid") for o in existing["metadata"].get("ownerReferences") or []}
+            if not owner_uids & theirs:
+                raise NotOwnedError(f"{kind}/{obj['metadata']['name']}")
         result: dict[str, Any] = self.request(
             "PATCH", path, body=obj, content_type="application/apply-patch+yaml",
             query=[("fieldManager", self.field_manager), ("force", "true")])
@@ -103,7 +120,7 @@ class Kube:
         if found is None:
             return False
         names = {r.get("name") for r in found.get("resources", [])}
-        return {"servicemonitors", "prometheusrules"} <= names
+        return {"servicemonitors", "podmonitors", "prometheusrules"} <= names
 
     def list_owned(self, namespace: str, pipeline: str, kinds: Iterable[str]) -> list[dict[str, Any]]:
         """Objects of these kinds the operator made for this pipeline (by label)."""
@@ -149,6 +166,13 @@ class Kube:
             if status.get("phase") == "Running" and status.get("podIP"):
                 ips.append(status["podIP"])
         return ips
+
+    def pod_names(self, namespace: str, match_labels: dict[str, str]) -> list[str]:
+        """Names of the pods matching the labels that still exist (any phase but Succeeded/Failed)."""
+        selector = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+        listing = self.request("GET", object_path("v1", "pods", namespace), query=[("labelSelector", selector)])
+        return [p["metadata"]["name"] for p in listing.get("items", [])
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
 
     def secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret's keys and decoded values (only for catalog credentials the operator itself needs)."""

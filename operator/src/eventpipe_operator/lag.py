@@ -1,4 +1,4 @@
-"""Consumer lag from the consumers' own Prometheus metrics (Kinesis MillisBehindLatest per shard).
+"""Consumer lag from the consumers' own Prometheus metrics (eventpipe_consumer_lag_seconds per shard).
 
 Parsing is pure (`lag_from_metrics_text`); `scrape_lag` fetches each running consumer pod's /metrics. The
 pipeline's lag is the worst shard's, in seconds; None when no consumer reported one.
@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 
 def lag_from_metrics_text(text: str, metric: str) -> float | None:
-    """The highest value of `metric` (milliseconds) in one Prometheus text exposition, in seconds."""
+    """The highest value of `metric` in one Prometheus text exposition, in seconds: a `*_seconds` gauge as it
+    is, anything else (Kinesis's MillisBehindLatest, kept for old consumers) read as milliseconds."""
     worst: float | None = None
     for family in text_string_to_metric_families(text):
         if family.name != metric:
@@ -22,7 +23,9 @@ def lag_from_metrics_text(text: str, metric: str) -> float | None:
         for sample in family.samples:
             if sample.name == metric and sample.value == sample.value:  # skip NaN
                 worst = sample.value if worst is None else max(worst, sample.value)
-    return None if worst is None else worst / 1000.0
+    if worst is None:
+        return None
+    return worst if metric.endswith("_seconds") else worst / 1000.0
 
 
 def worst_lag(values: Iterable[float | None]) -> float | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from .spec import Pipeline, Resources
+from .spec import Pipeline, PodSpec, Resources
 
 INGEST_PORT = 8000
 STATE_DIR = "/var/lib/eventpipe"
@@ -22,6 +23,8 @@ CONFIG_HASH_ANNOTATION = "eventpipe.io/config-hash"
 PIPELINE_LABEL = "eventpipe.io/pipeline"
 MANAGED_BY = "eventpipe-operator"
 RUN_AS_USER = 10001
+# eventpipe_ingest's /api/v1/ready waits 5 s for the stream and 5 s for the job store, one after the other.
+READY_WAIT_SECONDS = 10
 
 DEFAULT_RESOURCES = {
     "ingest": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
@@ -75,6 +78,19 @@ def image_of(pipeline: Pipeline, default: str) -> str:
     return f"{image.repository or repository}:{image.tag or default_tag}"
 
 
+def lease_table(pipeline: Pipeline) -> str:
+    """The consumers' lease table of this pipeline alone: two pipelines never share lease rows, even when
+    they share one job-store database. A SQL identifier (<= 63 characters, PostgreSQL's limit) and a valid
+    DynamoDB table name; a hash keeps long namespace/name pairs unique when they are cut."""
+    raw = f"{pipeline.namespace}_{pipeline.name}"
+    clean = re.sub(r"[^a-z0-9_]", "_", raw.lower())
+    name = f"eventpipe_leases_{clean}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:10]
+    return f"{name[:52]}_{digest}"
+
+
 def compiled_schema(pipeline: Pipeline) -> str | None:
     """The schema as canonical JSON (sorted keys): what the services load with eventpipe_core.Schema."""
     if pipeline.spec.schema_ is None:
@@ -101,6 +117,9 @@ def settings_env(pipeline: Pipeline) -> dict[str, str]:
         "EVENTPIPE_CONSUMER_METRICS_HOST": "0.0.0.0",
         "EVENTPIPE_CONSUMER_METRICS_PORT": str(spec.consumer.metrics_port),
         "EVENTPIPE_CONSUMER_LEASE_STORE": spec.consumer.lease_store,
+        "EVENTPIPE_CONSUMER_LEASE_TABLE": lease_table(pipeline),
+        "EVENTPIPE_MAINTENANCE_SNAPSHOT_RETENTION_SECONDS": str(spec.maintenance.snapshot_retention_seconds),
+        "EVENTPIPE_MAINTENANCE_ORPHAN_GRACE_SECONDS": str(spec.maintenance.orphan_grace_seconds),
     }
     if spec.aws.kinesis_endpoint_url:
         env["EVENTPIPE_KINESIS_ENDPOINT_URL"] = spec.aws.kinesis_endpoint_url
@@ -183,9 +202,13 @@ def _pod_security_context() -> dict[str, Any]:
 
 def _volumes(pipeline: Pipeline, component: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Writable scratch space (the root filesystem is read-only), the schema file and, for ingest, API keys."""
+    # mode shared keeps no state in the pod (the checks refuse a spec without shared stores); mode dev keeps
+    # its SQLite catalog, job store and leases on the pipeline's one PersistentVolumeClaim.
+    state: dict[str, Any] = ({"persistentVolumeClaim": {"claimName": child_name(pipeline, "state")}}
+                             if pipeline.spec.mode == "dev" else {"emptyDir": {}})
     volumes: list[dict[str, Any]] = [
         {"name": "tmp", "emptyDir": {}},
-        {"name": "state", "emptyDir": {}},
+        {"name": "state", **state},
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "tmp", "mountPath": "/tmp"},
@@ -203,8 +226,14 @@ def _volumes(pipeline: Pipeline, component: str) -> tuple[list[dict[str, Any]], 
     return volumes, mounts
 
 
-def _deployment(pipeline: Pipeline, component: str, replicas: int, container: dict[str, Any],
-                opts: BuildOptions, grace_seconds: int) -> dict[str, Any]:
+def _pod_custom(pipeline: Pipeline, component: str) -> PodSpec:
+    """Maintenance pods run as consumers (same role, same scheduling)."""
+    return pipeline.spec.ingest.pod if component == "ingest" else pipeline.spec.consumer.pod
+
+
+def _pod_template(pipeline: Pipeline, component: str, container: dict[str, Any], opts: BuildOptions,
+                  grace_seconds: int, account: str) -> dict[str, Any]:
+    """The pod template of a component: the operator's settings first, the spec's customisation added."""
     volumes, mounts = _volumes(pipeline, component)
     env_from: list[dict[str, Any]] = []
     if pipeline.spec.iceberg.catalog_secret_ref is not None:
@@ -217,13 +246,51 @@ def _deployment(pipeline: Pipeline, component: str, replicas: int, container: di
         "image": image_of(pipeline, opts.image),
         "imagePullPolicy": pipeline.spec.image.pull_policy,
         "env": _env(pipeline, component),
-        "resources": _resources(component, resources),
+        "resources": _resources("ingest" if component == "ingest" else "consumer", resources),
         "securityContext": _security_context(),
         "volumeMounts": mounts,
         **container,
     }
     if env_from:
         full_container["envFrom"] = env_from
+    custom = _pod_custom(pipeline, component)
+    pod_labels = {**custom.labels, **labels(pipeline, component)}  # the operator's labels win (selectors)
+    annotations = {**custom.annotations, CONFIG_HASH_ANNOTATION: config_hash(pipeline)}
+    spec: dict[str, Any] = {
+        "serviceAccountName": account,
+        "automountServiceAccountToken": False,
+        "securityContext": _pod_security_context(),
+        "terminationGracePeriodSeconds": grace_seconds,
+        "containers": [full_container],
+        "volumes": volumes,
+    }
+    if custom.node_selector:
+        spec["nodeSelector"] = dict(custom.node_selector)
+    if custom.priority_class_name:
+        spec["priorityClassName"] = custom.priority_class_name
+    if custom.tolerations:
+        spec["tolerations"] = [dict(t) for t in custom.tolerations]
+    if custom.topology_spread_constraints:
+        spec["topologySpreadConstraints"] = [dict(t) for t in custom.topology_spread_constraints]
+    affinity = dict(custom.affinity or {})
+    if pipeline.spec.mode == "dev" and component != "ingest":
+        # The dev claim is ReadWriteOnce: the consumer and maintenance pods must share the ingest pod's node.
+        pod_affinity = dict(affinity.get("podAffinity") or {})
+        required = list(pod_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+        required.append({"labelSelector": {"matchLabels": selector(pipeline, "ingest")},
+                         "topologyKey": "kubernetes.io/hostname"})
+        pod_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = required
+        affinity["podAffinity"] = pod_affinity
+    if affinity:
+        spec["affinity"] = affinity
+    return {"metadata": {"labels": pod_labels, "annotations": annotations}, "spec": spec}
+
+
+def _deployment(pipeline: Pipeline, component: str, replicas: int, container: dict[str, Any],
+                opts: BuildOptions, grace_seconds: int) -> dict[str, Any]:
+    # mode dev: never two pods on the one claim at once (no surge); mode shared: roll without losing capacity.
+    strategy: dict[str, Any] = ({"type": "Recreate"} if pipeline.spec.mode == "dev" else
+                                {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}})
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -232,21 +299,9 @@ def _deployment(pipeline: Pipeline, component: str, replicas: int, container: di
             "replicas": replicas,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector(pipeline, component)},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {
-                "metadata": {
-                    "labels": labels(pipeline, component),
-                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash(pipeline)},
-                },
-                "spec": {
-                    "serviceAccountName": child_name(pipeline, component),
-                    "automountServiceAccountToken": False,
-                    "securityContext": _pod_security_context(),
-                    "terminationGracePeriodSeconds": grace_seconds,
-                    "containers": [full_container],
-                    "volumes": volumes,
-                },
-            },
+            "strategy": strategy,
+            "template": _pod_template(pipeline, component, container, opts, grace_seconds,
+                                      child_name(pipeline, component)),
         },
     }
 
@@ -261,7 +316,8 @@ def ingest_deployment(pipeline: Pipeline, opts: BuildOptions) -> dict[str, Any]:
         "ports": [{"name": "http", "containerPort": INGEST_PORT, "protocol": "TCP"}],
         "startupProbe": probe("/api/v1/health", 2, 30),
         "livenessProbe": probe("/api/v1/health", 10, 3),
-        "readinessProbe": probe("/api/v1/ready", 5, 3),
+        # /ready waits up to READY_WAIT_SECONDS (the stream, then the job store): time out only after that.
+        "readinessProbe": {**probe("/api/v1/ready", 15, 3), "timeoutSeconds": READY_WAIT_SECONDS + 2},
     }
     return _deployment(pipeline, "ingest", pipeline.spec.ingest.replicas, container, opts, grace_seconds=30)
 
@@ -273,27 +329,70 @@ def consumer_deployment(pipeline: Pipeline, opts: BuildOptions) -> dict[str, Any
         "command": ["python", "-m", "eventpipe_consumer", "run"],
         "ports": [{"name": "metrics", "containerPort": pipeline.spec.consumer.metrics_port, "protocol": "TCP"}],
         "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
-        "livenessProbe": probe,
-        "readinessProbe": probe,
+        "livenessProbe": {**probe, "httpGet": {"path": "/healthz", "port": "metrics"}},
+        # Not ready while a shard is stopped by a failure that is not content (eventpipe_consumer.metrics).
+        "readinessProbe": {**probe, "httpGet": {"path": "/readyz", "port": "metrics"}},
     }
     # A consumer finishes its in-flight batch and commits on SIGTERM: give it time to.
     return _deployment(pipeline, "consumer", opts.consumer_replicas, container, opts, grace_seconds=90)
 
 
 def service_accounts(pipeline: Pipeline) -> list[dict[str, Any]]:
-    annotations = {}
-    if pipeline.spec.aws.role_arn:
-        annotations["eks.amazonaws.com/role-arn"] = pipeline.spec.aws.role_arn
-    return [
-        {
+    """One ServiceAccount per component, each with its own IAM role (IRSA): ingest only writes the stream."""
+    roles = {"ingest": pipeline.spec.aws.ingest_role_arn, "consumer": pipeline.spec.aws.consumer_role_arn}
+    accounts = []
+    for component, role in roles.items():
+        extra = {"annotations": {"eks.amazonaws.com/role-arn": role}} if role else {}
+        accounts.append({
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _meta(pipeline, child_name(pipeline, component), component,
-                              **({"annotations": annotations} if annotations else {})),
+            "metadata": _meta(pipeline, child_name(pipeline, component), component, **extra),
             "automountServiceAccountToken": False,
-        }
-        for component in ("ingest", "consumer")
-    ]
+        })
+    return accounts
+
+
+def state_claim(pipeline: Pipeline) -> dict[str, Any]:
+    """mode dev: the one claim holding the SQLite catalog, warehouse, job store and leases."""
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": pipeline.spec.dev.storage_size}}}
+    if pipeline.spec.dev.storage_class_name:
+        spec["storageClassName"] = pipeline.spec.dev.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(pipeline, child_name(pipeline, "state"), "state"),
+        "spec": spec,
+    }
+
+
+def maintenance_command(pipeline: Pipeline) -> list[str]:
+    """What the CronJob runs: the consumer's table maintenance on both tables (compact, expire, orphans).
+    Expiry keeps the snapshots holding the consumers' shard map; the grace period comes from the ConfigMap."""
+    return ["python", "-m", "eventpipe_consumer", "maintenance",
+            "--quiet-seconds", str(pipeline.spec.maintenance.quiet_seconds)]
+
+
+def maintenance_cronjob(pipeline: Pipeline, opts: BuildOptions) -> dict[str, Any]:
+    container = {"command": maintenance_command(pipeline)}
+    template = _pod_template(pipeline, "maintenance", container, opts, grace_seconds=300,
+                             account=child_name(pipeline, "consumer"))
+    template["spec"]["restartPolicy"] = "OnFailure"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _meta(pipeline, child_name(pipeline, "maintenance"), "maintenance"),
+        "spec": {
+            "schedule": pipeline.spec.maintenance.schedule,
+            "timeZone": "Etc/UTC",
+            # Two runs at once would fight over the same commits: the second waits for the next slot.
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": {"backoffLimit": 2, "template": template}},
+        },
+    }
 
 
 def ingest_service(pipeline: Pipeline) -> dict[str, Any]:
@@ -388,39 +487,64 @@ def dag_config_map(pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
+def _monitoring_meta(pipeline: Pipeline, name: str) -> dict[str, Any]:
+    meta = _meta(pipeline, name, "monitoring")
+    meta["labels"] = {**pipeline.spec.monitoring.labels, **meta["labels"]}  # e.g. release: kube-prometheus-stack
+    return meta
+
+
+def _endpoint(pipeline: Pipeline, port: str, path: str) -> dict[str, Any]:
+    mon = pipeline.spec.monitoring
+    return {"port": port, "path": path, "interval": mon.scrape_interval, "scrapeTimeout": mon.scrape_timeout}
+
+
 def service_monitor(pipeline: Pipeline) -> dict[str, Any]:
-    interval = pipeline.spec.monitoring.scrape_interval
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
-        "metadata": _meta(pipeline, pipeline.name, "monitoring"),
+        "metadata": _monitoring_meta(pipeline, pipeline.name),
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/instance": pipeline.name, "eventpipe.io/metrics": "true"}},
             "namespaceSelector": {"matchNames": [pipeline.namespace]},
-            "endpoints": [
-                {"port": "http", "path": "/api/v1/metrics", "interval": interval},
-                {"port": "metrics", "path": "/metrics", "interval": interval},
-            ],
+            "endpoints": [_endpoint(pipeline, "http", "/api/v1/metrics"), _endpoint(pipeline, "metrics", "/metrics")],
         },
     }
 
 
+def pod_monitor(pipeline: Pipeline) -> dict[str, Any]:
+    """The pods scraped directly (e.g. where Services are not scraped); same endpoints as the ServiceMonitor."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": _monitoring_meta(pipeline, pipeline.name),
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/instance": pipeline.name}},
+            "namespaceSelector": {"matchNames": [pipeline.namespace]},
+            "podMetricsEndpoints": [_endpoint(pipeline, "http", "/api/v1/metrics"),
+                                    _endpoint(pipeline, "metrics", "/metrics")],
+        },
+    }
+
+
+LAG_METRIC = "eventpipe_consumer_lag_seconds"
+
+
 def prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
     ns, name = pipeline.namespace, pipeline.name
-    lag_ms = pipeline.spec.monitoring.lag_alert_seconds * 1000
+    lag_seconds = pipeline.spec.monitoring.lag_alert_seconds
     labels_sel = f'namespace="{ns}", service="{child_name(pipeline, "consumer")}"'
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": _meta(pipeline, name, "monitoring"),
+        "metadata": _monitoring_meta(pipeline, name),
         "spec": {"groups": [{
             "name": f"eventpipe-{name}",
             "rules": [
                 {"alert": "EventPipeConsumerLagHigh",
-                 "expr": f"max(eventpipe_consumer_millis_behind_latest{{{labels_sel}}}) > {lag_ms}",
+                 "expr": f"max({LAG_METRIC}{{{labels_sel}}}) > {lag_seconds}",
                  "for": "10m", "labels": {"severity": "warning", "pipeline": name},
                  "annotations": {"summary": f"Pipeline {name}: consumers are more than "
-                                            f"{pipeline.spec.monitoring.lag_alert_seconds}s behind the stream"}},
+                                            f"{lag_seconds}s behind the stream"}},
                 {"alert": "EventPipeIngestDown",
                  "expr": f'absent(up{{namespace="{ns}", service="{child_name(pipeline, "ingest")}"}} == 1)',
                  "for": "5m", "labels": {"severity": "critical", "pipeline": name},
@@ -434,6 +558,7 @@ def build_children(pipeline: Pipeline, opts: BuildOptions) -> list[dict[str, Any
     """Every object the operator keeps for one pipeline, in apply order (config before the pods that read it)."""
     children = [
         config_map(pipeline),
+        *([state_claim(pipeline)] if pipeline.spec.mode == "dev" else []),
         *service_accounts(pipeline),
         ingest_service(pipeline),
         consumer_metrics_service(pipeline),
@@ -443,10 +568,14 @@ def build_children(pipeline: Pipeline, opts: BuildOptions) -> list[dict[str, Any
     ]
     if pipeline.spec.network_policy.enabled:
         children.extend(network_policies(pipeline))
+    if pipeline.spec.maintenance.enabled:
+        children.append(maintenance_cronjob(pipeline, opts))
     if pipeline.spec.transform.enabled:
         children.append(dag_config_map(pipeline))
     if opts.monitoring_crds and pipeline.spec.monitoring.service_monitor:
         children.append(service_monitor(pipeline))
+    if opts.monitoring_crds and pipeline.spec.monitoring.pod_monitor:
+        children.append(pod_monitor(pipeline))
     if opts.monitoring_crds and pipeline.spec.monitoring.prometheus_rule:
         children.append(prometheus_rule(pipeline))
     return children

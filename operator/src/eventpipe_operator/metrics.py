@@ -1,4 +1,8 @@
-"""The operator's own Prometheus metrics (reconciles, errors, durations, scaling, phases) on /metrics."""
+"""The operator's own Prometheus metrics (reconciles, errors, durations, scaling, phases) on /metrics.
+
+Per-pipeline series are labelled `pipeline_namespace`, not `namespace`: Prometheus sets `namespace` to the
+scrape target's (the operator's) namespace, and the two would collide (exported_namespace).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,18 @@ APPLIES = Counter("eventpipe_operator_applied_objects_total", "Children applied 
 SCALINGS = Counter("eventpipe_operator_consumer_scalings_total", "Consumer replica changes, by reason.",
                    ["reason"], registry=REGISTRY)
 PIPELINES = Gauge("eventpipe_operator_pipeline_ready", "1 when the pipeline's Ready condition is True.",
-                  ["namespace", "pipeline"], registry=REGISTRY)
+                  ["pipeline_namespace", "pipeline"], registry=REGISTRY)
 LAG = Gauge("eventpipe_operator_consumer_lag_seconds", "Worst shard lag the operator last read, per pipeline.",
-            ["namespace", "pipeline"], registry=REGISTRY)
+            ["pipeline_namespace", "pipeline"], registry=REGISTRY)
+
+
+def forget_pipeline(namespace: str, name: str) -> None:
+    """Drop a deleted pipeline's series (a gauge would otherwise report it forever)."""
+    for gauge in (PIPELINES, LAG):
+        try:
+            gauge.remove(namespace, name)
+        except KeyError:
+            continue
 
 
 _SERVING: set[tuple[str, int]] = set()

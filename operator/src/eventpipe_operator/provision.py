@@ -40,6 +40,9 @@ class TablesState:
     existing: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # identifier -> table UUID of each table this call created (what Delete may later drop, and only that)
+    uuids: dict[str, str] = field(default_factory=dict)
+    namespace_created: bool = False
 
 
 def kinesis_client(pipeline: Pipeline) -> Any:
@@ -95,7 +98,14 @@ def ensure_stream(kinesis: Any, pipeline: Pipeline, timeout: float, poll: float 
     return StreamState(state.name, state.status, state.arn, state.open_shards, created)
 
 
-def delete_stream(kinesis: Any, stream: str) -> bool:
+def delete_stream(kinesis: Any, stream: str, arn: str) -> bool:
+    """Delete the stream only if it is still the one the operator created (same ARN): a stream of the same
+    name made by someone else after ours went is not ours to delete."""
+    state = describe_stream(kinesis, stream)
+    if state is None:
+        return False
+    if state.arn != arn:
+        raise ProvisioningError(f"stream {stream!r} is {state.arn}, not the {arn} the operator created: kept")
     try:
         kinesis.delete_stream(StreamName=stream, EnforceConsumerDeletion=True)
         return True
@@ -127,7 +137,12 @@ def raw_events_partition_spec(granularity: str) -> PartitionSpec:
 def ensure_tables(catalog: Catalog, pipeline: Pipeline) -> TablesState:
     """The namespace and both tables; an existing raw_events missing a promoted column is reported."""
     ns = pipeline.spec.iceberg.namespace
-    catalog.create_namespace_if_not_exists(ns)
+    try:
+        catalog.load_namespace_properties(ns)
+        namespace_created = False
+    except NoSuchNamespaceError:
+        catalog.create_namespace_if_not_exists(ns)
+        namespace_created = True
     promoted = promoted_columns(pipeline)
     wanted = {
         tables.RAW_EVENTS: (tables.raw_events_schema(promoted),
@@ -135,36 +150,47 @@ def ensure_tables(catalog: Catalog, pipeline: Pipeline) -> TablesState:
         tables.RAW_EVENTS_REJECTED: (tables.raw_events_rejected_schema(), tables.raw_events_rejected_partition_spec()),
     }
     existing, created, problems = [], [], []
+    uuids: dict[str, str] = {}
     for name, (schema, spec) in wanted.items():
         identifier = f"{ns}.{name}"
         try:
             table = catalog.load_table(identifier)
         except NoSuchTableError:
-            catalog.create_table(identifier, schema=schema, partition_spec=spec,
-                                 properties=dict(tables.TABLE_PROPERTIES))
+            made = catalog.create_table(identifier, schema=schema, partition_spec=spec,
+                                        properties=dict(tables.TABLE_PROPERTIES))
             created.append(identifier)
+            uuids[identifier] = str(made.metadata.table_uuid)
             continue
         existing.append(identifier)
         have = {f.name for f in table.schema().fields}
         missing = [f.name for f in schema.fields if f.name not in have]
         if missing:
             problems.append(f"{identifier} lacks columns {missing}")
-    return TablesState(ns, existing, created, problems)
+    return TablesState(ns, existing, created, problems, uuids, namespace_created)
 
 
-def drop_tables(catalog: Catalog, pipeline: Pipeline) -> list[str]:
-    """Drop both tables and then the namespace if it is empty (deletionPolicy: Delete)."""
-    ns = pipeline.spec.iceberg.namespace
-    dropped = []
-    for name in (tables.RAW_EVENTS, tables.RAW_EVENTS_REJECTED):
+def drop_tables(catalog: Catalog, recorded: dict[str, str], namespace: str | None) -> list[str]:
+    """deletionPolicy Delete: drop the tables the operator created, each only while it still has the UUID
+    recorded at creation (a table re-created by someone else under the same name is kept), then the namespace
+    only if the operator created it and it is empty."""
+    dropped, kept = [], []
+    for identifier, uuid in sorted(recorded.items()):
         try:
-            catalog.drop_table(f"{ns}.{name}")
-            dropped.append(f"{ns}.{name}")
+            table = catalog.load_table(identifier)
         except NoSuchTableError:
             continue
-    try:
-        if not catalog.list_tables(ns):
-            catalog.drop_namespace(ns)
-    except NoSuchNamespaceError:
-        pass
+        if str(table.metadata.table_uuid) != uuid:
+            kept.append(f"table {identifier} is {table.metadata.table_uuid}, not the {uuid} the operator created")
+            continue
+        catalog.drop_table(identifier)
+        dropped.append(identifier)
+    if kept:
+        raise ProvisioningError(f"dropped {dropped or 'nothing'}; {'; '.join(kept)}: kept")
+    if namespace is not None:
+        try:
+            if not catalog.list_tables(namespace):
+                catalog.drop_namespace(namespace)
+                dropped.append(f"namespace {namespace}")
+        except NoSuchNamespaceError:
+            pass
     return dropped

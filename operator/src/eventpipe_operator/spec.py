@@ -42,7 +42,20 @@ class ImageSpec(_Model):
 class AwsSpec(_Model):
     region: str = "us-east-1"
     kinesis_endpoint_url: str | None = None
-    role_arn: str | None = None
+    ingest_role_arn: str | None = None
+    consumer_role_arn: str | None = None
+
+
+class PodSpec(_Model):
+    """Per-component pod customisation, added to what the operator sets (its labels win)."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    priority_class_name: str | None = None
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    affinity: dict[str, Any] | None = None
+    topology_spread_constraints: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class StreamSpec(_Model):
@@ -62,6 +75,7 @@ class IngestSpec(_Model):
     max_unavailable: int = Field(default=1, ge=1)
     auth: IngestAuth | None = None
     resources: Resources | None = None
+    pod: PodSpec = Field(default_factory=PodSpec)
 
 
 class ConsumerSpec(_Model):
@@ -74,6 +88,7 @@ class ConsumerSpec(_Model):
     metrics_port: int = 9102
     lease_store: Literal["sql", "dynamodb"] = "sql"
     resources: Resources | None = None
+    pod: PodSpec = Field(default_factory=PodSpec)
 
 
 class JobStoreSpec(_Model):
@@ -94,12 +109,13 @@ class IcebergSpec(_Model):
 
 
 class DbtSpec(_Model):
-    target: str = "dev"
+    # Not a Literal: the CRD's enum refuses unknown targets, and the operator reports one it still sees (checks).
+    target: str = "duckdb"
     select: list[str] = Field(default_factory=lambda: ["+fact_events"])
 
 
 class GxSpec(_Model):
-    suites: list[str] = Field(default_factory=list)
+    suites: list[str] = Field(default_factory=lambda: ["staging", "marts"])
 
 
 class AlertSpec(_Model):
@@ -120,9 +136,25 @@ class TransformSpec(_Model):
 
 class MonitoringSpec(_Model):
     service_monitor: bool = True
+    pod_monitor: bool = False
     prometheus_rule: bool = True
+    labels: dict[str, str] = Field(default_factory=dict)
     scrape_interval: str = "30s"
+    scrape_timeout: str = "10s"
     lag_alert_seconds: int = 300
+
+
+class DevSpec(_Model):
+    storage_size: str = "1Gi"
+    storage_class_name: str | None = None
+
+
+class MaintenanceSpec(_Model):
+    enabled: bool = True
+    schedule: str = "23 3 * * *"
+    snapshot_retention_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
+    orphan_grace_seconds: int = Field(default=3 * 24 * 3600, ge=3600)
+    quiet_seconds: int = Field(default=3600, ge=60)
 
 
 class NetworkPolicySpec(_Model):
@@ -130,6 +162,8 @@ class NetworkPolicySpec(_Model):
 
 
 class PipelineSpec(_Model):
+    mode: Literal["shared", "dev"] = "shared"
+    dev: DevSpec = Field(default_factory=DevSpec)
     deletion_policy: Literal["Retain", "Delete"] = "Retain"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     image: ImageSpec = Field(default_factory=ImageSpec)
@@ -144,6 +178,7 @@ class PipelineSpec(_Model):
     transform: TransformSpec = Field(default_factory=TransformSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     network_policy: NetworkPolicySpec = Field(default_factory=NetworkPolicySpec)
+    maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
 
 
 class Pipeline(BaseModel):

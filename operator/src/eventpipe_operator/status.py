@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-PART_CONDITIONS = ("SpecValid", "StreamReady", "TableReady", "IngestAvailable", "ConsumersScaled", "DagDeployed")
+PART_CONDITIONS = ("SpecValid", "StreamReady", "TableReady", "ChildrenOwned", "IngestAvailable", "ConsumersScaled",
+                   "DagPublished")
 PHASES = ("Pending", "Provisioning", "Running", "Degraded", "Failed")
 
 

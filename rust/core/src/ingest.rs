@@ -16,7 +16,8 @@ use crate::dedupe::{Deduper, Ids};
 use crate::error::{Error, Result};
 use crate::pack;
 use crate::parse::{
-    job_id_member, push_compact_object, records, split_array_structure, split_records, Format, SourceRecord,
+    job_id_member, push_compact_object, records, split_array_structure_upto, split_csv_upto, split_records, Format,
+    SourceRecord,
 };
 use crate::schema::Schema;
 use crate::validate::{Event, Promoted, Violation};
@@ -114,6 +115,9 @@ pub struct IngestOptions<'o> {
     pub pack_max_bytes: usize,
     /// A record (data + partition key) over this is refused (Kinesis: 1 MiB) and its event becomes a reject.
     pub max_record_bytes: usize,
+    /// Records (lines, elements, rows) per request; past it nothing is built (no record, no reject), the rest is
+    /// only counted: `received` tells the caller to refuse the request. 0: no limit.
+    pub max_events: usize,
 }
 
 /// One Kinesis record to send. Its data, the lines of its events joined by "\n", is written by
@@ -199,11 +203,31 @@ impl Ids for SeenIds {
 /// JSON array, a bad CSV header) fails the request; every bad record becomes a [`Reject`].
 pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutput> {
     let job_member = job_id_member(opts.job_id);
-    // A JSON array is split by its structure alone; each element is parsed below anyway.
-    let by_structure = (opts.format == Format::Json).then(|| split_array_structure(data)).flatten();
-    let structure_split = by_structure.is_some();
+    // Memory is bounded by the event limit, not by the body's shape: past `limit` records nothing is built.
+    let limit = if opts.max_events == 0 { usize::MAX } else { opts.max_events };
+    let keep = limit.saturating_add(1);
+    // A JSON array is split by its structure alone; each element is parsed below anyway. CSV rows past the limit
+    // are counted, not converted.
+    let (by_structure, total) = match opts.format {
+        Format::Json => match split_array_structure_upto(data, keep) {
+            Some((elements, total)) => (Some(elements), Some(total)),
+            None => (None, None),
+        },
+        Format::Csv => {
+            let (rows, total) = split_csv_upto(data, keep)?;
+            (Some(rows), Some(total))
+        }
+        Format::Ndjson => (None, None),
+    };
+    if let Some(total) = total.filter(|&n| n > limit) {
+        return Ok(IngestOutput::over_limit(total));
+    }
+    let structure_split = opts.format == Format::Json && by_structure.is_some();
     // Sized once for the events to come (growing these buffers by doubling was ~3% of a W2 request).
-    let expected = by_structure.as_ref().map_or_else(|| memchr::memchr_iter(b'\n', data).count() + 1, Vec::len);
+    let expected = by_structure
+        .as_ref()
+        .map_or_else(|| memchr::memchr_iter(b'\n', data).count() + 1, Vec::len)
+        .min(keep);
     let mut lines = Lines {
         text: String::with_capacity(data.len() + expected * (job_member.len() + 1)),
         ends: Vec::with_capacity(expected),
@@ -215,12 +239,15 @@ pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutpu
     let mut rejects = Vec::new();
     let mut violations = Vec::new();
     let (mut received, mut duplicates) = (0usize, 0usize);
-    let source: Box<dyn Iterator<Item = SourceRecord<'_>>> = match by_structure {
+    let mut source: Box<dyn Iterator<Item = SourceRecord<'_>>> = match by_structure {
         Some(elements) => Box::new(elements.into_iter()),
         None => records(data, opts.format)?,
     };
-    for rec in source {
+    while let Some(rec) = source.next() {
         received += 1;
+        if received > limit {
+            return Ok(IngestOutput::over_limit(received + source.count()));
+        }
         let text: &str = match &rec.json {
             Ok(text) => text,
             Err(why) => {
@@ -262,6 +289,11 @@ pub fn ingest_batch(data: &[u8], opts: &IngestOptions<'_>) -> Result<IngestOutpu
 }
 
 impl IngestOutput {
+    /// The output for a body of `received` records, over the event limit: nothing built, the count only.
+    fn over_limit(received: usize) -> IngestOutput {
+        IngestOutput { records: Vec::new(), accepted: 0, rejects: Vec::new(), duplicates: 0, received, lines: Lines::default() }
+    }
+
     /// Write `record`'s data into `out`, which holds exactly `record.data_len` bytes.
     pub fn write_data(&self, record: &KinesisRecord, out: &mut [u8]) {
         assert_eq!(out.len(), record.data_len, "the buffer must hold exactly the record's data");
@@ -442,6 +474,7 @@ mod tests {
             shard_starts: starts,
             pack_max_bytes,
             max_record_bytes: 1024 * 1024,
+            max_events: 0,
         }
     }
 

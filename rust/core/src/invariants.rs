@@ -47,6 +47,7 @@ pub fn check_all(data: &[u8], format: Format) {
         shard_starts: &[0, 1 << 127],
         pack_max_bytes: 4096,
         max_record_bytes: usize::MAX,
+        max_events: 0,
     };
     match (crate::ingest::ingest_batch(data, &opts), batch) {
         (Ok(ingest), Ok(batch)) => {

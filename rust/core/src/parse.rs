@@ -323,6 +323,13 @@ fn split_array(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
 /// JSON means the array is not JSON either (see `ingest::ingest_batch`). This is the JSON-array half of the
 /// ingest path's cost otherwise: serde reads the whole array once for [`split_array`], and each element again.
 pub fn split_array_structure(data: &[u8]) -> Option<Vec<SourceRecord<'_>>> {
+    split_array_structure_upto(data, usize::MAX).map(|(records, _)| records)
+}
+
+/// [`split_array_structure`] keeping only the first `keep` elements; the rest are checked and counted, not
+/// stored (a body of tiny elements over the event limit costs no memory per element). Returns the kept elements
+/// and the count of all of them.
+pub fn split_array_structure_upto(data: &[u8], keep: usize) -> Option<(Vec<SourceRecord<'_>>, usize)> {
     let data = strip_bom(data);
     let text = std::str::from_utf8(data).ok()?;
     let b = text.as_bytes();
@@ -336,10 +343,11 @@ pub fn split_array_structure(data: &[u8]) -> Option<Vec<SourceRecord<'_>>> {
     if b.get(i) != Some(&b'[') {
         return None;
     }
-    let mut out = Vec::with_capacity(b.len() / 256);
+    let mut out = Vec::with_capacity((b.len() / 256).min(keep));
+    let mut count = 0usize;
     i = skip_ws(i + 1);
     if b.get(i) == Some(&b']') {
-        return (skip_ws(i + 1) == b.len()).then_some(out);
+        return (skip_ws(i + 1) == b.len()).then_some((out, 0));
     }
     loop {
         let start = i;
@@ -373,10 +381,13 @@ pub fn split_array_structure(data: &[u8]) -> Option<Vec<SourceRecord<'_>>> {
         if raw.is_empty() {
             return None;
         }
-        out.push(SourceRecord { line: out.len() + 1, raw, json: Ok(Cow::Borrowed(raw)) });
+        count += 1;
+        if count <= keep {
+            out.push(SourceRecord { line: count, raw, json: Ok(Cow::Borrowed(raw)) });
+        }
         match b.get(i)? {
             b',' => i = skip_ws(i + 1),
-            b']' => return (skip_ws(i + 1) == b.len()).then_some(out),
+            b']' => return (skip_ws(i + 1) == b.len()).then_some((out, count)),
             _ => return None,
         }
     }
@@ -403,18 +414,35 @@ fn csv_reader(text: &str, flexible: bool) -> Result<(csv::Reader<&[u8]>, Vec<Str
 }
 
 fn split_csv(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
+    split_csv_upto(data, usize::MAX).map(|(rows, _)| rows)
+}
+
+/// The rows of a CSV body, the first `keep` of them as records (each converted to JSON), the rest only counted;
+/// with the count of all rows.
+pub fn split_csv_upto(data: &[u8], keep: usize) -> Result<(Vec<SourceRecord<'_>>, usize)> {
+    let data = strip_bom(data);
     let text = utf8(data)?;
     let (mut reader, headers) = csv_reader(text, true)?;
     let mut rows = Vec::new();
     let mut lines = LineCounter::new(text);
     let mut record = csv::StringRecord::new();
+    let mut count = 0usize;
     loop {
+        if count >= keep {
+            // Past the rows kept: count the rest (a row the reader cannot read still counts as one).
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) | Err(_) => count += 1,
+            }
+            continue;
+        }
         // The reader's position stops before a record's line terminator: the next record starts past it.
         let mut start = reader.position().byte() as usize;
         start += text.as_bytes().get(start..).map_or(0, |rest| rest.iter().take_while(|&&b| b == b'\r' || b == b'\n').count());
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
+                count += 1;
                 let end = reader.position().byte() as usize;
                 let line = lines.line_at(start);
                 let raw = trim_ws(text.get(start..end).unwrap_or(""));
@@ -428,6 +456,7 @@ fn split_csv(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
                 rows.push(SourceRecord { line, raw, json });
             }
             Err(e) => {
+                count += 1;
                 let end = reader.position().byte() as usize;
                 let line = lines.line_at(start);
                 let raw = trim_ws(text.get(start..end).unwrap_or(""));
@@ -435,7 +464,7 @@ fn split_csv(data: &[u8]) -> Result<Vec<SourceRecord<'_>>> {
             }
         }
     }
-    Ok(rows)
+    Ok((rows, count))
 }
 
 /// Compact JSON text of a JSON object text (whitespace outside strings removed), dropping a top-level

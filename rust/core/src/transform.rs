@@ -6,6 +6,18 @@ const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 /// Why a timestamp was refused (the message of a "timestamp" violation).
 pub type TimestampError = &'static str;
 
+/// The first instant the table holds: 0001-01-01T00:00:00Z (UTC microseconds since the epoch).
+///
+/// The range is the intersection of what every writer and reader of the table handles (docs/iceberg.md):
+/// Python's `datetime` (pyiceberg turns partition values and column bounds into it) holds years 1..9999;
+/// Snowflake's timestamps hold years 0..9999; DuckDB, Parquet INT64 micros, Iceberg and Arrow hold far more.
+pub const MIN_EVENT_TS_MICROS: i64 = -62_135_596_800 * MICROS_PER_SECOND;
+/// The last instant the table holds: 9999-12-31T23:59:59.999999Z.
+pub const MAX_EVENT_TS_MICROS: i64 = 253_402_300_800 * MICROS_PER_SECOND - 1;
+/// The message of a timestamp whose UTC instant is outside [`MIN_EVENT_TS_MICROS`]..=[`MAX_EVENT_TS_MICROS`].
+pub const OUT_OF_RANGE: TimestampError = "the UTC instant is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999Z, \
+     the range every reader of the table supports";
+
 fn digits(b: &[u8], from: usize, n: usize) -> Option<i64> {
     let slice = b.get(from..from + n)?;
     let mut v = 0i64;
@@ -43,7 +55,8 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// Parse an RFC 3339 timestamp with a mandatory offset (`Z` or `±hh:mm`) into UTC microseconds since the epoch.
-/// 0 to 9 fractional digits; digits past the sixth are truncated. Impossible dates and times are refused.
+/// 0 to 9 fractional digits; digits past the sixth are truncated. Impossible dates and times are refused, and so
+/// is an instant (after the offset is applied) outside the table's range ([`MIN_EVENT_TS_MICROS`]).
 pub fn parse_rfc3339_micros(s: &str) -> Result<i64, TimestampError> {
     let b = s.as_bytes();
     if b.len() < 19 {
@@ -119,7 +132,11 @@ pub fn parse_rfc3339_micros(s: &str) -> Result<i64, TimestampError> {
     };
     let days = days_from_civil(year, month, day);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
-    Ok(seconds * MICROS_PER_SECOND + micros)
+    let us = seconds * MICROS_PER_SECOND + micros;
+    if !(MIN_EVENT_TS_MICROS..=MAX_EVENT_TS_MICROS).contains(&us) {
+        return Err(OUT_OF_RANGE);
+    }
+    Ok(us)
 }
 
 /// The UTC date (days since the epoch) and hour of an instant in microseconds.
@@ -177,6 +194,25 @@ mod tests {
         }
         assert!(parse_rfc3339_micros("2024-02-29T00:00:00Z").is_ok());
         assert!(parse_rfc3339_micros("2100-02-29T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn the_range_is_years_1_to_9999_utc_after_the_offset() {
+        assert_eq!(parse_rfc3339_micros("0001-01-01T00:00:00Z"), Ok(MIN_EVENT_TS_MICROS));
+        assert_eq!(parse_rfc3339_micros("9999-12-31T23:59:59.999999Z"), Ok(MAX_EVENT_TS_MICROS));
+        assert_eq!(MIN_EVENT_TS_MICROS, days_from_civil(1, 1, 1) * MICROS_PER_DAY);
+        assert_eq!(MAX_EVENT_TS_MICROS, days_from_civil(10_000, 1, 1) * MICROS_PER_DAY - 1);
+        for bad in [
+            "0000-12-31T23:59:59Z",
+            "0001-01-01T00:00:00+00:01",
+            "0001-01-01T00:30:00+01:00",
+            "9999-12-31T23:59:59-00:01",
+            "9999-12-31T23:30:00-01:00",
+        ] {
+            assert_eq!(parse_rfc3339_micros(bad), Err(OUT_OF_RANGE), "{bad}");
+        }
+        assert!(parse_rfc3339_micros("0001-01-01T01:00:00+01:00").is_ok());
+        assert!(parse_rfc3339_micros("9999-12-31T22:59:59-01:00").is_ok());
     }
 
     #[test]

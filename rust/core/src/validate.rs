@@ -133,7 +133,12 @@ impl Check<'_> {
     fn string<'a>(&mut self, name: &str, raw: &'a RawValue) -> Option<Cow<'a, str>> {
         let s = raw_str(raw);
         if s.is_none() {
-            self.push(name, "type", format!("{name} must be a string, got {}", json_kind(raw.get())), Some(raw_value(raw)));
+            if raw.get().starts_with('"') {
+                // A JSON string serde cannot decode: only a lone surrogate escape does that.
+                self.push(name, "unicode", lone_surrogate_message(name, raw.get()), Some(Value::String(raw.get().to_string())));
+            } else {
+                self.push(name, "type", format!("{name} must be a string, got {}", json_kind(raw.get())), Some(raw_value(raw)));
+            }
         }
         s
     }
@@ -190,6 +195,9 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
     if let Some(p) = env.properties {
         if p.get().starts_with('{') {
             properties = Some(p);
+            if lone_surrogate(p.get()).is_some() {
+                c.push("properties", "unicode", lone_surrogate_message("properties", p.get()), None);
+            }
         } else {
             c.push("properties", "type", format!("properties must be an object, got {}", json_kind(p.get())), Some(raw_value(p)));
         }
@@ -255,12 +263,10 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
         let v = props.lookup(&p.segments);
         match promote(v.as_ref(), p.ty) {
             Some(value) => promoted.push(value),
-            None => c.push(
-                &p.path,
-                "type",
-                format!("{} cannot be promoted to {} column {}", p.path, p.ty.name(), p.column),
-                v,
-            ),
+            None => {
+                let (rule, message) = promotion_failure(v.as_ref(), p.ty, &p.path, &p.column);
+                c.push(&p.path, rule, message, v);
+            }
         }
     }
 
@@ -530,6 +536,67 @@ fn promote(v: Option<&Value>, ty: PromotedType) -> Option<Promoted<'static>> {
     }
 }
 
+/// Why `v` cannot fill a promoted column of type `ty`: "range" for a number the type cannot hold (an integer past
+/// the column's bits, a number past a double's finite range), "type" for anything else.
+fn promotion_failure(v: Option<&Value>, ty: PromotedType, path: &str, column: &str) -> (&'static str, String) {
+    let name = ty.name();
+    if let Some(n) = v.filter(|v| v.is_number()) {
+        let text = n.to_string();
+        let integer = !text.contains(['.', 'e', 'E']);
+        let range = match ty {
+            PromotedType::Long if integer => Some("-9223372036854775808..9223372036854775807"),
+            PromotedType::Int if integer => Some("-2147483648..2147483647"),
+            PromotedType::Double => Some("finite doubles, |x| <= 1.7976931348623157e308"),
+            _ => None,
+        };
+        if let Some(range) = range {
+            return ("range", format!("{path} = {text} is out of range for {name} column {column} ({range})"));
+        }
+    }
+    ("type", format!("{path} cannot be promoted to {name} column {column}"))
+}
+
+/// The byte offset of the first `\uXXXX` escape of JSON text that is a lone UTF-16 surrogate, if any: decoded,
+/// it is no Unicode character, so no UTF-8 reader of the table (Parquet strings, DuckDB, Snowflake) can hold it.
+/// The text is valid JSON (a backslash only starts an escape); one memchr pass, nothing when there is no `\`.
+pub fn lone_surrogate(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let hex4 = |at: usize| -> Option<u32> { u32::from_str_radix(text.get(at..at + 4)?, 16).ok() };
+    let mut i = 0;
+    while let Some(k) = b.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        let j = i + k;
+        if b.get(j + 1) != Some(&b'u') {
+            i = j + 2;
+            continue;
+        }
+        let unit = hex4(j + 2)?;
+        if (0xD800..0xDC00).contains(&unit) {
+            let low = (b.get(j + 6) == Some(&b'\\') && b.get(j + 7) == Some(&b'u')).then(|| hex4(j + 8)).flatten();
+            if low.is_some_and(|u| (0xDC00..0xE000).contains(&u)) {
+                i = j + 12;
+                continue;
+            }
+            return Some(j);
+        }
+        if (0xDC00..0xE000).contains(&unit) {
+            return Some(j);
+        }
+        i = j + 6;
+    }
+    None
+}
+
+fn lone_surrogate_message(name: &str, text: &str) -> String {
+    match lone_surrogate(text) {
+        Some(at) => format!(
+            "{name} holds {:?}, a lone UTF-16 surrogate escape (byte {at}): it decodes to no Unicode character, \
+             so no reader of the table can hold it",
+            &text[at..at + 6]
+        ),
+        None => format!("{name} is a string that cannot be decoded"),
+    }
+}
+
 fn same_json(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
@@ -550,6 +617,15 @@ fn check_rule(c: &mut Check<'_>, rule: &FieldRule, value: Option<&Value>) {
             let got = crate::parse::kind_of(v);
             c.push(path, "type", format!("{path} must be of type {}, got {got}", ty.name()), Some(v.clone()));
             return;
+        }
+    }
+    if v.is_number() && v.as_f64().is_none() {
+        // Past a double's range (serde reads it as infinite): beyond any min or max.
+        let negative = v.to_string().starts_with('-');
+        match (negative, rule.min, rule.max) {
+            (true, Some(min), _) => c.push(path, "min", format!("{path} must be >= {min}, got {v}"), Some(v.clone())),
+            (false, _, Some(max)) => c.push(path, "max", format!("{path} must be <= {max}, got {v}"), Some(v.clone())),
+            _ => {}
         }
     }
     if let Some(x) = v.as_f64().filter(|_| v.is_number()) {
@@ -694,6 +770,50 @@ mod tests {
             assert_eq!(compacted, crate::parse::compact(text), "{text}");
         }
         assert_eq!(scan_object(r#"{"a":1} x"#, &roots, &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn lone_surrogates_are_refused_paired_ones_kept() {
+        assert_eq!(lone_surrogate(r#"{"a":"\ud83d\ude00","b":"\\ud800"}"#), None);
+        assert_eq!(lone_surrogate(r#"{"a":"\ud800"}"#), Some(6));
+        assert_eq!(lone_surrogate(r#"{"a":"x\udc00y"}"#), Some(7));
+        assert_eq!(lone_surrogate(r#"{"a":"\ud800\u0041"}"#), Some(6));
+        let base = r#""event_type":"t","timestamp":"2026-01-01T00:00:00Z""#;
+        let (_, v) = check(&format!(r#"{{"event_id":"\ud800",{base}}}"#), &Schema::envelope());
+        assert_eq!(rules(&v), vec![("event_id", "unicode")]);
+        assert!(v[0].message.contains("lone UTF-16 surrogate"), "{}", v[0].message);
+        let (_, v) = check(&format!(r#"{{"event_id":"e",{base},"properties":{{"k":["\udfff"]}}}}"#), &Schema::envelope());
+        assert_eq!(rules(&v), vec![("properties", "unicode")]);
+    }
+
+    #[test]
+    fn numbers_the_promoted_column_cannot_hold_are_range_rejects() {
+        let schema = Schema::from_json(
+            r#"{"fields":[{"path":"properties.x","type":"number","min":0,"max":10}],
+                "promote":[{"path":"properties.l","column":"l","type":"long"},
+                           {"path":"properties.i","column":"i","type":"int"},
+                           {"path":"properties.d","column":"d","type":"double"}]}"#,
+        )
+        .unwrap();
+        let base = r#""event_id":"e","event_type":"t","timestamp":"2026-01-01T00:00:00Z""#;
+        let (e, v) = check(&format!(r#"{{{base},"properties":{{"l":9223372036854775807,"i":-2147483648,"d":1e308}}}}"#), &schema);
+        assert!(v.is_empty(), "{v:?}");
+        assert_eq!(e.unwrap().promoted, vec![Promoted::Long(i64::MAX), Promoted::Int(i32::MIN), Promoted::Double(1e308)]);
+        let (_, v) = check(
+            &format!(r#"{{{base},"properties":{{"x":1e400,"l":9223372036854775808,"i":2147483648,"d":-1e309}}}}"#),
+            &schema,
+        );
+        assert_eq!(rules(&v), vec![("properties.x", "max"), ("properties.l", "range"), ("properties.i", "range"), ("properties.d", "range")]);
+        assert!(v[1].message.contains("out of range for long column l"), "{}", v[1].message);
+        let (_, v) = check(&format!(r#"{{{base},"properties":{{"l":1.5}}}}"#), &schema);
+        assert_eq!(rules(&v), vec![("properties.l", "type")]);
+    }
+
+    #[test]
+    fn timestamps_outside_the_tables_range_are_refused() {
+        let (_, v) = check(r#"{"event_id":"e","event_type":"t","timestamp":"0001-01-01T00:00:00+01:00"}"#, &Schema::envelope());
+        assert_eq!(rules(&v), vec![("timestamp", "timestamp")]);
+        assert!(v[0].message.contains("0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999Z"), "{}", v[0].message);
     }
 
     #[test]

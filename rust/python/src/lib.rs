@@ -777,7 +777,7 @@ fn rejects_to_py(py: Python<'_>, rejects: &[eventpipe_core::Reject]) -> PyResult
 /// and `pack_max_bytes`, packed per shard.
 #[pyfunction]
 #[pyo3(signature = (data, *, job_id, format = "ndjson", schema = None, partition_key_field = "user_id",
-                    shard_starts = None, pack_max_bytes = 0, max_record_bytes = 1024 * 1024))]
+                    shard_starts = None, pack_max_bytes = 0, max_record_bytes = 1024 * 1024, max_events = 0))]
 #[allow(clippy::too_many_arguments)]
 fn ingest_batch(
     py: Python<'_>,
@@ -789,6 +789,7 @@ fn ingest_batch(
     shard_starts: Option<Vec<u128>>,
     pack_max_bytes: usize,
     max_record_bytes: usize,
+    max_events: usize,
 ) -> PyResult<IngestBatch> {
     guard(py, || {
         let format = Format::from_name(format).map_err(|e| to_py_err(py, e))?;
@@ -803,6 +804,7 @@ fn ingest_batch(
             shard_starts: &starts,
             pack_max_bytes,
             max_record_bytes,
+            max_events,
         };
         let input = input_bytes(data)?;
         let bytes = input.as_slice();

@@ -43,7 +43,8 @@ class Violation:
     index: int          # 0-based index of the event in the batch (parse_*/validate_schema), or line-1 in process_batch
     field: str          # field path, e.g. "event_type" or "properties.amount"
     rule: str           # "required" | "type" | "min" | "max" | "enum" | "pattern" | "max_length" | "event_type"
-                        # | "json" | "timestamp"
+                        # | "json" | "timestamp" | "range" (a number the promoted column cannot hold)
+                        # | "unicode" (a lone UTF-16 surrogate escape)
     message: str        # human sentence naming field and rule
     value: Any          # the offending value (None when missing)
     def to_dict(self) -> dict[str, Any]: ...
@@ -146,13 +147,16 @@ def ingest_batch(
     shard_starts: Sequence[int] | None = None,
     pack_max_bytes: int = 0,
     max_record_bytes: int = 1024 * 1024,
+    max_events: int = 0,
 ) -> IngestBatch:
     """The ingest service's path: parse, validate and deduplicate a request body into Kinesis records.
     Partition key: partition_key_field (event_id, event_type, user_id, session_id or a promoted column; SchemaError
     otherwise) when present and not empty, else event_id; over 256 characters, its SHA-256 in hex. With
     shard_starts (the open shards' starting hash keys, ascending) and pack_max_bytes > 0, each shard's lines are
     packed into records of at most pack_max_bytes (data + key); else one event per record. An event whose
-    record would exceed max_record_bytes is a reject (rule "max_record_size")."""
+    record would exceed max_record_bytes is a reject (rule "max_record_size"). With max_events > 0, a body of
+    more records builds nothing: received counts them all, and records and rejects are empty (the caller refuses
+    it)."""
 
 def put_records_body(stream_name: str, records: list[tuple[bytes, str]]) -> tuple[bytes, str]:
     """The JSON body of a Kinesis PutRecords call for (data, partition key) pairs (Data in base64), and the

@@ -191,14 +191,20 @@ def status(
     console.print(procs)
     if "shards" in report or "lag_ms" in report:
         lag = report.get("lag_ms", {})
+        stopped = report.get("consumer", {}).get("stopped_shards", {})
         shard_table = Table(title="stream shards")
-        for column in ("shard", "open", "lag (ms behind latest)"):
+        for column in ("shard", "open", "lag (ms behind latest)", "consumer"):
             shard_table.add_column(column)
         for shard in report.get("shards", []):
             shard_lag = lag.get(shard["shard_id"])
-            shard_table.add_row(shard["shard_id"], str(shard["open"]), "-" if shard_lag is None else f"{shard_lag:.0f}")
+            reading = f"[red]STOPPED: {stopped[shard['shard_id']]}[/]" if shard["shard_id"] in stopped else "ok"
+            shard_table.add_row(shard["shard_id"], str(shard["open"]), "-" if shard_lag is None else f"{shard_lag:.0f}",
+                                reading)
         console.print(shard_table)
-    for key in ("shards_error", "lag_error", "jobs_error"):
+    if report.get("consumer", {}).get("ready") is False:
+        err.print(f"[red]consumer not ready[/]: {len(report['consumer']['stopped_shards'])} stopped shard(s); "
+                  "they resume after the cooldown or a restart of the consumer")
+    for key in ("shards_error", "lag_error", "consumer_error", "jobs_error"):
         if key in report:
             err.print(f"[yellow]{key.replace('_', ' ')}[/]: {report[key]}")
     jobs = Table(title="ingest jobs")

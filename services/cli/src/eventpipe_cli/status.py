@@ -5,6 +5,7 @@ Each section is gathered on its own and reports its own error, so a stopped serv
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.error
 import urllib.request
@@ -81,6 +82,17 @@ def consumer_lag(metrics_url: str) -> dict[str, float]:
         return parse_lag(response.read().decode())
 
 
+def consumer_readiness(readyz_url: str) -> dict[str, Any]:
+    """The consumer's /readyz answer: {"ready": bool, "stopped_shards": {shard: reason}} (503 when not ready)."""
+    try:
+        with urllib.request.urlopen(readyz_url, timeout=3) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:  # 503: a shard is stopped; the body says which and why
+        body = exc.read()
+    answer: dict[str, Any] = json.loads(body)
+    return answer
+
+
 def jobs(state_dir: Path) -> dict[str, Any]:
     """Job counts by state and their event counts, from the job store (eventpipe_common.jobstore)."""
     import sqlalchemy as sa
@@ -117,6 +129,10 @@ def gather(state_dir: Path) -> dict[str, Any]:
             report["lag_ms"] = consumer_lag(f"http://127.0.0.1:{config['consumer_metrics_port']}/metrics")
         except (urllib.error.URLError, OSError) as exc:
             report["lag_error"] = str(exc)
+        try:
+            report["consumer"] = consumer_readiness(f"http://127.0.0.1:{config['consumer_metrics_port']}/readyz")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            report["consumer_error"] = str(exc)
     try:
         report["jobs"] = jobs(paths.root)
     except Exception as exc:  # noqa: BLE001

@@ -8,7 +8,12 @@ and writes it back. SQLite (WAL, busy timeout) by default, PostgreSQL through a 
 States::
 
     accepted --mark_published--> published --record_committed (committed >= accepted)--> committed
-        \\--mark_failed--> failed   (publishing did not finish; events that did reach the stream still count)
+        \\--mark_failed--> failed --record_committed (committed >= accepted)--> committed
+
+``failed`` means that some events cannot land (ingest could not publish them); it is final only then: a job
+whose committed count still reaches its accepted count (a publish that timed out on the client's side but
+landed) moves on to ``committed``. The consumer never marks a job failed: a record it cannot write goes to
+raw_events_rejected (and counts), a shard it has to stop is read again later.
 
 A job the consumer reaches before ``mark_published`` (the consumer can be faster than the ack round trip)
 moves from accepted straight to committed; ``mark_published`` never moves a job backwards.
@@ -76,6 +81,16 @@ jobs_table = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The consumer's commits whose counts were added (one row per Iceberg snapshot): `record_committed` with a
+# snapshot key adds a commit's counts once, so they can be replayed from the table's snapshots after a crash
+# between the Iceberg commit and the job update, or a commit whose success the client did not see.
+applied_commits_table = sa.Table(
+    "job_commit_snapshots",
+    metadata,
+    sa.Column("snapshot", sa.String(128), primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 unknown_commits_table = sa.Table(
@@ -511,19 +526,26 @@ class JobStore:
             conn.execute(sa.select(sa.literal(1)))
 
     # ------------------------------------------------------------------ consumer side
-    def record_committed(self, counts: Mapping[str, int]) -> None:
-        """Add committed event counts per job id, in one transaction.
+    def record_committed(self, counts: Mapping[str, int], snapshot: str | None = None) -> bool:
+        """Add committed event counts per job id, in one transaction; False when `snapshot` was applied already.
 
-        A job whose committed count reaches its accepted count moves to `committed` (from accepted or
-        published; a failed job keeps its state but its count grows). Unknown job ids never raise: their counts
-        go to `unknown_job_commits` for reconciliation. Job ids are processed in sorted order so that
-        concurrent consumers lock rows in the same order (no deadlocks on PostgreSQL).
+        A job whose committed count reaches its accepted count moves to `committed` (from accepted, published
+        or failed). Unknown job ids never raise: their counts go to `unknown_job_commits` for reconciliation.
+        With `snapshot` (a key of the Iceberg commit the counts come from) the counts are added at most once.
+        Job ids are processed in sorted order so that concurrent consumers lock rows in the same order (no
+        deadlocks on PostgreSQL).
         """
         items = sorted((job_id, int(n)) for job_id, n in counts.items() if job_id and int(n) > 0)
-        if not items:
-            return
+        if not items and snapshot is None:
+            return True
         now = _now()
         with self._tx() as conn:
+            if snapshot is not None:
+                marked = conn.execute(self._insert(applied_commits_table).values(snapshot=snapshot, applied_at=now)
+                                      .on_conflict_do_nothing(index_elements=[applied_commits_table.c.snapshot])
+                                      .returning(applied_commits_table.c.snapshot)).first()
+                if marked is None:
+                    return False
             for job_id, n in items:
                 result = conn.execute(jobs_table.update().where(jobs_table.c.job_id == job_id)
                                       .values(**_add_committed(n), updated_at=now))
@@ -540,6 +562,16 @@ class JobStore:
                         index_elements=[unknown_commits_table.c.job_id],
                         set_={"committed": unknown_commits_table.c.committed + stmt.excluded.committed,
                               "last_seen": stmt.excluded.last_seen}))
+        return True
+
+    def applied_snapshots(self, snapshots: Sequence[str]) -> set[str]:
+        """Which of these commit keys `record_committed` has applied already."""
+        if not snapshots:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(applied_commits_table.c.snapshot)
+                                .where(applied_commits_table.c.snapshot.in_(list(snapshots))))
+            return {row[0] for row in rows}
 
     def unknown_commits(self) -> dict[str, int]:
         """Committed counts recorded for job ids that had no job row (yet)."""
@@ -651,6 +683,7 @@ def _add_committed(n: int | sa.ColumnElement[Any]) -> dict[str, Any]:
     """
     new_committed = jobs_table.c.committed + n
     complete = sa.and_(new_committed >= jobs_table.c.accepted,
-                       jobs_table.c.state.in_([JobState.ACCEPTED.value, JobState.PUBLISHED.value]))
+                       jobs_table.c.state.in_([JobState.ACCEPTED.value, JobState.PUBLISHED.value,
+                                               JobState.FAILED.value]))
     return {"committed": new_committed,
             "state": sa.case((complete, JobState.COMMITTED.value), else_=jobs_table.c.state)}

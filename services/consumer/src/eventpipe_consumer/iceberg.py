@@ -156,6 +156,21 @@ def _local_path(location: str) -> str | None:
     return None
 
 
+def probe_rows(table: Table, rows: pa.Table, writer: Writer, date_column: str) -> None:
+    """Do all a commit of `rows` does except the catalog's commit: write the data files, then the manifests and
+    the snapshot summary in a transaction that is never committed. Raises what the commit would raise for
+    these rows' content. The data files are deleted; the manifests are orphans (maintenance deletes them)."""
+    files = write_data_files(table, rows, writer, date_column)
+    try:
+        txn = table.transaction()
+        with txn.update_snapshot().fast_append() as add:
+            for data_file in files:
+                add.append_data_file(data_file)
+    finally:
+        for data_file in files:
+            table.io.delete(data_file.file_path)
+
+
 # ---------------------------------------------------------------------------------------------- commit
 @dataclass(slots=True)
 class Piece:
@@ -205,12 +220,16 @@ def _kept(pieces: Sequence[Piece], current: Mapping[str, int]) -> list[Piece]:
 
 def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer: Writer, date_column: str,
                   sleep: Callable[[float], None] = time.sleep,
-                  before_commit: Callable[[], None] | None = None) -> CommitOutcome:
+                  before_commit: Callable[[], None] | None = None,
+                  summary_for: Callable[[Mapping[str, tuple[int, int]]], dict[str, str]] | None = None,
+                  ) -> CommitOutcome:
     """Write and commit the rows above the table's checkpoint map, and advance the map to the pieces' ends.
 
     Exactly once: the filter runs against the map of the very metadata the commit is based on; a concurrent
     commit makes the catalog refuse ours (CommitFailedException), and we start over from a refreshed table.
     `before_commit` runs between writing the files and committing them (where a concurrent writer would race).
+    `summary_for(ranges)` adds snapshot summary properties computed from the ranges this commit adds (the
+    consumer's per-job counts, so that they can be reconciled from the table after a crash).
     """
     written: list[DataFile] = []
     written_for: tuple[tuple[str, int, int], ...] | None = None
@@ -235,6 +254,8 @@ def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer:
             before_commit()
         try:
             properties = checkpoints.encode(stream, new_map)
+            if summary_for is not None:
+                properties |= summary_for(ranges)
             with table.transaction() as txn, txn.update_snapshot(snapshot_properties=properties).fast_append() as add:
                 for data_file in written:
                     add.append_data_file(data_file)

@@ -5,9 +5,14 @@ MillisBehindLatest per shard is the gauge the operator's autoscaler reads.
 
 from __future__ import annotations
 
-from wsgiref.simple_server import WSGIServer
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 
 class ConsumerMetrics:
@@ -28,6 +33,10 @@ class ConsumerMetrics:
         self.millis_behind = Gauge("eventpipe_consumer_millis_behind_latest",
                                    "Kinesis MillisBehindLatest of the last GetRecords, per owned shard.",
                                    ["shard"], registry=r)
+        # The same lag in base units (seconds), what the operator's scaler, alerts and printer column read.
+        self.lag_seconds = Gauge("eventpipe_consumer_lag_seconds",
+                                 "Seconds the last GetRecords was behind the tip of the shard, per owned shard.",
+                                 ["shard"], registry=r)
         self.commit_latency = Histogram(
             "eventpipe_consumer_commit_latency_seconds", "Write plus commit time of one commit cycle.",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30), registry=r)
@@ -41,8 +50,36 @@ class ConsumerMetrics:
         self.failed_batches = Counter("eventpipe_consumer_failed_batches_total",
                                       "Batches given up after the retries; their shards were stopped.", registry=r)
         self.leases = Gauge("eventpipe_consumer_leases", "Shard leases this process holds.", registry=r)
+        self.stopped_shards = Gauge(
+            "eventpipe_consumer_stopped_shards",
+            "Shards this process stopped after a failure that is not the records' content (readiness fails).",
+            registry=r)
+        self.quarantined = Counter(
+            "eventpipe_consumer_quarantined_total",
+            "Events the consumer could not process or write, sent to raw_events_rejected (source consumer).",
+            ["stage"], registry=r)
+        self.ready: Callable[[], tuple[bool, dict[str, str]]] = lambda: (True, {})
 
     def serve(self, host: str, port: int) -> WSGIServer:
-        """Serve /metrics in a daemon thread; returns the server (shutdown() stops it)."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        """Serve /metrics, and /readyz (503 with the stopped shards while any is stopped), in a daemon thread;
+        returns the server (shutdown() stops it)."""
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") in ("/readyz", "/healthz"):
+                ok, stopped = self.ready() if environ["PATH_INFO"] == "/readyz" else (True, {})
+                body = json.dumps({"ready": ok, "stopped_shards": stopped}).encode()
+                start_response("200 OK" if ok else "503 Service Unavailable",
+                               [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
+            result: Iterable[bytes] = metrics_app(environ, start_response)
+            return result
+
+        server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
         return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds: no access log on stderr."""

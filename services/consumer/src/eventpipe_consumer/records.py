@@ -77,6 +77,9 @@ class Segment:
     # dropped as a re-send or in-batch duplicate, rejected): a job is complete once all of them are committed.
     job_events: list[tuple[int, str]] = field(default_factory=list)
     events: int = 0  # lines in those records (one per record unless ingest packed them)
+    # The records as read, kept until the commit so that a row that cannot be written is quarantined with its
+    # raw line (references to the bytes Kinesis returned: no copy).
+    source: Sequence[StreamRecord] = ()
 
 
 @dataclass(slots=True)
@@ -110,7 +113,7 @@ class DedupeWindow:
         return len(self._ids)
 
 
-def _reject_row(record: StreamRecord, raw: str, violations: list[dict[str, object]], line: int | None,
+def reject_row_for(record: StreamRecord, raw: str, violations: list[dict[str, object]], line: int | None,
                 now: datetime) -> dict[str, object]:
     return {
         "raw": raw,
@@ -178,7 +181,7 @@ def _ingest_reject_row(record: StreamRecord, now: datetime) -> dict[str, object]
     reasons = reject.get("reasons") if isinstance(reject, dict) else None
     line = reject.get("line") if isinstance(reject, dict) else None
     if not (isinstance(raw, str) and isinstance(reasons, list) and (line is None or type(line) is int)):
-        return _reject_row(record, record.data.decode("utf-8", "replace"), [
+        return reject_row_for(record, record.data.decode("utf-8", "replace"), [
             {"field": "_reject", "rule": "reject_record",
              "message": "the record starts like an ingest reject record but does not hold one"}], None, now)
     assert isinstance(value, dict)
@@ -296,7 +299,7 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
         records = [r for r in records if not is_ingest_reject(r.data)]
     job_events = job_events_of(records)
     prepared = prepare_lines(records)
-    rejects += [_reject_row(records[i], records[i].data.decode("utf-8", "replace"),
+    rejects += [reject_row_for(records[i], records[i].data.decode("utf-8", "replace"),
                             [{"field": "", "rule": rule, "message": message}], None, now)
                 for i, rule, message in prepared.prerejected]
     duplicates = 0
@@ -306,7 +309,7 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
         duplicates += result.duplicates
         for reject in result.rejects:
             record = records[prepared.line_records[reject.line - 1]]
-            rejects.append(_reject_row(record, reject.raw, [v.to_dict() for v in reject.violations],
+            rejects.append(reject_row_for(record, reject.raw, [v.to_dict() for v in reject.violations],
                                        reject.line, now))
         table = _with_lineage(result.records, records, prepared.line_records)
     if table is not None and window.capacity > 0 and table.num_rows:
@@ -329,6 +332,7 @@ def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Sche
         duplicates=duplicates,
         job_events=job_events,
         events=events,
+        source=all_records,
     )
 
 

@@ -54,7 +54,9 @@ from eventpipe_ingest.rejects import RefusedLine, reject_record
 from eventpipe_ingest.settings import IngestSettings, KinesisClient, RejectMode
 from eventpipe_ingest.shards import ShardMapCache, aiobotocore_list_shards
 
-log = get_logger()
+# component bound here too: a server run in a thread of its own (tests) does not share the contextvars of the
+# thread that configured logging.
+log = get_logger(component="ingest")
 
 API = "/api/v1"
 JSON_ARRAY_EXAMPLE = [{"event_id": "e-1", "event_type": "page_view", "timestamp": "2026-11-27T13:45:12Z",
@@ -225,8 +227,19 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        cause = exc.__cause__
+        _log_failure(request, exc.status, exc.body.code, exc.body.message,
+                     f"{type(cause).__name__}: {cause}"[:500] if cause is not None else exc.body.code,
+                     getattr(exc.body, "job_id", None))
         return JSONResponse(exc.body.model_dump(exclude_none=True), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        _log_failure(request, 500, "internal_error", "an unexpected error", f"{type(exc).__name__}: {exc}"[:500],
+                     None, exc_info=exc)
+        return JSONResponse({"code": "internal_error", "message": "an unexpected error; it is logged"},
+                            status_code=500)
 
     bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
     header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key in X-API-Key.")
@@ -299,12 +312,13 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
             raise _error(400, exc) from exc
 
         job_id = str(uuid.uuid4())
+        request.state.job_id = job_id  # for the log of a failure from here on (_log_failure)
         shard_map = await _publisher().shard_map()
         ingest_batch = functools.partial(
             eventpipe_core.ingest_batch, body, job_id=job_id, format=fmt, schema=services.schema,
             partition_key_field=settings.ingest_partition_key_field,
             shard_starts=shard_map.starts if shard_map else None, pack_max_bytes=settings.ingest_pack_max_bytes,
-            max_record_bytes=MAX_BYTES_PER_RECORD)
+            max_record_bytes=MAX_BYTES_PER_RECORD, max_events=settings.ingest_max_events)
         try:
             result = ingest_batch() if len(body) <= INLINE_CORE_MAX_BYTES else await asyncio.to_thread(ingest_batch)
         except eventpipe_core.ParseError as exc:
@@ -464,6 +478,22 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _log_failure(request: Request, status: int, code: str, reason: str, error: str, job_id: str | None,
+                 **extra: Any) -> None:
+    """Property 38: every answer that is not a success is logged once, with the component (bound to `log`), the
+    request (method, path, peer, and the job id once one was given), the reason the client was told and the error
+    behind it (the exception, or the answer's code when the refusal is the error). 4xx at info (the client's
+    doing), 5xx at error."""
+    job_id = job_id or getattr(request.state, "job_id", None)
+    peer = f"{request.client.host}:{request.client.port}" if request.client else None
+    fields = {"status": status, "code": code, "reason": reason, "error": error, "job_id": job_id,
+              "request": f"{request.method} {request.url.path}", "peer": peer, **extra}
+    if status >= 500:
+        log.error("request failed", **fields)
+    else:
+        log.info("request refused", **fields)
 
 
 def _count_call(metrics: IngestMetrics, callers: int) -> None:

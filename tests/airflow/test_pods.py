@@ -1,0 +1,118 @@
+"""Every KubernetesPodOperator task's pod, rendered by the provider itself (build_pod_request_obj, dry run):
+image, command, envFrom, service account, resources, security, and secrets only as references."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import definition
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+IMAGE = "registry.example/eventpipe/analytics:test"
+SECRET_ENV = ("EVENTPIPE_ALERT_WEBHOOK_URL", "EVENTPIPE_JOB_STORE_DSN")
+
+
+def cluster_definition(**overrides: Any) -> Any:
+    from eventpipe_dags.definition import PipelineDag
+
+    data = definition("shop", dbt={"target": "snowflake", "select": ["+fact_events", "+dim_users"]},
+                      alerts=[{"type": "slack", "severity": "critical",
+                               "urlSecretRef": {"name": "shop-alerts", "key": "slack-webhook"}},
+                              {"type": "email", "severity": "warning", "to": "data@example.com"}],
+                      pods={"serviceAccount": "shop-transform", "catalogSecretRef": "shop-catalog",
+                            "jobStoreDsnSecretRef": {"name": "shop-db", "key": "dsn"},
+                            "resources": {"requests": {"cpu": "1"}, "limits": {"memory": "6Gi"}}})
+    data.update(overrides)
+    return PipelineDag.model_validate(data)
+
+
+def pod_tasks(definition_: Any) -> dict[str, Any]:
+    from eventpipe_dags.factory import build_dag
+    from eventpipe_dags.operators import AnalyticsPodOperator
+    from eventpipe_dags.settings import DagsSettings
+
+    dag = build_dag(definition_, DagsSettings(mode="kubernetes", analytics_image=IMAGE))
+    return {t.task_id: t for t in dag.tasks if isinstance(t, AnalyticsPodOperator)}
+
+
+_DEFAULT_TASKS: dict[str, Any] = {}
+
+
+def default_pod_tasks() -> dict[str, Any]:
+    """The default definition's tasks, built once (a DAG build costs seconds on a busy machine)."""
+    if not _DEFAULT_TASKS:
+        _DEFAULT_TASKS.update(pod_tasks(cluster_definition()))
+    return _DEFAULT_TASKS
+
+
+def render(task: Any, params: dict[str, Any], snapshot: str) -> Any:
+    task.prepare(params, snapshot)
+    return task.build_pod_request_obj(dry_run=True)
+
+
+def test_every_pod_task_renders_the_pipelines_pod() -> None:
+    tasks = pod_tasks(cluster_definition())
+    assert sorted(tasks) == ["dbt_build", "gx_marts", "gx_staging"]
+    for task_id, task in tasks.items():
+        pod = render(task, {"models": "", "full_refresh": False}, "4242")
+        assert pod.metadata.namespace == "shop"
+        assert pod.metadata.labels["eventpipe.io/pipeline"] == "shop"
+        spec = pod.spec
+        assert spec.service_account_name == "shop-transform"
+        assert spec.security_context.run_as_non_root is True
+        base = next(c for c in spec.containers if c.name == "base")
+        assert base.image == IMAGE
+        assert base.resources.requests == {"cpu": "1", "memory": "1Gi"}
+        assert base.resources.limits == {"cpu": "2", "memory": "6Gi"}
+        assert base.security_context.read_only_root_filesystem is True
+        assert base.security_context.allow_privilege_escalation is False
+        sources = [(e.prefix, e.config_map_ref and e.config_map_ref.name, e.secret_ref and e.secret_ref.name)
+                   for e in base.env_from]
+        assert sources == [(None, "shop-config", None), ("EVENTPIPE_CATALOG_PROPERTIES__", None, "shop-catalog")]
+        env = {e.name: e for e in base.env}
+        assert env["EVENTPIPE_SNAPSHOT_ID"].value == "4242"
+        assert env["EVENTPIPE_ALERT_EMAIL_TO"].value == '["data@example.com"]'
+        for name in SECRET_ENV:  # secrets by reference only: no value in the pod
+            assert env[name].value is None
+            assert env[name].value_from.secret_key_ref.name in ("shop-alerts", "shop-db")
+        if task_id == "dbt_build":
+            assert base.command == ["python"]
+            assert base.args == ["-m", "eventpipe_transform", "build", "--target", "snowflake",
+                                 "--namespace", "shop", "--select", "+fact_events +dim_users"]
+            assert [c.name for c in spec.containers] == ["base"]
+        else:
+            suite = task_id.removeprefix("gx_")
+            assert base.command == ["/bin/sh", "-c"]
+            assert base.args[2:] == ["-m", "eventpipe_quality", "run", "--suite", suite]
+            assert "/airflow/xcom/return.json" in base.args[0]
+            assert "airflow-xcom-sidecar" in [c.name for c in spec.containers]
+
+
+def test_definition_image_and_defaults() -> None:
+    """Without a `pods` block: the factory's image, `<pipeline>-transform`, default resources, no secrets."""
+    tasks = pod_tasks(cluster_definition(pods={"image": "other/analytics:1"}, alerts=[]))
+    pod = render(tasks["dbt_build"], {}, "1")
+    base = pod.spec.containers[0]
+    assert base.image == "other/analytics:1"
+    assert pod.spec.service_account_name == "shop-transform"
+    assert base.resources.requests == {"cpu": "500m", "memory": "1Gi"}
+    assert [e.name for e in base.env] == ["EVENTPIPE_SNAPSHOT_ID"]
+    assert len(base.env_from) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(models=st.lists(st.from_regex(r"\+?[a-z][a-z_]{0,12}", fullmatch=True), max_size=4),
+       full_refresh=st.booleans(), snapshot=st.integers(min_value=1, max_value=2**63 - 1))
+def test_manual_params_reach_the_pod(models: list[str], full_refresh: bool, snapshot: int) -> None:
+    """Property 21: Manual triggers start workflows — a manual run's params (snapshot id, models, full refresh)
+    decide the pod's command and environment, and only those."""
+    tasks = default_pod_tasks()
+    pod = render(tasks["dbt_build"], {"models": " ".join(models), "full_refresh": full_refresh,
+                                      "snapshot_id": str(snapshot)}, str(snapshot))
+    args = pod.spec.containers[0].args
+    expected_select = " ".join(models) if models else "+fact_events +dim_users"
+    assert args[args.index("--select") + 1] == expected_select
+    assert ("--full-refresh" in args) == full_refresh
+    env = {e.name: e.value for e in pod.spec.containers[0].env}
+    assert env["EVENTPIPE_SNAPSHOT_ID"] == str(snapshot)
