@@ -165,7 +165,8 @@ def test_explore_time_zone_moves_the_hour_axis_and_filters_change_charts(
 
 def test_pipeline_throughput_equals_prometheus(live_stack: LiveStack, browser: WebDriver, shots: Path) -> None:
     live_stack.cli("send", "--count", "3000", "--rate", "150")   # ~20 s of traffic: rate[1m] is above zero
-    browser.get(f"{live_stack.dashboard}/pipeline")
+    browser.get(f"{live_stack.dashboard}/")   # Pipeline is the default page: its URL is the root
+    assert not browser.find_elements(By.XPATH, "//*[contains(text(), 'Page not found')]")
     stamp = settled_caption(browser, "As of ")
     no_exception(browser)
     at = float(re.search(r"Prometheus evaluation time (\d+)", stamp).group(1))  # type: ignore[union-attr]
@@ -176,4 +177,6 @@ def test_pipeline_throughput_equals_prometheus(live_stack: LiveStack, browser: W
     value = float(answer[0]["value"][1])
     assert value > 0
     assert shown == prom.format_rate(value)
+    firing = [row.text for row in browser.find_elements(By.XPATH, "//h3[contains(., 'Firing alerts')]")]
+    assert firing and "No alert is firing." in browser.find_element(By.TAG_NAME, "body").text
     browser.save_screenshot(str(shots / "pipeline.png"))
