@@ -17,7 +17,7 @@ core:  ## build the Rust core wheel
 	scripts/build-core.sh
 
 venvs:
-	scripts/venv.sh services && scripts/venv.sh analytics && scripts/venv.sh operator
+	scripts/venv.sh services && scripts/venv.sh analytics && scripts/venv.sh operator && scripts/venv.sh airflow
 
 clean:
 	rm -rf .venvs .eventpipe

@@ -5,8 +5,9 @@
 On a fresh SQL catalog (SQLite) with a file warehouse, a batch of `rows` raw_events rows (the consumer's commit
 size) is committed as is (the baseline: one checkpointed commit), then the same batch with k rows moved past
 year 9999 (what made every commit fail in issue 14) goes through the consumer's path: the commit fails, the
-bisection (`quarantine.find_poison` with `iceberg.probe_rows`, as `Consumer._find_poison` runs it) finds the k
-rows, the rest is committed. Reports seconds for each and the number of probes. Not a test: nothing is asserted.
+bisection (`quarantine.find_poison` with `iceberg.probe_rows` per day partition, as `Consumer._find_poison`
+runs it) finds the k rows, the rest is committed. Reports seconds for each and the number of probes.
+Not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -75,11 +76,15 @@ def main() -> None:
                 iceberg.commit_pieces(raw, [piece], stream="bench", writer=args.writer, date_column="event_date")
                 found: dict[int, BaseException] = {}
             except OverflowError:
-                def check(lo: int, hi: int, rows: pa.Table = rows) -> None:
-                    probes[0] += 1
-                    iceberg.probe_rows(raw, rows.slice(lo, hi - lo), args.writer, "event_date")
+                found = {}
+                for positions in iceberg.partition_groups(rows, "event_date"):  # as Consumer._find_poison
+                    group = rows.take(positions)
 
-                found = find_poison(rows.num_rows, check)
+                    def check(lo: int, hi: int, group: pa.Table = group, probes: list[int] = probes) -> None:
+                        probes[0] += 1
+                        iceberg.probe_rows(raw, group.slice(lo, hi - lo), args.writer, "event_date")
+
+                    found |= {positions[i]: exc for i, exc in find_poison(group.num_rows, check).items()}
                 keep = pa.array([i not in found for i in range(rows.num_rows)])
                 iceberg.commit_pieces(raw, [iceberg.Piece(piece.shard_id, piece.first_sequence,
                                                           piece.last_sequence, rows.filter(keep))],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
-# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core ingest consumer analytics operator e2e
+# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e
 #                                              monitoring dashboard)
 # Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/servers.py).
 source "$(dirname "$0")/common.sh"
@@ -59,6 +59,13 @@ stage_consumer()  { pytest_in services tests/consumer; }
 stage_dbt()       { "$REPO_ROOT/scripts/venv.sh" fakesnow && pytest_in analytics tests/dbt; }
 # Great Expectations quality gates (one pytest process: GX imports slowly), then mypy on the package.
 stage_gx()        { pytest_in analytics tests/gx && "$VENVS_DIR/analytics/bin/mypy" -p eventpipe_quality; }
+# Airflow 3 DAG factory (its own venv: Airflow wants SQLAlchemy 2.1, GX 2.0): DagBag from files and from operator
+# ConfigMaps on a real kube-apiserver, KPO pod specs, properties, and dag.test() running dbt and GX for real from
+# the analytics venv. One pytest process (Airflow imports slowly); then lint and types of the package.
+stage_airflow()   { "$REPO_ROOT/scripts/venv.sh" analytics && "$REPO_ROOT/scripts/venv.sh" operator &&
+                    "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && pytest_in airflow tests/airflow &&
+                    "$VENVS_DIR/airflow/bin/ruff" check dags tests/airflow &&
+                    mypy_packages airflow "dags/python/src:services/common/src" eventpipe_dags; }
 # The whole local stack as subprocesses; dbt and GX run in the analytics venv, so build it first.
 stage_e2e()       { "$REPO_ROOT/scripts/venv.sh" analytics && pytest_in services tests/e2e; }
 # The operator against a real etcd + kube-apiserver (binaries built once by k8s-tools.sh, cached by version),
@@ -86,7 +93,7 @@ stage_dashboard() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator e2e monitoring dashboard)
+[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e monitoring dashboard)
 for stage in "${stages[@]}"; do
   run_stage "$stage" "stage_${stage//-/_}"
 done

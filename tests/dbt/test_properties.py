@@ -1,8 +1,9 @@
-"""Properties 22-26, 36 and 37: real dbt builds on DuckDB over Iceberg tables written by the pipeline's writer,
-with hypothesis-generated shop event sets, compared to the plain-Python reference in shop_events.py.
+"""Properties 22-26, 36 and 37: the dbt project's models on DuckDB over Iceberg tables written by the pipeline's
+writer, with hypothesis-generated shop event sets, compared to the plain-Python reference in shop_events.py.
 
-Properties 22-26 and 36 draw the same examples (same seed) and share one build per example (built_pipelines);
-a build costs seconds, so examples are few."""
+Properties 22-26 and 36 run the models as dbt compiled them once per test run (built_pipelines,
+compiled_models.py), so an example costs its Iceberg commits and a few queries; Property 37, about dbt's
+incremental runs, loads the compiled models first and then runs a real `dbt run` on one parsed project."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from conftest import Pipeline
-from hypothesis import HealthCheck, Phase, given, seed, settings
+import pytest
+from conftest import Pipeline, ReusedPipeline
+from hypothesis import HealthCheck, given, settings
 from pyiceberg.transforms import DayTransform
 from shop_events import TRAITS, first_ingests, shop_batches, user_versions, utc, version_at
 
 EPOCH = dt.date(1970, 1, 1)
-SHARED = settings(max_examples=3, deadline=None, database=None, phases=[Phase.generate],
-                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-SHARED_SEED = 20240301
+# No fixed seed: every run draws new examples. database=None: CI runs on fresh clones, and nothing is written
+# into the working tree.
+PROPERTY = settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 Build = Callable[[list[list[dict[str, Any]]]], Pipeline]
 
@@ -50,8 +52,7 @@ def _reference_versions(staging: dict[str, dict[str, Any]]) -> dict[str, list[di
     return user_versions(trait_events)
 
 
-@seed(SHARED_SEED)
-@SHARED
+@PROPERTY
 @given(batches=shop_batches())
 def test_raw_events_transform_to_staging(built_pipelines: Build, batches: list[list[dict[str, Any]]]) -> None:
     """Property 22: Raw data transforms to staging. stg_events holds exactly one row per event_id of raw_events,
@@ -76,8 +77,7 @@ def test_raw_events_transform_to_staging(built_pipelines: Build, batches: list[l
             assert user[trait] == expected[user["event_id"]]["traits"][trait]
 
 
-@seed(SHARED_SEED)
-@SHARED
+@PROPERTY
 @given(batches=shop_batches())
 def test_staging_transforms_to_intermediate(built_pipelines: Build, batches: list[list[dict[str, Any]]]) -> None:
     """Property 23: Staging data transforms to intermediate. int_user_events has every staged event with the
@@ -116,8 +116,7 @@ def test_staging_transforms_to_intermediate(built_pipelines: Build, batches: lis
             assert abs(actual[key][column] - value) < 1e-6, (key, column)
 
 
-@seed(SHARED_SEED)
-@SHARED
+@PROPERTY
 @given(batches=shop_batches())
 def test_intermediate_transforms_to_dimensional(built_pipelines: Build,
                                                 batches: list[list[dict[str, Any]]]) -> None:
@@ -154,8 +153,7 @@ def test_intermediate_transforms_to_dimensional(built_pipelines: Build,
             assert {k: row[k] for k in ("name", "category", "price")} == latest[product_id]
 
 
-@seed(SHARED_SEED)
-@SHARED
+@PROPERTY
 @given(batches=shop_batches())
 def test_dimensions_include_scd2_fields(built_pipelines: Build, batches: list[list[dict[str, Any]]]) -> None:
     """Property 25: Dimensions include SCD Type 2 fields. dim_users has user_sk, user_id, the traits, valid_from,
@@ -181,8 +179,7 @@ def test_dimensions_include_scd2_fields(built_pipelines: Build, batches: list[li
         assert versions[-1]["valid_to"] is None and versions[-1]["is_current"]
 
 
-@seed(SHARED_SEED)
-@SHARED
+@PROPERTY
 @given(batches=shop_batches())
 def test_fact_foreign_keys_resolve(built_pipelines: Build, batches: list[list[dict[str, Any]]]) -> None:
     """Property 26: Fact tables include foreign keys. Every fact's user_sk is the dim_users version of its user
@@ -207,8 +204,7 @@ def test_fact_foreign_keys_resolve(built_pipelines: Build, batches: list[list[di
             assert products[fact["product_sk"]]["product_id"] == fact["product_id"]
 
 
-@seed(SHARED_SEED)
-@SHARED
+@PROPERTY
 @given(batches=shop_batches())
 def test_tables_partitioned_by_date(built_pipelines: Build, batches: list[list[dict[str, Any]]]) -> None:
     """Property 36: Iceberg tables partitioned by date. raw_events is partitioned by day(event_ts) and each of
@@ -235,19 +231,20 @@ def test_tables_partitioned_by_date(built_pipelines: Build, batches: list[list[d
                 assert row["event_hour"] == utc(row["event_ts"]).hour
 
 
-@settings(max_examples=2, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# 25 real dbt runs: longer than the suite's per-test timeout (a guard against hangs) on a loaded machine.
+@pytest.mark.timeout(1800)
+@PROPERTY
 @given(batches=shop_batches(batches=3))
-def test_incremental_runs_touch_only_new_data(new_pipeline: Callable[[], Pipeline],
+def test_incremental_runs_touch_only_new_data(reused_pipeline: Callable[[], ReusedPipeline],
                                               batches: list[list[dict[str, Any]]]) -> None:
     """Property 37: Incremental models process only changes. After a second run over new events (some resent,
     some late), stg_events only gained the new event_ids and its old rows are untouched (same dbt_loaded_at);
     fact_events and dim_users rows of users without new trait events are unchanged; and the incremental result
     equals what a build from scratch must produce (the reference)."""
-    pipeline = new_pipeline()
+    pipeline = reused_pipeline()
     pipeline.commit(batches[0])
     pipeline.commit(batches[1])
-    assert pipeline.build() == 0
+    pipeline.load()
     before_stg = {r["event_id"]: r for r in pipeline.query("select * from staging.stg_events")}
     before_facts = {r["event_id"]: r for r in pipeline.query("select * from marts.fact_events")}
     before_dims = {r["user_sk"]: r for r in pipeline.query("select * from marts.dim_users")}

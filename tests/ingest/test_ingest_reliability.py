@@ -4,8 +4,11 @@ invalid elements is refused by the event limit before any reject is built (item 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import create_stream, read_stream
+from eventpipe_ingest.publisher import PutRecords
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ingest_events import valid_event
@@ -160,3 +164,46 @@ def test_ten_mib_of_tiny_invalid_events_is_413_before_any_reject(ingest_app: Cal
     assert published_ids(kinesis_endpoint, stream) == []
     assert len(rejected_lines(kinesis_endpoint, stream)) == 1000
 
+
+
+def test_body_bytes_in_flight_are_capped(ingest_app: Callable[..., Any]) -> None:
+    """Item 5: the decoded bytes processed at once are capped (a request that would pass the cap gets 429 with
+    Retry-After), a lone request of any allowed size always goes through, and small ones still fit beside a big
+    one. The stream is held slow by a wrapper (injected: kinesalite answers at once) so the first request stays
+    in flight."""
+    release = threading.Event()
+
+    def slow(real: PutRecords) -> PutRecords:
+        async def put(entries: list[dict[str, Any]]) -> dict[str, Any]:
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            return await real(entries)
+        return put
+
+    big = json.dumps([valid_event(i, properties={"pad": "x" * 3000}) for i in range(10)]).encode()
+    small = json.dumps([valid_event(99)]).encode()
+    cap = len(big) + 2 * len(small)
+    with ingest_app(wrap_put_records=slow, ingest_max_body_bytes_in_flight=len(big) - 1) as lone:
+        release.set()
+        assert lone.post("/api/v1/ingest", content=big, headers={"Content-Type": "application/json"}).status_code == 202
+    release.clear()
+    with ingest_app(wrap_put_records=slow, ingest_max_body_bytes_in_flight=cap) as client:
+        first: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: first.update(r=client.post(
+            "/api/v1/ingest", content=big, headers={"Content-Type": "application/json"})))
+        thread.start()
+        deadline = time.monotonic() + 30
+        while "eventpipe_ingest_in_flight_requests 1.0" not in client.get("/api/v1/metrics").text:
+            assert time.monotonic() < deadline, "the first request never got in flight"
+            time.sleep(0.01)
+        second = client.post("/api/v1/ingest", content=big, headers={"Content-Type": "application/json"})
+        assert second.status_code == 429 and second.headers["Retry-After"] == "1", second.text
+        assert "body bytes are being processed" in second.json()["message"]
+        small_thread = threading.Thread(target=lambda: first.update(s=client.post(
+            "/api/v1/ingest", content=small, headers={"Content-Type": "application/json"})))
+        small_thread.start()
+        time.sleep(0.2)
+        release.set()
+        thread.join(30)
+        small_thread.join(30)
+        assert first["r"].status_code == 202 and first["s"].status_code == 202

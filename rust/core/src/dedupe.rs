@@ -6,8 +6,8 @@
 //! only compared when the stored hash bits match (a real repeat, or a 1-in-2^32 accident).
 //!
 //! The table does not keep the ids themselves: the caller already stores every first-seen id (`process_batch` in
-//! its event_id column), and lends that storage as an [`Ids`] when an id is offered. At a million events this
-//! saves a copy of every id reference (24 MB), a third of the memory `process_batch` needs beyond input + output.
+//! its event_id column), and lends that storage as an [`Ids`] when an id is offered: a second copy of every id
+//! reference would be a large share of the memory `process_batch` needs beyond input + output.
 
 use ahash::RandomState;
 

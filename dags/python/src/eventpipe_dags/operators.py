@@ -166,18 +166,24 @@ class MarkProcessedOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         snapshot = _snapshot(context)
-        snapshots.write_processed(self.definition.pipeline, snapshot)
+        name, properties = snapshots.catalog_properties()
+        _, order = snapshots.snapshot_history(name, properties, self.definition.tables.raw_events)
+        previous = snapshots.read_processed(self.definition.pipeline)
+        marker = snapshots.next_marker(previous, snapshot, order)
+        snapshots.write_processed(self.definition.pipeline, marker)
         record = {"event": "run_succeeded", "pipeline": self.definition.pipeline, "run_id": context["run_id"],
-                  "snapshot_id": snapshot}
+                  "snapshot_id": snapshot, "processed_marker": marker}
         runlog.append(record)
         state_dir = os.environ.get("EVENTPIPE_STATE_DIR")
         if state_dir:
-            _write_transform_record(Path(state_dir), snapshot)
+            rejected, _ = snapshots.snapshot_history(name, properties, self.definition.tables.rejected)
+            _write_transform_record(Path(state_dir), f"{snapshot}:{rejected or '-'}")
         return record
 
 
 def _write_transform_record(state_dir: Path, snapshot: str) -> None:
-    """The record `eventpipe status` / `wait --modelled` read, as the light transform loop writes it."""
+    """The record `eventpipe status` / `wait --modelled` read, as the light transform loop writes it (`snapshot`
+    is the CLI's fingerprint: raw_events and raw_events_rejected snapshot ids)."""
     path = state_dir / "transform.json"
     previous: dict[str, Any] = {}
     if path.exists():

@@ -42,6 +42,14 @@ def decide(current: str | None, processed: str | None, requested: str | None, fo
     return Decision("run", current, "forced" if current == processed else "new snapshot")
 
 
+def next_marker(processed: str | None, ran: str, order: list[str]) -> str:
+    """The marker after a successful run of `ran`: it only moves forward in the table's commit `order`, so a
+    manual re-run of an older snapshot does not make the newest one look unprocessed."""
+    if processed is None or processed not in order or ran not in order:
+        return ran
+    return ran if order.index(ran) >= order.index(processed) else processed
+
+
 def catalog_properties() -> tuple[str, dict[str, str]]:
     """The catalog of this Airflow process's EVENTPIPE_* settings (the local stack's embedded SQL catalog)."""
     settings = PipelineSettings.model_validate({})
@@ -50,16 +58,22 @@ def catalog_properties() -> tuple[str, dict[str, str]]:
 
 def table_snapshots(catalog_name: str, properties: dict[str, str], table: str) -> tuple[str | None, frozenset[str]]:
     """The table's current snapshot id and every id it knows; (None, {}) while the table does not exist."""
+    current, order = snapshot_history(catalog_name, properties, table)
+    return current, frozenset(order)
+
+
+def snapshot_history(catalog_name: str, properties: dict[str, str], table: str) -> tuple[str | None, list[str]]:
+    """The current snapshot id and every snapshot id in commit order."""
     from pyiceberg.catalog import load_catalog
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     try:
         loaded: Any = load_catalog(catalog_name, **properties).load_table(table)
     except (NoSuchTableError, NoSuchNamespaceError):
-        return None, frozenset()
+        return None, []
     current = loaded.current_snapshot()
-    known = frozenset(str(s.snapshot_id) for s in loaded.snapshots())
-    return (str(current.snapshot_id) if current is not None else None), known
+    order = [str(s.snapshot_id) for s in sorted(loaded.snapshots(), key=lambda s: s.sequence_number or 0)]
+    return (str(current.snapshot_id) if current is not None else None), order
 
 
 def processed_key(pipeline: str) -> str:

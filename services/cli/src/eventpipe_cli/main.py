@@ -73,6 +73,9 @@ def up(
     prometheus_port: Annotated[int, typer.Option(help="Prometheus port on 127.0.0.1.")] = 9090,
     dashboard_port: Annotated[int, typer.Option(help="Streamlit dashboard port on 127.0.0.1.")] = 8501,
     transform_metrics_port: Annotated[int, typer.Option(help="Transform loop /metrics port (quality).")] = 9103,
+    airflow: Annotated[bool, typer.Option("--airflow", help="Run Airflow 3 (UI on 127.0.0.1:8080) instead of the "
+                                          "light transform loop (needs scripts/venv.sh airflow).")] = False,
+    airflow_port: Annotated[int, typer.Option(help="Airflow UI/API port on 127.0.0.1.")] = 8080,
 ) -> None:
     """Start the pipeline in the foreground: kinesalite, consumer, ingest, transform loop, Prometheus, dashboard.
     Ctrl-C stops it."""
@@ -83,11 +86,17 @@ def up(
                          transform=transform, persist_stream=persist_stream, monitoring=monitoring,
                          prometheus_port=prometheus_port, dashboard_port=dashboard_port,
                          transform_metrics_port=transform_metrics_port,
-                         schema_path=(schema or locations.shop_schema()).resolve())
+                         schema_path=(schema or locations.shop_schema()).resolve(),
+                         airflow=airflow, airflow_port=airflow_port)
     if transform and not config.analytics_python.exists():
         err.print(f"[yellow]warning[/]: {config.analytics_python} is missing, so dbt and GX cannot run; "
                   "create it with `scripts/venv.sh analytics`")
     specs = plan_components(config, paths, locations.kinesalite_bin())
+    if airflow:
+        from eventpipe_cli import airflow_stack
+
+        paths.create()
+        airflow_stack.prepare(paths, config.namespace, next(s.env for s in specs if s.name.startswith("airflow")))
     resumed = paths.stack.exists() or (paths.root / "catalog.db").exists()
 
     def ready() -> None:
@@ -98,6 +107,12 @@ def up(
         table.add_row("state", str(paths.root))
         table.add_row("logs", str(paths.logs))
         console.print(table)
+        if airflow:
+            from eventpipe_cli import airflow_stack
+
+            password = airflow_stack.admin_password(paths) or f"(see {paths.root}/airflow/passwords.json)"
+            console.print(f"Airflow UI: [bold]http://127.0.0.1:{airflow_port}[/]  user [bold]admin[/], "
+                          f"password [bold]{password}[/]")
         console.print("Send sample traffic: [bold]eventpipe send --count 5000 --wait[/]   Stop: [bold]Ctrl-C[/]")
 
     stack = Stack(config, paths, specs, say=lambda line: console.print(f"[dim]{line}[/]"))

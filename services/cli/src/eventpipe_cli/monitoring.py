@@ -55,9 +55,10 @@ def prometheus_config(config: StackConfig) -> dict[str, Any]:
     jobs = [
         scrape_config("ingest", config.ingest_port, "/api/v1/metrics"),
         scrape_config("consumer", config.consumer_metrics_port),
-        scrape_config("operator", OPERATOR_METRICS_PORT),
     ]
-    if config.transform:
+    if not (config.airflow and config.airflow_port == OPERATOR_METRICS_PORT):
+        jobs.append(scrape_config("operator", OPERATOR_METRICS_PORT))
+    if config.transform and not config.airflow:
         jobs.append(scrape_config("transform", config.transform_metrics_port))
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "15s"},

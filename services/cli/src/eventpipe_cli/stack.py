@@ -59,6 +59,9 @@ class StackConfig:
     prometheus_port: int = 9090
     dashboard_port: int = 8501
     transform_metrics_port: int = 9103
+    airflow: bool = False
+    """Run Airflow (airflow_stack.py) instead of the light transform loop."""
+    airflow_port: int = 8080
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,17 @@ def plan_components(config: StackConfig, paths: StatePaths, kinesalite: Path,
              "EVENTPIPE_INGEST_API_KEYS_FILE": str(paths.api_keys)},
             port=config.ingest_port, ready_url=f"http://{HOST}:{config.ingest_port}/api/v1/ready"),
     ]
-    if config.transform:
+    if config.transform and config.airflow:
+        from eventpipe_cli import airflow_stack
+
+        env = {**base, **airflow_stack.airflow_env(paths, config.namespace, config.analytics_python,
+                                                   config.airflow_port)}
+        for component in airflow_stack.COMPONENTS:
+            port = config.airflow_port if component == "api-server" else None
+            specs.append(ComponentSpec(f"airflow-{component}", airflow_stack.argv(component, config.airflow_port),
+                                       env, port=port,
+                                       ready_url=f"http://{HOST}:{port}/api/v2/monitor/health" if port else None))
+    elif config.transform:
         specs.append(ComponentSpec(
             "transform", [python, "-m", "eventpipe_cli.transform_loop", "--state-dir", str(paths.root),
                           "--interval", str(config.transform_interval), "--settle", str(config.transform_settle),

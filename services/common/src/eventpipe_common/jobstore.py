@@ -203,8 +203,8 @@ def _job_row(job: NewJob, now: Any) -> dict[str, Any]:
 class _SqliteNowaitInsert:
     """The fast path of `JobStore.create_jobs_nowait` on a SQLite file: the standard library's sqlite3 on its own
     connection, busy timeout 0, running the INSERT that SQLAlchemy compiles for `jobs_table` (same SQL, same
-    DateTime storage: the column type's own bind processor). SQLAlchemy's execution machinery cost ~0.17 ms per
-    single-row write, three times SQLite's own work (benchmark W2). Anything out of the ordinary gives up and
+    DateTime storage: the column type's own bind processor). SQLAlchemy's execution machinery costs several
+    times SQLite's own work on a single-row write (docs/benchmarks.md). Anything out of the ordinary gives up and
     leaves the write to `create_jobs`: the lock is held elsewhere, a job id exists, the consumer counted a job
     before its row (the counts to fold in). A commit does not sync to disk (WAL, synchronous=NORMAL) except when
     it runs SQLite's automatic checkpoint, every ~1,000 pages of WAL (thousands of rows)."""
@@ -265,8 +265,8 @@ class _PgPipelinedInsert:
     locks, the INSERT, the fold of the consumer's early counts and the COMMIT together, and the server runs them in
     that order, each statement with a fresh snapshot (READ COMMITTED), as when they went one by one. The fold is a
     single UPDATE ... FROM (DELETE ... RETURNING), so the client decides nothing mid-transaction; the SQL is what
-    SQLAlchemy compiles for the tables. The round trips were most of a row's cost (0.64 ms of client CPU for one
-    row, benchmark W2's breakdown). Any error gives up (the connection is discarded) and leaves the jobs to the
+    SQLAlchemy compiles for the tables. The round trips are most of a row's cost (client CPU, docs/benchmarks.md).
+    Any error gives up (the connection is discarded) and leaves the jobs to the
     statement-by-statement path, which raises what it meets and refuses known ids one by one."""
 
     def __init__(self, engine: Engine) -> None:
@@ -469,7 +469,7 @@ class JobStore:
         """Create fresh jobs at once, without waiting for the database's write lock; False, and nothing written,
         when that cannot be done so (another connection holds the lock, a job id is known, the consumer already
         counted one of the jobs, or the store is not a SQLite file): `create_jobs` then does it in full. A
-        SQLite insert takes ~0.05 ms, less than a hand-off to a thread, so JobWriter makes it on the event loop."""
+        SQLite insert costs less than a hand-off to a thread, so JobWriter makes it on the event loop."""
         return self._nowait is not None and self._nowait.insert(jobs)
 
     def _insert_group(self, jobs: Sequence[NewJob]) -> None:
@@ -479,7 +479,7 @@ class JobStore:
         with self.engine.begin() as conn:
             if self._postgresql:
                 conn.execute(_PG_LOCK_IDS, {"ids": ids})
-            # A plain INSERT (ON CONFLICT DO NOTHING would be compiled anew on every call: 0.3 ms).
+            # A plain INSERT (ON CONFLICT DO NOTHING would be compiled anew on every call).
             conn.execute(_INSERT_JOB, rows)
             for job_id, count in sorted(conn.execute(_DELETE_UNKNOWN, {"ids": ids}).all()):
                 conn.execute(jobs_table.update().where(jobs_table.c.job_id == job_id)
@@ -613,7 +613,7 @@ class JobWriter:
     """Creates jobs for concurrent async callers, grouping the rows that arrive while a transaction runs into
     the next one (group commit): one transaction per group instead of per request.
 
-    The hand-off of a group to a thread and back cost ~0.2 ms of CPU per request (benchmark W2), so the writes
+    The hand-off of a group to a thread and back costs CPU on every request (docs/benchmarks.md), so the writes
     stay on the event loop where they can (`inline`, the default): on a SQLite file a fresh row is written at
     once when nothing is queued and no other connection holds the write lock (`JobStore.create_jobs_nowait`);
     on PostgreSQL each group is one pipelined round trip awaited on the loop (`JobStore.create_jobs_async`).

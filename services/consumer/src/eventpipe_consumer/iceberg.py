@@ -156,6 +156,19 @@ def _local_path(location: str) -> str | None:
     return None
 
 
+def partition_groups(rows: pa.Table, date_column: str) -> list[list[int]]:
+    """Row positions grouped by day partition, in order of first appearance; one group of all rows when the
+    day cannot be computed (then the bisection finds out why)."""
+    try:
+        days = _partition_days(rows, date_column).to_pylist()
+    except (pa.ArrowInvalid, OverflowError, ValueError):
+        return [list(range(rows.num_rows))]
+    groups: dict[object, list[int]] = {}
+    for position, day in enumerate(days):
+        groups.setdefault(day, []).append(position)
+    return list(groups.values())
+
+
 def probe_rows(table: Table, rows: pa.Table, writer: Writer, date_column: str) -> None:
     """Do all a commit of `rows` does except the catalog's commit: write the data files, then the manifests and
     the snapshot summary in a transaction that is never committed. Raises what the commit would raise for

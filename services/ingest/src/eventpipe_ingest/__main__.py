@@ -12,8 +12,8 @@ from eventpipe_ingest.settings import IngestSettings
 
 # Young-generation collections every 10,000 net container allocations instead of 700: a 500-event request
 # allocates thousands of short-lived objects that reference counting frees anyway, and the default threshold
-# ran a collection per request plus an occasional full one over the whole heap (~0.35 ms of CPU per request,
-# benchmark W2). Garbage in reference cycles is still collected, only in larger steps.
+# ran a collection per request plus an occasional full one over the whole heap (docs/benchmarks.md, W2).
+# Garbage in reference cycles is still collected, only in larger steps.
 GC_THRESHOLDS = (10_000, 20, 20)
 
 

@@ -76,8 +76,8 @@ INGEST_REQUEST_BODY: dict[str, Any] = {
 }
 
 # Bodies up to this size go through the Rust core on the event loop's thread: the hand-off to a worker thread
-# cost more CPU than the core's own ~1 ms for a W2 body (500 events, ~270 KB: 4.7 vs 5.2 ms of CPU per request,
-# benchmark W2). Larger bodies go to a thread (the core releases the GIL) so the loop is never held for long.
+# costs more CPU than the core's own work on a body of this size (docs/benchmarks.md, W2). Larger bodies go to
+# a thread (the core releases the GIL) so the loop is never held for long.
 INLINE_CORE_MAX_BYTES = 1024 * 1024
 
 # A wrapper around the Kinesis client's PutRecords; tests use it to inject faults the emulators cannot produce.
@@ -114,6 +114,7 @@ class Services:
     publisher: KinesisPublisher | None = None
     kinesis: Any = None
     in_flight: int = 0
+    body_bytes_in_flight: int = 0  # decoded bytes of the requests being processed
 
 
 def _load_schema(settings: IngestSettings) -> eventpipe_core.Schema | None:
@@ -269,8 +270,8 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         401: {"model": ErrorBody, "description": "Missing or invalid API key."},
     }
 
-    # The ingest route checks the key itself (`authenticate`): FastAPI's three dependencies cost ~0.2 ms per
-    # request, 7% of it (benchmark W2); the status route's dependencies declare the same schemes in the spec.
+    # The ingest route checks the key itself (`authenticate`): FastAPI's three dependencies are a visible share
+    # of a request's CPU (docs/benchmarks.md, W2); the status route's dependencies declare the same schemes in the spec.
     @app.post(
         f"{API}/ingest", status_code=202, response_model=IngestAccepted,
         openapi_extra={**INGEST_REQUEST_BODY, "security": [{"HTTPBearer": []}, {"APIKeyHeader": []}]},
@@ -311,6 +312,24 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         except BadBodyError as exc:
             raise _error(400, exc) from exc
 
+        # Memory is bounded by the limits: processing a body takes a multiple of its size (up to ~16x for 10,000
+        # rejects, bench/ingest_memory.py), so the decoded bytes being processed at once are capped; one request
+        # is always let through, so a body within the size limit is never refused for its size alone.
+        size = len(body)
+        if services.body_bytes_in_flight and \
+                services.body_bytes_in_flight + size > settings.ingest_max_body_bytes_in_flight:
+            metrics.backpressure.inc()
+            raise ApiError(429, ErrorBody(code="too_many_requests", message=(
+                f"{services.body_bytes_in_flight} body bytes are being processed; this body's {size} would pass "
+                f"the limit of {settings.ingest_max_body_bytes_in_flight}")), retry_after)
+        services.body_bytes_in_flight += size
+        try:
+            return await _ingest_body(request, client, writer, fmt, body)
+        finally:
+            services.body_bytes_in_flight -= size
+
+    async def _ingest_body(request: Request, client: str, writer: JobWriter, fmt: str, body: bytes) -> Response:
+        """A decoded body to its 202, or its refusal."""
         job_id = str(uuid.uuid4())
         request.state.job_id = job_id  # for the log of a failure from here on (_log_failure)
         shard_map = await _publisher().shard_map()
@@ -377,7 +396,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=accepted,
                  rejected=len(rejects), duplicates=result.duplicates)
         # IngestAccepted (response_model above declares it in the OpenAPI spec), serialized from plain values:
-        # building the models and FastAPI's validation of them again cost ~4% of a request (W2). The schemathesis
+        # building the models and FastAPI validating them again is a visible share of a request. The schemathesis
         # test checks this body against the spec.
         answer = {"job_id": job_id, "state": state.value, "received": result.received, "accepted": accepted,
                   "rejected": len(rejects), "duplicates": result.duplicates, "rejects": rejects}

@@ -1,8 +1,8 @@
 """One PutRecords call for many requests: the calls made while the stream is busy are merged (group commit).
 
 Each PutRecords call costs the same fixed CPU whatever it carries (the HTTP client's request and response
-machinery, signing, the answer): ~0.4 ms per call in benchmark W2, where a request's 500 events make ~4 packed
-records. `CoalescedPutRecords` is a PutRecords function like the one it wraps. While fewer than `max_in_flight`
+machinery, signing, the answer), and a call carries only a few packed records of one request (docs/benchmarks.md,
+W2). `CoalescedPutRecords` is a PutRecords function like the one it wraps. While fewer than `max_in_flight`
 calls are out, a call goes out at once, alone; otherwise it waits, and when a call comes back every waiting call
 that fits goes out together as one, within the service limits (500 records, 5 MiB). The answer is split back:
 Kinesis answers record by record, in order, so each caller gets its own slice, with its own FailedRecordCount, and

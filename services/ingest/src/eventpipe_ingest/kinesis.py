@@ -1,9 +1,9 @@
 """The PutRecords call, two ways: aiobotocore's generic client, or a lean call built by hand (the default).
 
 botocore validates, serializes and parses every one of the 500 entries of a call through its generic
-model-driven code, about 8 ms of CPU per call, several times the rest of a request (benchmark W2,
-docs/benchmarks.md). The lean call sends the same Kinesis JSON-protocol request (X-Amz-Target
-Kinesis_20131202.PutRecords, base64 Data; the body and its SHA-256 built by the Rust core), signed with SigV4
+model-driven code, which costs more CPU than the rest of a request (docs/benchmarks.md, W2). The lean call sends
+the same Kinesis JSON-protocol request (X-Amz-Target Kinesis_20131202.PutRecords, base64 Data; the body and its
+SHA-256 built by the Rust core), signed with SigV4
 (eventpipe_ingest.sigv4) using the aiobotocore client's credentials, endpoint and region, over the small
 keep-alive HTTP client of eventpipe_ingest.httpclient, and answers in botocore's shapes (a dict, or ClientError /
 HTTPClientError), so the publisher cannot tell them apart.

@@ -37,6 +37,10 @@ class IngestSettings(PipelineSettings):
     ingest_max_events: int = Field(default=10_000, ge=1, description="Events (lines, elements) per request.")
     ingest_max_concurrent_requests: int = Field(
         default=64, ge=1, description="Ingest requests processed at once; more get 429 (backpressure, no queue).")
+    ingest_max_body_bytes_in_flight: int = Field(
+        default=16 * 1024 * 1024, ge=1,
+        description="Decoded body bytes processed at once; a request that would pass it gets 429 (one request is "
+                    "always let through). Sized for the 512 MiB pod: see docs/benchmarks.md, ingest memory.")
     ingest_retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After sent with 429 and 503.")
 
     # Publishing

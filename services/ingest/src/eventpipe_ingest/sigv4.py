@@ -1,8 +1,8 @@
 """AWS Signature Version 4 for one kind of request: a POST to a fixed endpoint with a body whose SHA-256 is known.
 
 botocore's `SigV4Auth` signs any request through its generic AWSRequest machinery (URL parsing and normalising,
-header copies, a SHA-256 of the body of its own): ~0.25 ms per PutRecords call, a twentieth of an ingest request
-(benchmark W2). This signer does the same computation (AWS's "Create a signed AWS API request") for the only
+header copies, a SHA-256 of the body of its own), a visible share of an ingest request (docs/benchmarks.md, W2).
+This signer does the same computation (AWS's "Create a signed AWS API request") for the only
 request ingest signs, with the body hash the Rust core computed while building the body, and the signing key
 cached per day. tests/ingest checks that its Authorization header equals botocore's for the same request.
 """
