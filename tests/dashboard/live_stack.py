@@ -14,6 +14,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,20 @@ class LiveStack:
         if out.returncode != 0:
             raise RuntimeError(f"eventpipe {' '.join(args)} failed: {out.stdout}{out.stderr}\n{self.logs()}")
         return out
+
+    @contextmanager
+    def traffic(self, count: int, rate: int) -> Iterator[None]:
+        """`eventpipe send` running in the background for the block (bounded by count and rate), stopped by PID
+        after it: a rate over the last minute stays above zero however long the page takes to load."""
+        proc = subprocess.Popen([str(EVENTPIPE), "send", "--count", str(count), "--rate", str(rate),
+                                 "--state-dir", str(self.state_dir)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=stack_env())
+        try:
+            yield
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
 
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}

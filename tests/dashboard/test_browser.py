@@ -164,14 +164,16 @@ def test_explore_time_zone_moves_the_hour_axis_and_filters_change_charts(
 
 
 def test_pipeline_throughput_equals_prometheus(live_stack: LiveStack, browser: WebDriver, shots: Path) -> None:
-    live_stack.cli("send", "--count", "3000", "--rate", "150")   # ~20 s of traffic: rate[1m] is above zero
-    browser.get(f"{live_stack.dashboard}/")   # Pipeline is the default page: its URL is the root
-    assert not browser.find_elements(By.XPATH, "//*[contains(text(), 'Page not found')]")
-    stamp = settled_caption(browser, "As of ")
-    no_exception(browser)
-    at = float(re.search(r"Prometheus evaluation time (\d+)", stamp).group(1))  # type: ignore[union-attr]
-    metric = widget(browser, "stMetric", "Events in / s")
-    shown = metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
+    # Traffic goes on while the page loads (a slow machine may take longer than the rate's one-minute window).
+    with live_stack.traffic(count=30_000, rate=150):
+        live_stack.wait_for_series(f"{prom.THROUGHPUT_IN} > 0")
+        browser.get(f"{live_stack.dashboard}/")   # Pipeline is the default page: its URL is the root
+        assert not browser.find_elements(By.XPATH, "//*[contains(text(), 'Page not found')]")
+        stamp = settled_caption(browser, "As of ")
+        no_exception(browser)
+        at = float(re.search(r"Prometheus evaluation time (\d+)", stamp).group(1))  # type: ignore[union-attr]
+        metric = widget(browser, "stMetric", "Events in / s")
+        shown = metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
     answer = live_stack.query(prom.THROUGHPUT_IN, at)
     assert answer, "Prometheus has no throughput series"
     value = float(answer[0]["value"][1])
