@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from eventpipe_operator import manifests
 from eventpipe_operator.spec import Pipeline
 from hypothesis import given, settings
@@ -54,6 +57,20 @@ def test_monitoring_children_only_when_the_crds_exist() -> None:
         assert endpoint["interval"] == "15s" and endpoint["scrapeTimeout"] == "5s"
     rule = objs["PrometheusRule"]["spec"]["groups"][0]["rules"][0]
     assert rule["expr"].startswith("max(eventpipe_consumer_lag_seconds{") and rule["expr"].endswith("> 300")
+
+
+def test_pipeline_alerts_do_not_collide_with_the_chart_rules_and_have_runbooks() -> None:
+    """The operator's per-pipeline alerts sit beside the chart's PrometheusRule: their names must differ (or one
+    Alertmanager route would see two alerts of one name), and each points at its runbook section."""
+    repo = Path(__file__).resolve().parents[2]
+    chart_rules = yaml.safe_load((repo / "helm/eventpipe-operator/rules/eventpipe.rules.yaml").read_text())
+    chart_alerts = {r["alert"] for g in chart_rules["groups"] for r in g["rules"] if "alert" in r}
+    anchors = {h.strip().lower() for h in re.findall(r"^## (.+)$", (repo / "docs/runbooks.md").read_text(), re.M)}
+    rules = manifests.prometheus_rule(Pipeline.from_body(body()))["spec"]["groups"][0]["rules"]
+    assert rules and not {r["alert"] for r in rules} & chart_alerts
+    for rule in rules:
+        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
+        assert rule["annotations"]["runbook_url"].rsplit("#", 1)[1] in anchors
 
 
 def test_config_map_carries_the_settings_contract_and_the_schema() -> None:

@@ -23,7 +23,7 @@ THROUGHPUT_IN = "sum(rate(eventpipe_ingest_events_accepted_total[1m]))"
 THROUGHPUT_OUT = "sum(rate(eventpipe_consumer_records_committed_total[1m]))"
 PUBLISH_P95 = "histogram_quantile(0.95, sum by (le) (rate(eventpipe_ingest_publish_latency_seconds_bucket[5m])))"
 COMMIT_P95 = "histogram_quantile(0.95, sum by (le) (rate(eventpipe_consumer_commit_latency_seconds_bucket[5m])))"
-LAG_PER_SHARD = "max by (shard) (eventpipe_consumer_millis_behind_latest) / 1000"
+LAG_PER_SHARD = "max by (shard) (eventpipe_consumer_lag_seconds)"
 COMMITS_PER_MINUTE = "sum by (table) (rate(eventpipe_consumer_commits_total[5m])) * 60"
 TOTALS = {
     "accepted": "sum(eventpipe_ingest_events_accepted_total)",

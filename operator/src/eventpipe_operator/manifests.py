@@ -529,6 +529,7 @@ def pod_monitor(pipeline: Pipeline) -> dict[str, Any]:
 
 
 LAG_METRIC = "eventpipe_consumer_lag_seconds"
+RUNBOOKS = "https://github.com/eventpipe/eventpipe/blob/main/docs/runbooks.md"
 
 
 def prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
@@ -542,15 +543,22 @@ def prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
         "spec": {"groups": [{
             "name": f"eventpipe-{name}",
             "rules": [
-                {"alert": "EventPipeConsumerLagHigh",
+                {"alert": "EventPipelineLagAboveSpec",
                  "expr": f"max({LAG_METRIC}{{{labels_sel}}}) > {lag_seconds}",
                  "for": "10m", "labels": {"severity": "warning", "pipeline": name},
-                 "annotations": {"summary": f"Pipeline {name}: consumers are more than "
-                                            f"{lag_seconds}s behind the stream"}},
-                {"alert": "EventPipeIngestDown",
+                 "annotations": {
+                     "summary": f"Pipeline {name}: consumers are more than {lag_seconds}s behind the stream",
+                     "description": f"The worst shard of {ns}/{name} has been above the pipeline's "
+                                    f"spec.monitoring.lagAlertSeconds ({lag_seconds}s) for 10 minutes.",
+                     "runbook_url": f"{RUNBOOKS}#eventpipelinelagabovespec"}},
+                {"alert": "EventPipelineIngestDown",
                  "expr": f'absent(up{{namespace="{ns}", service="{child_name(pipeline, "ingest")}"}} == 1)',
                  "for": "5m", "labels": {"severity": "critical", "pipeline": name},
-                 "annotations": {"summary": f"Pipeline {name}: no ingest pod is up"}},
+                 "annotations": {
+                     "summary": f"Pipeline {name}: no ingest pod is up",
+                     "description": f"Prometheus has scraped no ingest pod of {ns}/{name} for 5 minutes: "
+                                    "clients get connection errors.",
+                     "runbook_url": f"{RUNBOOKS}#eventpipelineingestdown"}},
             ],
         }]},
     }
