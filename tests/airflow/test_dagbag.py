@@ -3,10 +3,8 @@ kube-apiserver; adding or removing a pipeline changes the DAGs at the next parse
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path

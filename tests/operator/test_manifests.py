@@ -176,7 +176,8 @@ def test_dev_mode_keeps_state_on_one_claim() -> None:
     dev = Pipeline.from_body(body({"mode": "dev", "ingest": {"replicas": 1},
                                    "consumer": {"minReplicas": 1, "maxReplicas": 1},
                                    "dev": {"storageSize": "5Gi", "storageClassName": "fast"}}))
-    children = _by_kind(manifests.build_children(dev, manifests.BuildOptions(image="i:1", consumer_replicas=1, analytics_image="a:1")))
+    opts = manifests.BuildOptions(image="i:1", consumer_replicas=1, analytics_image="a:1")
+    children = _by_kind(manifests.build_children(dev, opts))
     claim = children[("PersistentVolumeClaim", "shop-state")]
     assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}},
                              "storageClassName": "fast"}
