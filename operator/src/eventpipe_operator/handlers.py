@@ -269,7 +269,8 @@ def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: ko
     parts.append(_table_condition(pipeline, kube, op, status, patch))
 
     monitoring = kube.has_monitoring_crds()
-    opts = manifests.BuildOptions(image=op.services_image, consumer_replicas=_initial_consumers(pipeline, status),
+    opts = manifests.BuildOptions(image=op.services_image, analytics_image=op.analytics_image,
+                                  consumer_replicas=_initial_consumers(pipeline, status),
                                   monitoring_crds=monitoring)
     children = manifests.build_children(pipeline, opts)
     not_owned: list[str] = []
@@ -401,8 +402,8 @@ def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube:
     if lag is not None:
         metrics.LAG.labels(pipeline.namespace, pipeline.name).set(lag)
     if decision.changed(current):
-        opts = manifests.BuildOptions(image=op.services_image, consumer_replicas=decision.replicas,
-                                      monitoring_crds=False)
+        opts = manifests.BuildOptions(image=op.services_image, analytics_image=op.analytics_image,
+                                      consumer_replicas=decision.replicas, monitoring_crds=False)
         kube.apply(manifests.consumer_deployment(pipeline, opts))  # NotOwnedError: this tick fails, nothing changes
         metrics.SCALINGS.labels(decision.reason).inc()
         consumers["lastScaleTime"] = now_iso()
