@@ -35,6 +35,9 @@ RELEASE_NS = "eventpipe-system"
 PIPELINE = "shop"
 SHARDS = 2
 API_KEY = secrets.token_urlsafe(24)  # this run's ingest key; the Secret holds only its hash
+# Lag the light load of the functional tests stays well under (a read waits at most the 2 s idle backoff), so only
+# the lag test's starved consumer makes the operator scale.
+TARGET_LAG_SECONDS = 5
 CREDS = {"AWS_ACCESS_KEY_ID": "cluster-test", "AWS_SECRET_ACCESS_KEY": "cluster-test",
          "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
 
@@ -135,7 +138,7 @@ def pipeline_doc(services: HostServices, max_replicas: int) -> dict[str, Any]:
             "image": {"pullPolicy": "Never"},
             "ingest": {"replicas": 1, "auth": {"secretName": "shop-ingest-api-keys"},
                        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
-            "consumer": {"minReplicas": 1, "maxReplicas": max_replicas, "targetLagSeconds": 1,
+            "consumer": {"minReplicas": 1, "maxReplicas": max_replicas, "targetLagSeconds": TARGET_LAG_SECONDS,
                          "scaleDownStabilizationSeconds": 3600, "commitIntervalSeconds": 1,
                          "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
             "jobStore": {"dsnSecretRef": {"name": "shop-job-store", "key": "dsn"}},
@@ -248,8 +251,18 @@ def test_property_43_every_accepted_event_reaches_raw_events_once(pipeline: Clus
     pipeline.wait_until("the batch in raw_events", 240, lambda: _raw_event_ids(services, run) == want)
 
 
+def _consumer_cpu_limit(cluster: Cluster, cpu: str) -> None:
+    """Set the consumers' CPU limit through the EventPipeline (the operator rolls the Deployment)."""
+    patch = {"spec": {"consumer": {"resources": {"limits": {"cpu": cpu}}}}}
+    cluster.kubectl("patch", "eventpipeline", PIPELINE, "-n", NS, "--type=merge", "-p", json.dumps(patch))
+
+
 def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services: HostServices) -> None:
-    """Load makes the consumers fall behind; the operator adds consumer pods, never more than open shards."""
+    """Load makes the consumers fall behind; the operator adds consumer pods, never more than open shards.
+
+    A consumer capped at a tenth of a core cannot keep up with the ingest Service's rate, so the records it reads
+    grow older than the target lag (eventpipe_consumer_lag_seconds: MillisBehindLatest or, on kinesalite, which
+    answers 0 there, the newest record's age), as a consumer sized too small for its stream does in production."""
     url = _ingest_url(pipeline)
     run = f"load{int(time.time())}"
 
@@ -257,16 +270,20 @@ def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services:
         dep = pipeline.json("get", "deployment", f"{PIPELINE}-consumer", "-n", NS)
         return int(dep["spec"].get("replicas") or 0)
 
+    assert replicas() == 1  # the functional tests' load stayed under the target: the scaling below is this load's
+    _consumer_cpu_limit(pipeline, "100m")
     sent = 0
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 300
     while replicas() < SHARDS and time.monotonic() < deadline:
         _post(url, [_event(sent + i, run) for i in range(500)])
         sent += 500
-    assert replicas() == SHARDS
+    status = pipeline.json("get", "eventpipeline", PIPELINE, "-n", NS).get("status", {}).get("consumers", {})
+    assert replicas() == SHARDS, status
     pipeline.wait_until("scaled consumers Ready", 180, lambda: pipeline.json(
         "get", "deployment", f"{PIPELINE}-consumer", "-n", NS)["status"].get("readyReplicas") == SHARDS)
     time.sleep(10)  # more monitor rounds under the bound: the replica count must stay at the shard count
     assert replicas() == SHARDS
+    _consumer_cpu_limit(pipeline, "2")  # the operator's default again, so that the backlog drains
     pipeline.wait_until("the load in raw_events", 300, lambda: len(_raw_event_ids(services, run)) == sent)
 
 

@@ -27,7 +27,7 @@ from pyiceberg.table import Table
 
 from eventpipe_consumer import checkpoints, guards, iceberg, jobcounts, recent_ids
 from eventpipe_consumer.audit import log_commit
-from eventpipe_consumer.kinesis import ShardReader, list_shards
+from eventpipe_consumer.kinesis import ShardReader, lag_seconds, list_shards
 from eventpipe_consumer.leases import SHARD_END, Lease, LeaseStore, plan
 from eventpipe_consumer.metrics import ConsumerMetrics
 from eventpipe_consumer.quarantine import PoisonRow, find_poison, is_content_error, poison_reject_rows, process_guarded
@@ -251,7 +251,9 @@ class Consumer:
                 result = await reader.read()
                 if result.millis_behind_latest is not None:
                     self.metrics.millis_behind.labels(owned.shard_id).set(result.millis_behind_latest)
-                    self.metrics.lag_seconds.labels(owned.shard_id).set(result.millis_behind_latest / 1000)
+                lag = lag_seconds(result.millis_behind_latest, result.records, time.time_ns() // 1000)
+                if lag is not None:
+                    self.metrics.lag_seconds.labels(owned.shard_id).set(lag)
                 if result.records:
                     segments = await asyncio.to_thread(process_guarded, result.records, self.schema, owned.window,
                                                        None, self._log_process_poison)

@@ -49,6 +49,18 @@ class ReadResult:
     shard_ended: bool  # no NextShardIterator: the shard is closed and everything was returned
 
 
+def lag_seconds(millis_behind_latest: int | None, records: list[StreamRecord], now_us: int) -> float | None:
+    """How far one GetRecords answer is behind the tip of its shard, in seconds: Kinesis's MillisBehindLatest,
+    or the age of the newest record it returned (CloudWatch's GetRecords.IteratorAgeMilliseconds) when that is
+    larger. Kinesis-compatible servers such as kinesalite answer MillisBehindLatest 0 on every open shard, however
+    far behind the reader is; the records' own arrival times still show it. None when neither is known."""
+    behind = None if millis_behind_latest is None else millis_behind_latest / 1000.0
+    if not records:
+        return behind
+    age = max(now_us - records[-1].arrival_us, 0) / 1_000_000
+    return age if behind is None else max(behind, age)
+
+
 def _arrival_us(value: Any) -> int:
     if isinstance(value, datetime):
         return int(value.timestamp() * 1_000_000)
