@@ -161,7 +161,15 @@ def installed(cluster: Cluster, services: HostServices) -> Iterator[Cluster]:
     cluster.kubectl("apply", "-f", "-", stdin=_secret("shop-job-store", NS, {"dsn": services.dsn}))
     key_hash = hashlib.sha256(API_KEY.encode()).hexdigest()
     cluster.kubectl("apply", "-f", "-", stdin=_secret("shop-ingest-api-keys", NS, {"api-keys": f"test:{key_hash}"}))
+    host = cluster.host_ip.replace(".", r"\.")
+    # The chart is least-privilege and fail-closed: it watches only the namespaces named, and the operator calls
+    # only the Kinesis and catalog endpoints it is allowed to (here the host services on the bridge address).
+    kinesis_allowed = [rf"http://{host}:\d+"]
+    catalog_allowed = [rf"http://{host}:\d+", rf"postgresql\+psycopg2://[^@/]+@{host}:\d+/[^?]+"]
     cluster.run("helm", "install", "eventpipe", str(CHART), "-n", RELEASE_NS, "--wait", "--timeout", "5m",
+                "--set", f"watchNamespaces={{{NS}}}",
+                "--set-json", f"operator.allowedKinesisEndpoints={json.dumps(kinesis_allowed)}",
+                "--set-json", f"operator.allowedCatalogUris={json.dumps(catalog_allowed)}",
                 "--set", "replicaCount=1", "--set", "image.pullPolicy=Never",
                 "--set", "awsCredentialsSecret=operator-aws", "--set", "operator.monitorIntervalSeconds=2",
                 "--set", "resources.requests.cpu=10m", "--set", "resources.requests.memory=64Mi")
