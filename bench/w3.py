@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         up = subprocess.Popen([eventpipe, "up", "--state-dir", str(state), "--ingest-port", str(ports["ingest"]),
                                "--kinesis-port", str(ports["kinesis"]), "--metrics-port", str(ports["metrics"]),
                                "--shards", str(args.shards), "--commit-interval", str(args.commit_interval),
-                               "--no-transform", "--no-persist-stream"],
+                               "--no-transform", "--no-persist-stream", "--no-monitoring"],
                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         subprocess.run([eventpipe, "wait", "--state-dir", str(state), "--timeout", "120"], check=True, env=env)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
 # Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e
-#                                              images cluster)
+#                                              monitoring dashboard images cluster)
 # Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/servers.py).
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
@@ -74,6 +74,24 @@ stage_operator()  { "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && "$REPO_ROOT/
                     pytest_in operator tests/operator &&
                     "$VENVS_DIR/operator/bin/ruff" check operator tests/operator && "$VENVS_DIR/operator/bin/mypy" operator/src; }
 
+# Alert rules (promtool check + unit tests), the chart's PrometheusRule and dashboard ConfigMaps (helm template),
+# the Grafana dashboards' JSON. Prometheus from Debian's packages, helm from k8s-tools.sh (cached by version).
+stage_monitoring() {
+  "$REPO_ROOT/scripts/tools.sh" prometheus >/dev/null && "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null &&
+    pytest_in dashboard tests/monitoring
+}
+# The Streamlit dashboard: Properties 32-35, AppTest, then one local stack (`eventpipe up` with Prometheus) that
+# the Grafana panels' PromQL and a real Chromium (selenium) run against; then types of the package and pages.
+stage_dashboard() {
+  "$REPO_ROOT/scripts/tools.sh" prometheus >/dev/null && "$REPO_ROOT/scripts/tools.sh" chromium >/dev/null &&
+    "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" analytics &&
+    pytest_in dashboard tests/dashboard &&
+    MYPYPATH=dashboard/src "$VENVS_DIR/dashboard/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" \
+      -p eventpipe_dashboard &&
+    MYPYPATH=dashboard/src "$VENVS_DIR/dashboard/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" \
+      dashboard/app.py dashboard/views
+}
+
 # The container images (envs/*.Dockerfile): hadolint, then each built with podman (cached by the hash of its inputs
 # under ~/.cache/eventpipe/images) and smoke-tested as it runs (non-root, read-only root, no network).
 stage_images()    { "$REPO_ROOT/scripts/images.sh" lint && "$REPO_ROOT/scripts/skaffold-check.sh" &&
@@ -89,7 +107,7 @@ stage_cluster()   {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e images cluster)
+[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e monitoring dashboard images cluster)
 for stage in "${stages[@]}"; do
   run_stage "$stage" "stage_${stage//-/_}"
 done

@@ -57,6 +57,20 @@ def definition(pipeline: str = "shop", **overrides: Any) -> dict[str, Any]:
     return base
 
 
+def operator_config_maps(pipelines: list[dict[str, Any]], analytics_image: str) -> list[dict[str, Any]]:
+    """The `<name>-dag` ConfigMaps of EventPipeline objects, built by the operator's own builder
+    (eventpipe_operator.manifests.dag_config_map) in the operator's venv, as the operator applies them."""
+    script = ("import json, sys\n"
+              "from eventpipe_operator.spec import Pipeline\n"
+              "from eventpipe_operator.manifests import dag_config_map\n"
+              "bodies, image = json.load(sys.stdin)\n"
+              "print(json.dumps([dag_config_map(Pipeline.from_body(b), image) for b in bodies]))\n")
+    out = subprocess.run([str(REPO / ".venvs" / "operator" / "bin" / "python"), "-c", script],
+                         input=json.dumps([pipelines, analytics_image]), capture_output=True, text=True,
+                         check=True, timeout=120)
+    return list(json.loads(out.stdout))
+
+
 def write_definition(folder: Path, data: dict[str, Any]) -> Path:
     path = folder / f"{data['pipeline']}.json"
     path.write_text(json.dumps(data))

@@ -3,17 +3,15 @@ kube-apiserver; adding or removing a pipeline changes the DAGs at the next parse
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, definition, write_definition
+from conftest import REPO, definition, operator_config_maps, write_definition
 
 TASKS = ["resolve_snapshot", "dbt_build", "gx_staging", "gx_marts", "publish_results", "mark_processed"]
 
@@ -46,17 +44,6 @@ def test_dags_from_files_follow_the_folder(definitions_dir: Path) -> None:
     assert sorted(load_bag().dag_ids) == ["eventpipe_orders", "eventpipe_shop"]
 
 
-def _operator_config_maps(pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The operator's own builder (eventpipe_operator.manifests.dag_config_map), in the operator's venv."""
-    script = ("import json, sys\n"
-              "from eventpipe_operator.spec import Pipeline\n"
-              "from eventpipe_operator.manifests import dag_config_map\n"
-              "print(json.dumps([dag_config_map(Pipeline.from_body(b)) for b in json.load(sys.stdin)]))\n")
-    out = subprocess.run([str(REPO / ".venvs" / "operator" / "bin" / "python"), "-c", script],
-                         input=json.dumps(pipelines), capture_output=True, text=True, check=True, timeout=120)
-    return list(json.loads(out.stdout))
-
-
 def _pipeline(name: str, namespace: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "generation": 1},
             "spec": {"iceberg": {"namespace": name},
@@ -84,7 +71,8 @@ def test_dags_from_operator_config_maps(kube: Any, monkeypatch: pytest.MonkeyPat
     core = client.CoreV1Api(api)
     for namespace in ("shop", "web"):
         core.create_namespace({"metadata": {"name": namespace}})
-    maps = _operator_config_maps([_pipeline("shop", "shop"), _pipeline("clicks", "web")])
+    maps = operator_config_maps([_pipeline("shop", "shop"), _pipeline("clicks", "web")],
+                                "registry.example/eventpipe/analytics:kube")
     for cm in maps:
         cm["metadata"].pop("ownerReferences")  # no EventPipeline object exists for the garbage collector
         core.create_namespaced_config_map(cm["metadata"]["namespace"], cm)
@@ -98,7 +86,10 @@ def test_dags_from_operator_config_maps(kube: Any, monkeypatch: pytest.MonkeyPat
     assert sorted(bag.dag_ids) == ["eventpipe_clicks", "eventpipe_shop"]
     for dag in bag.dags.values():
         assert [t.task_id for t in dag.topological_sort()] == TASKS
-        assert type(dag.get_task("dbt_build")).__name__ == "AnalyticsPodOperator"
+        dbt = dag.get_task("dbt_build")
+        assert type(dbt).__name__ == "AnalyticsPodOperator"
+        assert dbt.image == "registry.example/eventpipe/analytics:kube"  # the operator's pods.image
+        assert dbt.service_account_name == f"{dag.dag_id.removeprefix('eventpipe_')}-transform"
 
     core.delete_namespaced_config_map("clicks-dag", "web")
     assert load_bag().dag_ids == ["eventpipe_shop"]

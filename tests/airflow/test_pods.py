@@ -3,9 +3,10 @@ image, command, envFrom, service account, resources, security, and secrets only 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from conftest import definition
+from conftest import definition, operator_config_maps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,6 +88,62 @@ def test_every_pod_task_renders_the_pipelines_pod() -> None:
             assert base.args[2:] == ["-m", "eventpipe_quality", "run", "--suite", suite]
             assert "/airflow/xcom/return.json" in base.args[0]
             assert "airflow-xcom-sidecar" in [c.name for c in spec.containers]
+
+
+OPERATOR_IMAGE = "registry.example/eventpipe/analytics:from-operator"
+
+
+def operator_pipeline() -> dict[str, Any]:
+    """An EventPipeline as the API server returns it, with every part that reaches the task pods."""
+    return {"metadata": {"name": "shop", "namespace": "shop", "uid": "uid-shop", "generation": 1},
+            "spec": {"image": {"pullPolicy": "Always"},
+                     "aws": {"credentialsSecretRef": {"name": "shop-aws"},
+                             "transformRoleArn": "arn:aws:iam::123456789012:role/eventpipe-shop-transform"},
+                     "iceberg": {"namespace": "shop", "catalogSecretRef": {"name": "shop-catalog"}},
+                     "jobStore": {"dsnSecretRef": {"name": "shop-db", "key": "dsn"}},
+                     "transform": {"dbt": {"target": "snowflake", "select": ["+fact_events"]},
+                                   "resources": {"requests": {"cpu": 1}, "limits": {"memory": "6Gi"}},
+                                   "alerts": [{"type": "slack", "urlSecretRef": {"name": "shop-alerts",
+                                                                                 "key": "slack-webhook"}}]}}}
+
+
+def test_operator_built_config_map_renders_exactly_its_pods() -> None:
+    """The operator's `<name>-dag` ConfigMap (its own builder) read the way the factory reads ConfigMaps from the
+    API: every pod task has exactly the image, pull policy, service account, resources, envFrom and Secret
+    references the operator wrote, and no secret value."""
+    from eventpipe_dags.sources import config_map_texts, from_texts
+    from kubernetes.client import models as k8s
+
+    (cm,) = operator_config_maps([operator_pipeline()], OPERATOR_IMAGE)
+    assert cm["metadata"]["labels"]["eventpipe.io/dag"] == "true"
+    written = json.loads(cm["data"]["dag.json"])["pods"]
+    assert written["image"] == OPERATOR_IMAGE and written["serviceAccount"] == "shop-transform"
+    listed = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name=cm["metadata"]["name"],
+                                                       namespace=cm["metadata"]["namespace"]), data=cm["data"])
+    (parsed,) = from_texts(config_map_texts([listed]))
+    tasks = pod_tasks(parsed)  # the factory's own image (IMAGE) is not used: the definition names one
+    assert sorted(tasks) == ["dbt_build", "gx_marts", "gx_staging"]
+    for task in tasks.values():
+        pod = render(task, {}, "77")
+        assert pod.metadata.namespace == "shop"
+        assert pod.spec.service_account_name == written["serviceAccount"]
+        base = next(c for c in pod.spec.containers if c.name == "base")
+        assert (base.image, base.image_pull_policy) == (OPERATOR_IMAGE, "Always")
+        assert base.resources.requests == written["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+        assert base.resources.limits == written["resources"]["limits"] == {"cpu": "2", "memory": "6Gi"}
+        sources = [(e.prefix, e.config_map_ref and e.config_map_ref.name, e.secret_ref and e.secret_ref.name)
+                   for e in base.env_from]
+        assert sources == [(None, "shop-config", None), ("EVENTPIPE_CATALOG_PROPERTIES__", None, "shop-catalog"),
+                           (None, None, "shop-aws")]
+        env = {e.name: e for e in base.env}
+        assert env["EVENTPIPE_SNAPSHOT_ID"].value == "77"
+        refs = {name: (e.value, e.value_from.secret_key_ref.name, e.value_from.secret_key_ref.key)
+                for name, e in env.items() if e.value_from is not None}
+        assert refs == {"EVENTPIPE_JOB_STORE_DSN": (None, "shop-db", "dsn"),
+                        "EVENTPIPE_ALERT_WEBHOOK_URL": (None, "shop-alerts", "slack-webhook")}
+        if not task.verdict:  # dbt: the spec's target and selection
+            assert base.args == ["-m", "eventpipe_transform", "build", "--target", "snowflake",
+                                 "--namespace", "shop", "--select", "+fact_events"]
 
 
 def test_definition_image_and_defaults() -> None:

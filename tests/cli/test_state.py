@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from eventpipe_cli import monitoring
 from eventpipe_cli.stack import HOST, StackConfig, plan_components, urls
 from eventpipe_cli.state import StatePaths, ensure_dev_key, read_dev_key, read_json, write_json
 from eventpipe_cli.status import parse_lag
@@ -40,7 +41,7 @@ def test_status_files_round_trip(tmp_path: Path) -> None:
 def test_every_child_binds_localhost_and_shares_the_state_dir(tmp_path: Path) -> None:
     paths = StatePaths.at(tmp_path)
     config = StackConfig(state_dir=paths.root, ingest_port=18000, kinesis_port=14567, consumer_metrics_port=19102,
-                         analytics_python=Path("/x/python"), schema_path=Path("/x/schema.json"))
+                         analytics_python=Path("/x/python"), schema_path=Path("/x/schema.json"), monitoring=False)
     specs = plan_components(config, paths, Path("/bin/kinesalite"), python="/venv/python")
     assert [s.name for s in specs] == ["kinesalite", "consumer", "ingest", "transform"]
     for spec in specs:
@@ -65,3 +66,27 @@ def test_lag_is_read_per_shard_from_prometheus_text() -> None:
         'eventpipe_consumer_records_total{shard_id="shardId-000000000001"} 5.0',
     ])
     assert parse_lag(text) == {"shardId-000000000000": 120.0, "shardId-000000000001": 0.0}
+
+
+def test_monitoring_adds_prometheus_and_the_dashboard_on_localhost(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    dashboard_python = tmp_path / "python"
+    dashboard_python.write_text("")
+    monkeypatch.setenv("EVENTPIPE_PROMETHEUS_BIN", "/usr/bin/prometheus")
+    monkeypatch.setenv("EVENTPIPE_DASHBOARD_PYTHON", str(dashboard_python))
+    paths = StatePaths.at(tmp_path)
+    config = StackConfig(state_dir=paths.root, ingest_port=18000, consumer_metrics_port=19102,
+                         prometheus_port=19090, dashboard_port=18501, transform_metrics_port=19103)
+    specs = {s.name: s for s in plan_components(config, paths, Path("/bin/kinesalite"), python="/venv/python")}
+    assert list(specs)[-2:] == ["prometheus", "dashboard"]
+    assert f"--web.listen-address={HOST}:19090" in specs["prometheus"].argv
+    assert specs["dashboard"].argv[specs["dashboard"].argv.index("--server.address") + 1] == HOST
+    assert specs["dashboard"].env["EVENTPIPE_PROMETHEUS_URL"] == f"http://{HOST}:19090"
+    assert specs["transform"].argv[-2:] == ["--metrics-port", "19103"]
+    scrape = monitoring.prometheus_config(config)
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]}
+    assert targets == {"ingest": [f"{HOST}:18000"], "consumer": [f"{HOST}:19102"],
+                       "operator": [f"{HOST}:{monitoring.OPERATOR_METRICS_PORT}"], "transform": [f"{HOST}:19103"]}
+    assert Path(scrape["rule_files"][0]).is_file()
+    assert urls(config)["prometheus"] == f"http://{HOST}:19090"
+    assert urls(config)["dashboard"] == f"http://{HOST}:18501"

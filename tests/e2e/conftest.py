@@ -105,7 +105,7 @@ def start_stack(state_dir: Path, env: dict[str, str]) -> RunningStack:
         proc = subprocess.Popen(
             [str(EVENTPIPE), "up", "--state-dir", str(state_dir), "--ingest-port", str(ports["ingest"]),
              "--kinesis-port", str(ports["kinesis"]), "--metrics-port", str(ports["metrics"]),
-             "--commit-interval", "1", "--transform-interval", "1", "--transform-settle", "4"],
+             "--commit-interval", "1", "--transform-interval", "1", "--transform-settle", "4", "--no-monitoring"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     stack = RunningStack(state_dir, ports["ingest"], ports["kinesis"], ports["metrics"], proc, log_path)
     waited = stack.cli("wait", "--timeout", "180", timeout=200)

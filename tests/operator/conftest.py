@@ -31,6 +31,7 @@ os.environ.update({
     "EVENTPIPE_OPERATOR_METRICS_HOST": "127.0.0.1",
     "EVENTPIPE_OPERATOR_PEERING_NAME": "eventpipe-tests",
     "EVENTPIPE_OPERATOR_SERVICES_IMAGE": "ghcr.io/eventpipe/services:test",
+    "EVENTPIPE_OPERATOR_ANALYTICS_IMAGE": "ghcr.io/eventpipe/analytics:test",
     "EVENTPIPE_OPERATOR_PROVISION_TIMEOUT_SECONDS": "30",
     # What the operator may call with its own credentials: the tests' SQLite catalogs and local kinesalite.
     "EVENTPIPE_OPERATOR_ALLOWED_CATALOG_URIS": json.dumps(["sqlite:///.*"]),

@@ -63,6 +63,8 @@ def test_duplicates_and_bad_bounds() -> None:
 def test_resource_quantities_are_checked() -> None:
     spec = Pipeline.from_body(body({"ingest": {"resources": {"limits": {"memory": "lots"}}}})).spec
     assert check_spec(spec) == ["spec.ingest.resources.limits.memory: 'lots' is not a Kubernetes quantity"]
+    spec = Pipeline.from_body(body({"transform": {"resources": {"requests": {"cpu": "1 core", "memory": 512}}}})).spec
+    assert check_spec(spec) == ["spec.transform.resources.requests.cpu: '1 core' is not a Kubernetes quantity"]
 
 
 def test_shared_mode_fails_closed_without_shared_state() -> None:

@@ -49,6 +49,16 @@ def test_the_example_is_accepted_and_defaulted(custom: client.CustomObjectsApi) 
                                               "quietSeconds": 3600}
 
 
+def test_transform_pods_fields_are_kept(custom: client.CustomObjectsApi) -> None:
+    """The DAG's task pods: their IAM role and resources are part of the schema (not pruned as unknown)."""
+    role = "arn:aws:iam::123456789012:role/eventpipe-shop-transform"
+    resources = {"requests": {"cpu": 1, "memory": "2Gi"}, "limits": {"memory": "8Gi"}}
+    created = _create(custom, "transform-pods", {"aws": {"transformRoleArn": role},
+                                                 "transform": {"resources": resources}})
+    assert created["spec"]["aws"]["transformRoleArn"] == role
+    assert created["spec"]["transform"]["resources"] == resources
+
+
 def test_default_gx_suites_are_the_commands(custom: client.CustomObjectsApi) -> None:
     created = _create(custom, "gx-defaults", {"transform": {"gx": None}})
     assert created["spec"]["transform"]["gx"] == {"suites": ["staging", "marts"]}
@@ -73,6 +83,8 @@ def test_default_gx_suites_are_the_commands(custom: client.CustomObjectsApi) -> 
     ({"iceberg": None}, "spec.iceberg: Required value"),
     ({"aws": {"ingestRoleArn": "not-an-arn"}}, "spec.aws.ingestRoleArn"),
     ({"aws": {"consumerRoleArn": "not-an-arn"}}, "spec.aws.consumerRoleArn"),
+    ({"aws": {"transformRoleArn": "not-an-arn"}}, "spec.aws.transformRoleArn"),
+    ({"transform": {"resources": {"limits": {"memory": ["4Gi"]}}}}, "spec.transform.resources.limits.memory"),
     # fail closed on state
     ({"iceberg": {"catalogProperties": None}}, "mode shared needs a shared Iceberg catalog"),
     ({"jobStore": None}, "mode shared needs a shared job store"),

@@ -90,6 +90,7 @@ def test_chart_values_reach_the_pod(cluster: KubeCluster) -> None:
     docs = _docs(cluster, "fullnameOverride=epo", "global.imageRegistry=registry.local",
                  "securityContext.runAsUser=20000", "metrics.serviceMonitor.enabled=true",
                  "metrics.serviceMonitor.labels.release=kps", "metrics.serviceMonitor.scrapeTimeout=5s",
+                 "analyticsImage=registry.local/eventpipe/analytics:9",
                  r'json:operator.allowedCatalogUris=["https://glue\\.eu-west-1\\.amazonaws\\.com"]')
     dep = next(d for d in docs if d["kind"] == "Deployment")
     assert dep["metadata"]["name"] == "epo"
@@ -100,6 +101,7 @@ def test_chart_values_reach_the_pod(cluster: KubeCluster) -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert json.loads(env["EVENTPIPE_OPERATOR_ALLOWED_CATALOG_URIS"]) == [r"https://glue\.eu-west-1\.amazonaws\.com"]
     assert env["EVENTPIPE_OPERATOR_LAG_METRIC"] == "eventpipe_consumer_lag_seconds"
+    assert env["EVENTPIPE_OPERATOR_ANALYTICS_IMAGE"] == "registry.local/eventpipe/analytics:9"  # dag.json pods.image
     sm = next(d for d in docs if d["kind"] == "ServiceMonitor")
     assert sm["metadata"]["labels"]["release"] == "kps" and sm["spec"]["endpoints"][0]["scrapeTimeout"] == "5s"
     pdb = next(d for d in docs if d["kind"] == "PodDisruptionBudget")

@@ -106,7 +106,8 @@ def test_maintenance_cronjob_command_runs_on_a_real_table(cluster: Any, api: cli
         "maintenance": {"schedule": "15 2 * * *", "quietSeconds": 60, "orphanGraceSeconds": 3 * 24 * 3600},
         "jobStore": {"dsnSecretRef": {"name": "maint-job-store", "key": "dsn"}},
     }, name="maint", namespace=NS))
-    opts = manifests.BuildOptions(image="ghcr.io/eventpipe/services:test", consumer_replicas=1)
+    opts = manifests.BuildOptions(image="ghcr.io/eventpipe/services:test", consumer_replicas=1,
+                                  analytics_image="ghcr.io/eventpipe/analytics:test")
     core.create_namespaced_secret(NS, {"metadata": {"name": "maint-job-store"},
                                        "stringData": {"dsn": f"sqlite:///{tmp_path / 'jobs.db'}"}})
     kube = Kube(api, "eventpipe-operator")

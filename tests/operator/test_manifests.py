@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from eventpipe_operator import manifests
 from eventpipe_operator.spec import Pipeline
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_helpers import body, shop_schema
 
-OPTS = manifests.BuildOptions(image="ghcr.io/eventpipe/services:1.2.3", consumer_replicas=2)
+ANALYTICS = "ghcr.io/eventpipe/analytics:1.2.3"
+OPTS = manifests.BuildOptions(image="ghcr.io/eventpipe/services:1.2.3", consumer_replicas=2,
+                              analytics_image=ANALYTICS)
 
 
 def _by_kind(children: list[dict]) -> dict[tuple[str, str], dict]:
@@ -24,7 +29,8 @@ def test_example_builds_every_child_with_owner_references() -> None:
     kinds = sorted(_by_kind(children))
     assert kinds == sorted([
         ("ConfigMap", "shop-config"), ("ConfigMap", "shop-dag"), ("ServiceAccount", "shop-ingest"),
-        ("ServiceAccount", "shop-consumer"), ("Service", "shop-ingest"), ("Service", "shop-consumer"),
+        ("ServiceAccount", "shop-consumer"), ("ServiceAccount", "shop-transform"), ("Service", "shop-ingest"),
+        ("Service", "shop-consumer"),
         ("PodDisruptionBudget", "shop-ingest"), ("Deployment", "shop-ingest"), ("Deployment", "shop-consumer"),
         ("NetworkPolicy", "shop-ingest"), ("NetworkPolicy", "shop-consumer"), ("CronJob", "shop-maintenance"),
     ])
@@ -39,7 +45,8 @@ def test_example_builds_every_child_with_owner_references() -> None:
 
 def test_monitoring_children_only_when_the_crds_exist() -> None:
     pipeline = Pipeline.from_body(body())
-    with_crds = manifests.BuildOptions(image=OPTS.image, consumer_replicas=1, monitoring_crds=True)
+    with_crds = manifests.BuildOptions(image=OPTS.image, consumer_replicas=1, analytics_image=ANALYTICS,
+                                       monitoring_crds=True)
     kinds = {c["kind"] for c in manifests.build_children(pipeline, with_crds)}
     assert {"ServiceMonitor", "PrometheusRule"} <= kinds and "PodMonitor" not in kinds
     off = Pipeline.from_body(body({"monitoring": {"serviceMonitor": False, "prometheusRule": False}}))
@@ -54,6 +61,20 @@ def test_monitoring_children_only_when_the_crds_exist() -> None:
         assert endpoint["interval"] == "15s" and endpoint["scrapeTimeout"] == "5s"
     rule = objs["PrometheusRule"]["spec"]["groups"][0]["rules"][0]
     assert rule["expr"].startswith("max(eventpipe_consumer_lag_seconds{") and rule["expr"].endswith("> 300")
+
+
+def test_pipeline_alerts_do_not_collide_with_the_chart_rules_and_have_runbooks() -> None:
+    """The operator's per-pipeline alerts sit beside the chart's PrometheusRule: their names must differ (or one
+    Alertmanager route would see two alerts of one name), and each points at its runbook section."""
+    repo = Path(__file__).resolve().parents[2]
+    chart_rules = yaml.safe_load((repo / "helm/eventpipe-operator/rules/eventpipe.rules.yaml").read_text())
+    chart_alerts = {r["alert"] for g in chart_rules["groups"] for r in g["rules"] if "alert" in r}
+    anchors = {h.strip().lower() for h in re.findall(r"^## (.+)$", (repo / "docs/runbooks.md").read_text(), re.M)}
+    rules = manifests.prometheus_rule(Pipeline.from_body(body()))["spec"]["groups"][0]["rules"]
+    assert rules and not {r["alert"] for r in rules} & chart_alerts
+    for rule in rules:
+        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
+        assert rule["annotations"]["runbook_url"].rsplit("#", 1)[1] in anchors
 
 
 def test_config_map_carries_the_settings_contract_and_the_schema() -> None:
@@ -125,9 +146,16 @@ def test_irsa_annotation_on_service_accounts() -> None:
         "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/eventpipe-shop-ingest"}
     assert accounts["shop-consumer"]["metadata"]["annotations"] == {
         "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/eventpipe-shop-consumer"}
-    plain = manifests.service_accounts(Pipeline.from_body(body({"aws": {"ingestRoleArn": None,
-                                                                        "consumerRoleArn": None}})))
+    assert accounts["shop-transform"]["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/eventpipe-shop-transform"}
+    assert accounts["shop-transform"]["metadata"]["labels"]["app.kubernetes.io/component"] == "transform"
+    assert all(sa["automountServiceAccountToken"] is False for sa in accounts.values())
+    plain = manifests.service_accounts(Pipeline.from_body(body({"aws": {
+        "ingestRoleArn": None, "consumerRoleArn": None, "transformRoleArn": None}})))
     assert all("annotations" not in sa["metadata"] for sa in plain)
+    # No DAG, no task pods: the transform account goes with the DAG ConfigMap (pruned with it).
+    off = manifests.service_accounts(Pipeline.from_body(body({"transform": {"enabled": False}})))
+    assert sorted(sa["metadata"]["name"] for sa in off) == ["shop-consumer", "shop-ingest"]
     cron = manifests.maintenance_cronjob(Pipeline.from_body(body()), OPTS)
     assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] == "shop-consumer"
 
@@ -148,7 +176,8 @@ def test_dev_mode_keeps_state_on_one_claim() -> None:
     dev = Pipeline.from_body(body({"mode": "dev", "ingest": {"replicas": 1},
                                    "consumer": {"minReplicas": 1, "maxReplicas": 1},
                                    "dev": {"storageSize": "5Gi", "storageClassName": "fast"}}))
-    children = _by_kind(manifests.build_children(dev, manifests.BuildOptions(image="i:1", consumer_replicas=1)))
+    opts = manifests.BuildOptions(image="i:1", consumer_replicas=1, analytics_image="a:1")
+    children = _by_kind(manifests.build_children(dev, opts))
     claim = children[("PersistentVolumeClaim", "shop-state")]
     assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}},
                              "storageClassName": "fast"}
@@ -226,7 +255,7 @@ def test_config_hash_rolls_pods_on_spec_changes_that_reach_them() -> None:
 
 
 def test_dag_definition_shape() -> None:
-    dag = manifests.dag_definition(Pipeline.from_body(body()))
+    dag = manifests.dag_definition(Pipeline.from_body(body()), ANALYTICS)
     assert dag == {
         "apiVersion": "eventpipe.io/v1alpha1", "kind": "PipelineDag", "pipeline": "shop", "k8sNamespace": "shop",
         "enabled": True, "trigger": "on-snapshot", "schedule": None, "settingsConfigMap": "shop-config",
@@ -237,17 +266,50 @@ def test_dag_definition_shape() -> None:
         "alerts": [
             {"type": "slack", "severity": "critical", "urlSecretRef": {"name": "shop-alerts", "key": "slack-webhook"}},
             {"type": "log", "severity": "warning"}],
+        "pods": {"image": ANALYTICS, "imagePullPolicy": "IfNotPresent", "serviceAccount": "shop-transform",
+                 "resources": manifests.DEFAULT_RESOURCES["transform"], "catalogSecretRef": None,
+                 "jobStoreDsnSecretRef": {"name": "shop-job-store", "key": "dsn"},
+                 "awsCredentialsSecretRef": None},
     }
     scheduled = manifests.dag_definition(Pipeline.from_body(body({"transform": {
-        "trigger": "schedule", "schedule": "@hourly"}})))
+        "trigger": "schedule", "schedule": "@hourly"}})), ANALYTICS)
     assert scheduled["trigger"] == "schedule" and scheduled["schedule"] == "@hourly"
+
+
+def test_dag_pods_follow_the_spec_with_secrets_by_name_only() -> None:
+    """The task pods' block: resources from spec.transform (merged over the defaults, quantities as strings), the
+    pipeline's pull policy, the catalog, job-store and AWS credentials Secrets by name; the ConfigMap written
+    to the API server carries exactly that."""
+    pipeline = Pipeline.from_body(body({
+        "image": {"pullPolicy": "Always"},
+        "aws": {"credentialsSecretRef": {"name": "shop-aws"}},
+        "iceberg": {"catalogSecretRef": {"name": "shop-catalog"}},
+        "transform": {"resources": {"requests": {"cpu": 1}, "limits": {"memory": "8Gi"}}},
+    }))
+    pods = manifests.dag_pods(pipeline, "registry.local/analytics:7")
+    assert pods == {
+        "image": "registry.local/analytics:7", "imagePullPolicy": "Always", "serviceAccount": "shop-transform",
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}},
+        "catalogSecretRef": "shop-catalog", "jobStoreDsnSecretRef": {"name": "shop-job-store", "key": "dsn"},
+        "awsCredentialsSecretRef": "shop-aws"}
+    cm = _by_kind(manifests.build_children(pipeline, OPTS))[("ConfigMap", "shop-dag")]
+    written = json.loads(cm["data"]["dag.json"])
+    assert written["pods"] == {**pods, "image": ANALYTICS}  # the operator's setting, through BuildOptions
+    assert written["settingsConfigMap"] == "shop-config"
+    accounts = {sa["metadata"]["name"] for sa in manifests.service_accounts(pipeline)}
+    assert written["pods"]["serviceAccount"] in accounts
+    # Without a job store or transform section: no DSN reference, the defaults.
+    bare = manifests.dag_pods(Pipeline.from_body(body({"jobStore": {"dsnSecretRef": None}})), "a:1")
+    assert bare["jobStoreDsnSecretRef"] is None and bare["resources"] == manifests.DEFAULT_RESOURCES["transform"]
+    assert bare["resources"] is not manifests.DEFAULT_RESOURCES["transform"]  # a copy, never the shared dict
 
 
 def test_defaults_apply_to_a_minimal_spec() -> None:
     minimal = {"metadata": {"name": "tiny", "namespace": "ns", "uid": "u", "generation": 1},
                "spec": {"iceberg": {"namespace": "tiny"}}}
     pipeline = Pipeline.from_body(minimal)
-    children = _by_kind(manifests.build_children(pipeline, manifests.BuildOptions(image="img:1", consumer_replicas=1)))
+    children = _by_kind(manifests.build_children(pipeline, manifests.BuildOptions(
+        image="img:1", consumer_replicas=1, analytics_image="a:1")))
     cm = children[("ConfigMap", "tiny-config")]["data"]
     assert cm["EVENTPIPE_STREAM_NAME"] == "eventpipe-tiny"
     assert "schema.json" not in cm and "EVENTPIPE_SCHEMA_PATH" not in cm
@@ -269,6 +331,7 @@ SPEC_CHANGES = st.fixed_dictionaries({}, optional={
     "networkPolicy": st.fixed_dictionaries({"enabled": st.booleans()}),
     "monitoring": st.fixed_dictionaries({"serviceMonitor": st.booleans(), "prometheusRule": st.booleans()}),
     "aws": st.fixed_dictionaries({"ingestRoleArn": st.none(), "consumerRoleArn": st.none(),
+                                  "transformRoleArn": st.none(),
                                   "kinesisEndpointUrl": st.just("http://127.0.0.1:4567")}),
     "jobStore": st.just({"dsnSecretRef": None}),
     "ingest_auth_off": st.just(True),
@@ -284,7 +347,8 @@ def test_builder_invariants(changes: dict, replicas: int, monitoring: bool, name
     if changes.pop("ingest_auth_off", False):
         changes["ingest"] = {**changes.get("ingest", {}), "auth": None}
     pipeline = Pipeline.from_body(body(changes, name=name))
-    opts = manifests.BuildOptions(image="img:1", consumer_replicas=replicas, monitoring_crds=monitoring)
+    opts = manifests.BuildOptions(image="img:1", consumer_replicas=replicas, analytics_image="a:1",
+                                  monitoring_crds=monitoring)
     children = manifests.build_children(pipeline, opts)
     assert children == manifests.build_children(pipeline, opts)
     keys = [manifests.child_key(c) for c in children]

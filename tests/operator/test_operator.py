@@ -8,6 +8,7 @@ status itself through the API's status subresource, exactly as those controllers
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -142,6 +143,7 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
             "svc": core.read_namespaced_service(f"{name}-ingest", NS),
             "pdb": client.PolicyV1Api(core.api_client).read_namespaced_pod_disruption_budget(f"{name}-ingest", NS),
             "sa": core.read_namespaced_service_account(f"{name}-consumer", NS),
+            "transform_sa": core.read_namespaced_service_account(f"{name}-transform", NS),
             "netpol": client.NetworkingV1Api(core.api_client).read_namespaced_network_policy(f"{name}-ingest", NS),
         }
         return found
@@ -159,7 +161,15 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
     assert found["cm"].data["EVENTPIPE_KINESIS_ENDPOINT_URL"] == kinesis_endpoint
     assert json.loads(found["cm"].data["schema.json"]) == doc["spec"]["schema"]
     assert found["sa"].metadata.annotations == {"eks.amazonaws.com/role-arn": doc["spec"]["aws"]["consumerRoleArn"]}
-    assert json.loads(found["dag"].data["dag.json"])["dbt"]["target"] == "duckdb"
+    dag = json.loads(found["dag"].data["dag.json"])
+    assert dag["dbt"]["target"] == "duckdb"
+    # The DAG's task pods run as <name>-transform (its IAM role by IRSA), with the operator's analytics image.
+    assert found["transform_sa"].metadata.annotations == {
+        "eks.amazonaws.com/role-arn": doc["spec"]["aws"]["transformRoleArn"]}
+    assert found["transform_sa"].automount_service_account_token is False
+    assert dag["pods"]["serviceAccount"] == f"{name}-transform"
+    assert dag["pods"]["image"] == os.environ["EVENTPIPE_OPERATOR_ANALYTICS_IMAGE"]
+    assert dag["pods"]["jobStoreDsnSecretRef"] == doc["spec"]["jobStore"]["dsnSecretRef"]
     assert found["cm"].data["EVENTPIPE_CONSUMER_LEASE_TABLE"] == f"eventpipe_leases_{NS}_{name}"
 
     # --- stream and tables provisioned; status says so; no pods yet, so not Ready
@@ -245,6 +255,8 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
     assert "refund" in json.loads(cm.data["schema.json"])["event_types"]
     wait_for("the DAG ConfigMap pruned", lambda: not core.list_namespaced_config_map(
         NS, field_selector=f"metadata.name={name}-dag").items)
+    wait_for("the transform ServiceAccount pruned", lambda: not core.list_namespaced_service_account(
+        NS, field_selector=f"metadata.name={name}-transform").items)
     monitors = client.CustomObjectsApi(core.api_client)
     sm = wait_for("the ServiceMonitor", lambda: monitors.get_namespaced_custom_object(
         "monitoring.coreos.com", "v1", NS, "servicemonitors", name))

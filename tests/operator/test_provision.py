@@ -82,6 +82,7 @@ def test_tables_created_with_the_shared_definitions(tmp_path: Path) -> None:
     assert shape(raw.schema()) == shape(tables.raw_events_schema(promoted))
     assert str(raw.spec().fields[0].transform) == "hour"
     assert raw.properties["write.parquet.compression-codec"] == "zstd"
+    assert raw.properties["commit.retry.num-retries"] == "0"  # what the consumers require, set from the start
     rejected = catalog.load_table("shop.raw_events_rejected")
     assert shape(rejected.schema()) == shape(tables.raw_events_rejected_schema())
 

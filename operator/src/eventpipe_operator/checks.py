@@ -222,7 +222,9 @@ def check_spec(spec: PipelineSpec, allowed_catalog_uris: Sequence[str] = (),
     problems.extend(check_dag(spec))
     problems.extend(check_maintenance(spec))
     problems.extend(check_endpoints(spec, allowed_catalog_uris, allowed_kinesis_endpoints))
-    for part, resources in (("ingest", spec.ingest.resources), ("consumer", spec.consumer.resources)):
+    # The DAG's task pods too: a bad quantity there would only fail when Airflow creates the pod.
+    for part, resources in (("ingest", spec.ingest.resources), ("consumer", spec.consumer.resources),
+                            ("transform", spec.transform.resources)):
         if resources is None:
             continue
         for kind, quantities in (("requests", resources.requests), ("limits", resources.limits)):

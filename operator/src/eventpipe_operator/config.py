@@ -15,6 +15,8 @@ class OperatorSettings(BaseSettings):
                                description="Server-side apply field manager of every child.")
     services_image: str = Field(default="ghcr.io/eventpipe/services:0.1.0",
                                 description="Image of ingest and consumer unless a pipeline names its own.")
+    analytics_image: str = Field(default="ghcr.io/eventpipe/analytics:0.1.0",
+                                 description="Image of the DAG's dbt and GX task pods (dag.json pods.image).")
     monitor_interval_seconds: float = Field(default=15.0, gt=0, description="Status refresh and lag-scaling period.")
     monitor_initial_delay_seconds: float = Field(default=5.0, ge=0)
     metrics_port: int = Field(default=8080, ge=0, description="The operator's own /metrics; 0 disables it.")

@@ -25,7 +25,7 @@ from . import manifests, metrics, provision, scaling
 from .checks import check_spec, disallowed_urls
 from .config import OperatorSettings
 from .kube import Kube, NotOwnedError, load_api_client, object_path
-from .lag import scrape_lag
+from .lag import scrape_consumers
 from .spec import API_VERSION, GROUP, PLURAL, VERSION, Pipeline
 from .status import Condition, merge_conditions, now_iso, phase_of, ready_condition, transitions
 
@@ -168,6 +168,16 @@ def _availability(pipeline: Pipeline, kube: Kube) -> tuple[list[Condition], dict
     return conds, {"replicas": want_ingest, "availableReplicas": have_ingest}, {"replicas": want_consumers}
 
 
+def shards_condition(stopped: int) -> Condition:
+    """ShardsRunning: False while a consumer has stopped a shard (an error that is not the data's: the table is
+    gone, credentials refused); its /readyz and logs say which shard and why, a restart of the pod resumes it."""
+    if stopped:
+        return Condition("ShardsRunning", False, "ShardStopped",
+                         f"{stopped} shard(s) stopped by the consumers: see their logs (shard_stopped) and /readyz; "
+                         "fix the cause, then restart the consumer pods")
+    return Condition("ShardsRunning", True, "Running", "no consumer reports a stopped shard")
+
+
 def _dag_condition(pipeline: Pipeline) -> Condition:
     """DagPublished: what is true is that the DAG definition is in its ConfigMap; whether Airflow registered
     a DAG from it is Airflow's to say (the operator does not call Airflow)."""
@@ -259,7 +269,8 @@ def _reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: ko
     parts.append(_table_condition(pipeline, kube, op, status, patch))
 
     monitoring = kube.has_monitoring_crds()
-    opts = manifests.BuildOptions(image=op.services_image, consumer_replicas=_initial_consumers(pipeline, status),
+    opts = manifests.BuildOptions(image=op.services_image, analytics_image=op.analytics_image,
+                                  consumer_replicas=_initial_consumers(pipeline, status),
                                   monitoring_crds=monitoring)
     children = manifests.build_children(pipeline, opts)
     not_owned: list[str] = []
@@ -357,9 +368,10 @@ def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube:
         return  # a reconcile of the new spec is under way; its status write comes first
     consumer_spec = pipeline.spec.consumer
     selector = manifests.selector(pipeline, "consumer")
-    lag, errors = scrape_lag(kube.pod_ips(pipeline.namespace, selector), consumer_spec.metrics_port,
-                             op.lag_metric, op.lag_scrape_timeout_seconds)
-    for error in errors:
+    scrape = scrape_consumers(kube.pod_ips(pipeline.namespace, selector), consumer_spec.metrics_port,
+                              op.lag_metric, op.lag_scrape_timeout_seconds)
+    lag = scrape.lag_seconds
+    for error in scrape.errors:
         logger.warning("lag scrape failed: %s", error)
     open_shards: int | None = None
     try:
@@ -383,14 +395,15 @@ def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube:
         "desiredReplicas": decision.replicas,
         "lagSeconds": None if lag is None else round(lag, 1),
         "lagSource": "metrics",
+        "stoppedShards": scrape.stopped_shards,
         "pendingReplicas": decision.pending_replicas,
         "pendingSince": None if decision.pending_since is None else f"{decision.pending_since:.3f}",
     }
     if lag is not None:
         metrics.LAG.labels(pipeline.namespace, pipeline.name).set(lag)
     if decision.changed(current):
-        opts = manifests.BuildOptions(image=op.services_image, consumer_replicas=decision.replicas,
-                                      monitoring_crds=False)
+        opts = manifests.BuildOptions(image=op.services_image, analytics_image=op.analytics_image,
+                                      consumer_replicas=decision.replicas, monitoring_crds=False)
         kube.apply(manifests.consumer_deployment(pipeline, opts))  # NotOwnedError: this tick fails, nothing changes
         metrics.SCALINGS.labels(decision.reason).inc()
         consumers["lastScaleTime"] = now_iso()
@@ -403,15 +416,16 @@ def monitor_once(body: Any, status: Any, patch: Any, op: OperatorSettings, kube:
         patch.status["stream"] = {"openShards": open_shards}
     parts = [Condition(c["type"], {"True": True, "False": False}.get(c["status"]), c.get("reason", ""),
                        c.get("message", "")) for c in conditions if c["type"] not in
-             ("Ready", "IngestAvailable", "ConsumersScaled", "DagPublished", "DagDeployed")]
+             ("Ready", "IngestAvailable", "ConsumersScaled", "ShardsRunning", "DagPublished", "DagDeployed")]
     availability, ingest_status, consumer_status = _availability(pipeline, kube)
     if decision.changed(current):
         availability = [c if c.type != "ConsumersScaled" else
                         Condition("ConsumersScaled", False, "Scaling", f"scaling to {decision.replicas}")
                         for c in availability]
     order = ("SpecValid", "StreamReady", "TableReady", "ChildrenOwned", "IngestAvailable", "ConsumersScaled",
-             "DagPublished")
-    merged = {c.type: c for c in [*parts, *availability, _dag_condition(pipeline)]}
+             "ShardsRunning", "DagPublished")
+    merged = {c.type: c for c in [*parts, *availability, shards_condition(scrape.stopped_shards),
+                                  _dag_condition(pipeline)]}
     patch.status["ingest"] = ingest_status
     patch.status["consumers"] = {**consumers, "replicas": decision.replicas if decision.changed(current)
                                  else consumer_status["replicas"]}

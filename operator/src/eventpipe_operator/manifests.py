@@ -29,6 +29,8 @@ READY_WAIT_SECONDS = 10
 DEFAULT_RESOURCES = {
     "ingest": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
     "consumer": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+    # The DAG's dbt and GX pods (dag.json pods.resources): dbt on DuckDB holds a model's rows in memory.
+    "transform": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
 }
 
 
@@ -38,6 +40,7 @@ class BuildOptions:
 
     image: str
     consumer_replicas: int
+    analytics_image: str
     monitoring_crds: bool = False
 
 
@@ -155,6 +158,7 @@ def config_hash(pipeline: Pipeline) -> str:
 
 
 def _resources(component: str, override: Resources | None) -> dict[str, Any]:
+    """The operator's defaults of a component with the spec's values on top (quantities as strings)."""
     base = DEFAULT_RESOURCES[component]
     if override is None:
         return {kind: dict(values) for kind, values in base.items()}
@@ -340,8 +344,12 @@ def consumer_deployment(pipeline: Pipeline, opts: BuildOptions) -> dict[str, Any
 
 
 def service_accounts(pipeline: Pipeline) -> list[dict[str, Any]]:
-    """One ServiceAccount per component, each with its own IAM role (IRSA): ingest only writes the stream."""
-    roles = {"ingest": pipeline.spec.aws.ingest_role_arn, "consumer": pipeline.spec.aws.consumer_role_arn}
+    """One ServiceAccount per component, each with its own IAM role (IRSA): ingest only writes the stream.
+    `<name>-transform` runs the DAG's dbt and GX pods (dag.json pods.serviceAccount), only while there is a DAG."""
+    aws = pipeline.spec.aws
+    roles = {"ingest": aws.ingest_role_arn, "consumer": aws.consumer_role_arn}
+    if pipeline.spec.transform.enabled:
+        roles["transform"] = aws.transform_role_arn
     accounts = []
     for component, role in roles.items():
         extra = {"annotations": {"eks.amazonaws.com/role-arn": role}} if role else {}
@@ -456,7 +464,24 @@ def network_policies(pipeline: Pipeline) -> list[dict[str, Any]]:
     return [policy("ingest", INGEST_PORT), policy("consumer", pipeline.spec.consumer.metrics_port)]
 
 
-def dag_definition(pipeline: Pipeline) -> dict[str, Any]:
+def dag_pods(pipeline: Pipeline, analytics_image: str) -> dict[str, Any]:
+    """The DAG's task pods (dag.json `pods`): the analytics image, the `<name>-transform` account, resources and
+    the Secrets the pods read — by name (and key) only; the pipeline's settings come from `settingsConfigMap`."""
+    spec = pipeline.spec
+    dsn = spec.job_store.dsn_secret_ref
+    return {
+        "image": analytics_image,
+        "imagePullPolicy": spec.image.pull_policy,
+        "serviceAccount": child_name(pipeline, "transform"),
+        "resources": _resources("transform", spec.transform.resources),
+        "catalogSecretRef": spec.iceberg.catalog_secret_ref.name if spec.iceberg.catalog_secret_ref else None,
+        "jobStoreDsnSecretRef": {"name": dsn.name, "key": dsn.key} if dsn else None,
+        "awsCredentialsSecretRef": (spec.aws.credentials_secret_ref.name
+                                    if spec.aws.credentials_secret_ref else None),
+    }
+
+
+def dag_definition(pipeline: Pipeline, analytics_image: str) -> dict[str, Any]:
     """What the dags/ factory reads to build this pipeline's Airflow DAG (shape documented in operator/README)."""
     spec = pipeline.spec
     ns = spec.iceberg.namespace
@@ -475,17 +500,18 @@ def dag_definition(pipeline: Pipeline) -> dict[str, Any]:
         "gx": {"suites": list(spec.transform.gx.suites)},
         "alerts": [alert.model_dump(mode="json", by_alias=True, exclude_none=True)
                    for alert in spec.transform.alerts],
+        "pods": dag_pods(pipeline, analytics_image),
     }
 
 
-def dag_config_map(pipeline: Pipeline) -> dict[str, Any]:
+def dag_config_map(pipeline: Pipeline, analytics_image: str) -> dict[str, Any]:
     meta = _meta(pipeline, child_name(pipeline, "dag"), "dag")
     meta["labels"]["eventpipe.io/dag"] = "true"
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta,
-        "data": {"dag.json": json.dumps(dag_definition(pipeline), indent=2, sort_keys=True)},
+        "data": {"dag.json": json.dumps(dag_definition(pipeline, analytics_image), indent=2, sort_keys=True)},
     }
 
 
@@ -529,6 +555,7 @@ def pod_monitor(pipeline: Pipeline) -> dict[str, Any]:
 
 
 LAG_METRIC = "eventpipe_consumer_lag_seconds"
+RUNBOOKS = "https://github.com/eventpipe/eventpipe/blob/main/docs/runbooks.md"
 
 
 def prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
@@ -542,15 +569,22 @@ def prometheus_rule(pipeline: Pipeline) -> dict[str, Any]:
         "spec": {"groups": [{
             "name": f"eventpipe-{name}",
             "rules": [
-                {"alert": "EventPipeConsumerLagHigh",
+                {"alert": "EventPipelineLagAboveSpec",
                  "expr": f"max({LAG_METRIC}{{{labels_sel}}}) > {lag_seconds}",
                  "for": "10m", "labels": {"severity": "warning", "pipeline": name},
-                 "annotations": {"summary": f"Pipeline {name}: consumers are more than "
-                                            f"{lag_seconds}s behind the stream"}},
-                {"alert": "EventPipeIngestDown",
+                 "annotations": {
+                     "summary": f"Pipeline {name}: consumers are more than {lag_seconds}s behind the stream",
+                     "description": f"The worst shard of {ns}/{name} has been above the pipeline's "
+                                    f"spec.monitoring.lagAlertSeconds ({lag_seconds}s) for 10 minutes.",
+                     "runbook_url": f"{RUNBOOKS}#eventpipelinelagabovespec"}},
+                {"alert": "EventPipelineIngestDown",
                  "expr": f'absent(up{{namespace="{ns}", service="{child_name(pipeline, "ingest")}"}} == 1)',
                  "for": "5m", "labels": {"severity": "critical", "pipeline": name},
-                 "annotations": {"summary": f"Pipeline {name}: no ingest pod is up"}},
+                 "annotations": {
+                     "summary": f"Pipeline {name}: no ingest pod is up",
+                     "description": f"Prometheus has scraped no ingest pod of {ns}/{name} for 5 minutes: "
+                                    "clients get connection errors.",
+                     "runbook_url": f"{RUNBOOKS}#eventpipelineingestdown"}},
             ],
         }]},
     }
@@ -573,7 +607,7 @@ def build_children(pipeline: Pipeline, opts: BuildOptions) -> list[dict[str, Any
     if pipeline.spec.maintenance.enabled:
         children.append(maintenance_cronjob(pipeline, opts))
     if pipeline.spec.transform.enabled:
-        children.append(dag_config_map(pipeline))
+        children.append(dag_config_map(pipeline, opts.analytics_image))
     if opts.monitoring_crds and pipeline.spec.monitoring.service_monitor:
         children.append(service_monitor(pipeline))
     if opts.monitoring_crds and pipeline.spec.monitoring.pod_monitor:

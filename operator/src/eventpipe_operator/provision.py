@@ -20,6 +20,10 @@ from pyiceberg.transforms import HourTransform
 
 from .spec import Pipeline
 
+# The consumers' own: pyiceberg must never retry a commit by itself (eventpipe_consumer.iceberg
+# NO_PYICEBERG_RETRIES); without it every consumer start rewrites the property (and warns) on a table made here.
+CREATED_TABLE_PROPERTIES = {**tables.TABLE_PROPERTIES, "commit.retry.num-retries": "0"}
+
 
 class ProvisioningError(Exception):
     """The stream or a table could not be made ready; the message says which and why."""
@@ -157,7 +161,7 @@ def ensure_tables(catalog: Catalog, pipeline: Pipeline) -> TablesState:
             table = catalog.load_table(identifier)
         except NoSuchTableError:
             made = catalog.create_table(identifier, schema=schema, partition_spec=spec,
-                                        properties=dict(tables.TABLE_PROPERTIES))
+                                        properties=CREATED_TABLE_PROPERTIES)
             created.append(identifier)
             uuids[identifier] = str(made.metadata.table_uuid)
             continue

@@ -48,6 +48,7 @@ class AwsSpec(_Model):
     kinesis_endpoint_url: str | None = None
     ingest_role_arn: str | None = None
     consumer_role_arn: str | None = None
+    transform_role_arn: str | None = None
     # A Secret whose keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...) become the pods' environment: for clusters
     # without IRSA (kind, a local node); EKS uses the role ARNs instead.
     credentials_secret_ref: SecretRef | None = None
@@ -139,6 +140,7 @@ class TransformSpec(_Model):
     dbt: DbtSpec = Field(default_factory=DbtSpec)
     gx: GxSpec = Field(default_factory=GxSpec)
     alerts: list[AlertSpec] = Field(default_factory=list)
+    resources: Resources | None = None
 
 
 class MonitoringSpec(_Model):

@@ -1,7 +1,8 @@
 """The operator's DAG definition (`dag.json`, kind PipelineDag), parsed and checked before a DAG is built.
 
-The keys are the operator's (operator/README.md, "The Airflow DAG definition"). `pods` is optional: the task pods'
-image, service account and resources when the definition names them; otherwise the factory's settings decide.
+The keys are the operator's (operator/README.md, "The Airflow DAG definition"). `pods` is optional (the operator
+writes it; a hand-written definition may leave it out): the task pods' image, service account, resources and Secret
+names when the definition names them; otherwise the factory's settings decide.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Pods(_Model):
     resources: Resources | None = None
     catalog_secret_ref: str | None = None
     job_store_dsn_secret_ref: SecretKeyRef | None = None
+    aws_credentials_secret_ref: str | None = None
 
 
 class PipelineDag(_Model):

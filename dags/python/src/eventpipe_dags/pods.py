@@ -54,11 +54,15 @@ def _secret_env(name: str, secret: str, key: str) -> k8s.V1EnvVar:
 
 
 def env_from(definition: PipelineDag) -> list[k8s.V1EnvFromSource]:
-    """The pipeline's settings ConfigMap; the catalog Secret's keys as catalog properties (by reference)."""
+    """The pipeline's settings ConfigMap; the catalog Secret's keys as catalog properties; the AWS credentials
+    Secret's keys (AWS_ACCESS_KEY_ID, ...) where there is no IRSA — all by reference."""
     sources = [k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=definition.settings_config_map))]
     if definition.pods.catalog_secret_ref:
         sources.append(k8s.V1EnvFromSource(prefix="EVENTPIPE_CATALOG_PROPERTIES__",
                                            secret_ref=k8s.V1SecretEnvSource(name=definition.pods.catalog_secret_ref)))
+    if definition.pods.aws_credentials_secret_ref:
+        sources.append(k8s.V1EnvFromSource(
+            secret_ref=k8s.V1SecretEnvSource(name=definition.pods.aws_credentials_secret_ref)))
     return sources
 
 

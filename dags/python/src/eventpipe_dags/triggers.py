@@ -28,11 +28,15 @@ class NewSnapshotTrigger(BaseTrigger):
         return ("eventpipe_dags.triggers.NewSnapshotTrigger",
                 {"table": self.table, "processed": self.processed, "poll_interval": self.poll_interval})
 
+    def _current(self) -> str | None:
+        """Blocking catalog read (settings, SQL catalog, metadata file): run in a thread, off the event loop."""
+        name, properties = catalog_properties()
+        return table_snapshots(name, properties, self.table)[0]
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         while True:
             try:
-                name, properties = catalog_properties()
-                current, _ = await asyncio.to_thread(table_snapshots, name, properties, self.table)
+                current = await asyncio.to_thread(self._current)
             except Exception as exc:  # noqa: BLE001 (catalog mid-commit or unreachable: look again later)
                 self.log.warning("could not read %s: %s", self.table, exc)
                 current = None

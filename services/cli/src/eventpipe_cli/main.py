@@ -69,16 +69,23 @@ def up(
     schema: Annotated[Path | None, typer.Option(help="Pipeline schema (default: examples/shop-schema.json).")] = None,
     transform: Annotated[bool, typer.Option(help="Run dbt + GX after new snapshots.")] = True,
     persist_stream: Annotated[bool, typer.Option(help="Keep the stream's data in the state folder.")] = True,
+    monitoring: Annotated[bool, typer.Option(help="Start Prometheus and the dashboard when installed.")] = True,
+    prometheus_port: Annotated[int, typer.Option(help="Prometheus port on 127.0.0.1.")] = 9090,
+    dashboard_port: Annotated[int, typer.Option(help="Streamlit dashboard port on 127.0.0.1.")] = 8501,
+    transform_metrics_port: Annotated[int, typer.Option(help="Transform loop /metrics port (quality).")] = 9103,
     airflow: Annotated[bool, typer.Option("--airflow", help="Run Airflow 3 (UI on 127.0.0.1:8080) instead of the "
                                           "light transform loop (needs scripts/venv.sh airflow).")] = False,
     airflow_port: Annotated[int, typer.Option(help="Airflow UI/API port on 127.0.0.1.")] = 8080,
 ) -> None:
-    """Start the pipeline in the foreground: kinesalite, consumer, ingest, transform loop. Ctrl-C stops it."""
+    """Start the pipeline in the foreground: kinesalite, consumer, ingest, transform loop, Prometheus, dashboard.
+    Ctrl-C stops it."""
     paths = StatePaths.at(state_dir)
     config = StackConfig(state_dir=paths.root, ingest_port=ingest_port, kinesis_port=kinesis_port,
                          consumer_metrics_port=metrics_port, shards=shards, commit_interval=commit_interval,
                          transform_interval=transform_interval, transform_settle=transform_settle,
-                         transform=transform, persist_stream=persist_stream,
+                         transform=transform, persist_stream=persist_stream, monitoring=monitoring,
+                         prometheus_port=prometheus_port, dashboard_port=dashboard_port,
+                         transform_metrics_port=transform_metrics_port,
                          schema_path=(schema or locations.shop_schema()).resolve(),
                          airflow=airflow, airflow_port=airflow_port)
     if transform and not config.analytics_python.exists():

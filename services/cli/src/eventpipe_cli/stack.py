@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from eventpipe_cli import locations
+from eventpipe_cli import locations, monitoring
 from eventpipe_cli.state import StatePaths, ensure_dev_key, write_json
 from eventpipe_cli.supervisor import GiveUp, LetExit, Restart, RestartPolicy, stop_order
 
@@ -54,6 +54,11 @@ class StackConfig:
     """Run the transform loop (dbt + GX); benchmarks of the ingest-to-Iceberg path turn it off."""
     persist_stream: bool = True
     """Keep kinesalite's data in <state>/kinesis so a second `up` resumes; off: in memory (faster)."""
+    monitoring: bool = True
+    """Start Prometheus and the Streamlit dashboard (eventpipe_cli.monitoring) when they are installed."""
+    prometheus_port: int = 9090
+    dashboard_port: int = 8501
+    transform_metrics_port: int = 9103
     airflow: bool = False
     """Run Airflow (airflow_stack.py) instead of the light transform loop."""
     airflow_port: int = 8080
@@ -124,8 +129,11 @@ def plan_components(config: StackConfig, paths: StatePaths, kinesalite: Path,
         specs.append(ComponentSpec(
             "transform", [python, "-m", "eventpipe_cli.transform_loop", "--state-dir", str(paths.root),
                           "--interval", str(config.transform_interval), "--settle", str(config.transform_settle),
-                          "--analytics-python", str(config.analytics_python)],
+                          "--analytics-python", str(config.analytics_python),
+                          "--metrics-port", str(config.transform_metrics_port)],
             dict(base)))
+    if config.monitoring:
+        specs.extend(monitoring.components(config, paths, base))
     return specs
 
 
@@ -136,6 +144,7 @@ def urls(config: StackConfig) -> dict[str, str]:
         "ingest metrics": f"http://{HOST}:{config.ingest_port}/api/v1/metrics",
         "consumer metrics": f"http://{HOST}:{config.consumer_metrics_port}/metrics",
         "kinesis": f"http://{HOST}:{config.kinesis_port}",
+        **(monitoring.urls(config) if config.monitoring else {}),
     }
 
 
@@ -262,6 +271,8 @@ class Stack:
             child = Child(spec, self.paths.log(spec.name))
             self.children[spec.name] = child
             self.say(f"starting {spec.name} (log: {child.log_path})")
+            if spec.name == "prometheus":
+                monitoring.write_prometheus_config(self.config, self.paths)
             child.start()
             self._wait_ready(child)
             if spec.name == "kinesalite":

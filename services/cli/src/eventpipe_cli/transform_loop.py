@@ -19,6 +19,7 @@ from typing import Any
 from eventpipe_common.logging import configure_logging, get_logger
 
 from eventpipe_cli.catalog import fingerprint, settings_for
+from eventpipe_cli.quality_metrics import TransformMetrics, latest_suite_runs
 from eventpipe_cli.state import StatePaths, read_json, write_json
 from eventpipe_cli.supervisor import should_transform
 
@@ -35,6 +36,7 @@ class Loop:
     analytics_python: Path
     interval: float
     settle: float = 0.0
+    metrics: TransformMetrics | None = None
     stopping: bool = False
     current: subprocess.Popen[bytes] | None = None
 
@@ -76,15 +78,27 @@ class Loop:
             "steps": steps, "runs": int(previous.get("runs", 0)) + 1,
         }
         write_json(self.paths.transform, record)
+        self.publish_metrics(record)
         log.info("transform run finished", snapshot=snapshot, ok=record["ok"],
                  seconds=round(finished - started, 2))
         return record
+
+    def publish_metrics(self, record: dict[str, Any] | None) -> None:
+        if self.metrics is None:
+            return
+        if record is not None:
+            self.metrics.record_run(record)
+        try:
+            self.metrics.update_quality(latest_suite_runs(self.paths.quality / "results.duckdb"))
+        except Exception as exc:  # noqa: BLE001 (results file mid-write: the next run refreshes the gauges)
+            get_logger().warning("could not read the quality results", error=str(exc))
 
     def serve(self, namespace: str | None) -> None:
         log = get_logger()
         settings = settings_for(self.paths.root, namespace)
         previous = read_json(self.paths.transform) or {}
         seen = previous.get("snapshot")
+        self.publish_metrics(None)
         last_finished: float | None = None
         observed: str | None = None
         changed_at: float | None = None
@@ -116,9 +130,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="Seconds the tables must stay unchanged before a run (one run per burst of commits).")
     parser.add_argument("--analytics-python", type=Path, required=True)
     parser.add_argument("--namespace", default=os.environ.get("EVENTPIPE_NAMESPACE"))
+    parser.add_argument("--metrics-port", type=int, default=0, help="Serve /metrics on 127.0.0.1 (0: off).")
     args = parser.parse_args(argv)
     configure_logging("transform")
-    loop = Loop(StatePaths.at(args.state_dir), args.analytics_python, args.interval, args.settle)
+    metrics = None
+    if args.metrics_port:
+        metrics = TransformMetrics()
+        metrics.serve("127.0.0.1", args.metrics_port)
+    loop = Loop(StatePaths.at(args.state_dir), args.analytics_python, args.interval, args.settle, metrics)
     signal.signal(signal.SIGTERM, loop.request_stop)
     signal.signal(signal.SIGINT, loop.request_stop)
     get_logger().info("transform loop started", interval=args.interval, settle=args.settle)

@@ -54,6 +54,11 @@ class ConsumerMetrics:
         self.failed_batches = Counter("eventpipe_consumer_failed_batches_total",
                                       "Batches given up after the retries; their shards were stopped.", registry=r)
         self.leases = Gauge("eventpipe_consumer_leases", "Shard leases this process holds.", registry=r)
+        # Both tables' series exist from the start at 0: a counter born at its first commit hides that commit
+        # from rate()/increase(), and the alert EventPipeNoCommitWhileEventsArrive would see no commit at all.
+        for table in ("raw_events", "raw_events_rejected"):
+            self.commits.labels(table)
+            self.data_files.labels(table)
         self.stopped_shards = Gauge(
             "eventpipe_consumer_stopped_shards",
             "Shards this process stopped after a failure that is not the records' content (readiness fails).",

@@ -386,6 +386,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         try:
             await writer.create(job)
         except Exception as exc:
+            metrics.job_store_errors.labels("create").inc()
             # The events are in the stream but the job cannot be looked up: no 202 (it would 404 on status);
             # the client's retry is safe, consumers deduplicate on event_id.
             log.error("job store unavailable", job_id=job_id, error=type(exc).__name__, detail=str(exc)[:300])
@@ -429,6 +430,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         try:
             await _writer().create(dataclasses.replace(job, state=JobState.FAILED, reason=reason))
         except Exception as exc:  # noqa: BLE001 - the client gets 503 either way; the failure is logged
+            metrics.job_store_errors.labels("create_failed").inc()
             log.error("could not record the failed job", job_id=job.job_id, error=type(exc).__name__)
             return False
         return True
@@ -457,6 +459,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_put_records: PutR
         try:
             job = await asyncio.to_thread(store.get, job_id)
         except Exception as exc:
+            metrics.job_store_errors.labels("get").inc()
             raise ApiError(503, ErrorBody(code="dependency_unavailable", message="the job store is unavailable"),
                            retry_after) from exc
         if job is None:

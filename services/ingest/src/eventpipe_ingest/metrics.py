@@ -35,6 +35,9 @@ class IngestMetrics:
         self.kinesis_throttles = Counter("eventpipe_ingest_kinesis_throttles_total",
                                          "ProvisionedThroughputExceeded answers (per record or per call).",
                                          registry=r)
+        self.job_store_errors = Counter("eventpipe_ingest_job_store_errors_total",
+                                        "Job store calls that raised (the client got 503), by operation.",
+                                        ["operation"], registry=r)
         self.in_flight = Gauge("eventpipe_ingest_in_flight_requests", "Ingest requests being processed.",
                                registry=r)
         self.backpressure = Counter("eventpipe_ingest_backpressure_total",

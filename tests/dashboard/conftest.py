@@ -1,0 +1,25 @@
+"""The dashboard's tests run in its own virtualenv (.venvs/dashboard); the package is dashboard/src.
+
+`live_stack` is one `eventpipe up` (with Prometheus and the dashboard) for the whole session, started only by
+the tests that need it (browser, Grafana PromQL).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from live_stack import LiveStack, start, stop
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    stack = start(tmp_path_factory.mktemp("stack"))
+    yield stack
+    stop(stack)
