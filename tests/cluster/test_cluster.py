@@ -260,7 +260,12 @@ def test_property_43_every_accepted_event_reaches_raw_events_once(pipeline: Clus
 
 
 def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services: HostServices) -> None:
-    """Load makes the consumers fall behind; the operator adds consumer pods, never more than open shards."""
+    """Under load, events wait longer than the target lag before they are committed; the consumers report that
+    lag and the operator adds consumer pods, never more than the open shards.
+
+    One consumer pod keeps up with this machine's load generator, so the wait comes from the commit interval: it
+    is raised to 3x the target lag (a spec change the operator rolls out), and the lag the consumers report
+    includes the age of records read and not yet committed (what a user waits for)."""
     url = _ingest_url(pipeline)
     run = f"load{int(time.time())}"
 
@@ -269,6 +274,28 @@ def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services:
         return int(dep["spec"].get("replicas") or 0)
 
     assert replicas() == 1  # the functional tests' load stayed under the target: the scaling below is this load's
+    interval = 3 * TARGET_LAG_SECONDS
+
+    def consumer() -> Any:
+        return pipeline.json("get", "deployment", f"{PIPELINE}-consumer", "-n", NS)
+
+    def config_hash() -> str | None:
+        annotations = consumer()["spec"]["template"]["metadata"].get("annotations") or {}
+        return annotations.get("eventpipe.io/config-hash")
+
+    before = config_hash()
+    pipeline.kubectl("patch", "eventpipeline", PIPELINE, "-n", NS, "--type", "merge", "-p",
+                     json.dumps({"spec": {"consumer": {"commitIntervalSeconds": interval}}}))
+    pipeline.wait_until("the new commit interval in the pod template", 240,
+                        lambda: _config_interval(pipeline) == interval and config_hash() != before)
+
+    def rolled_out() -> bool:
+        dep = consumer()
+        want, status = dep["spec"].get("replicas"), dep["status"]
+        return bool(status.get("observedGeneration") == dep["metadata"]["generation"] and
+                    status.get("updatedReplicas") == want and status.get("readyReplicas") == want and
+                    status.get("replicas") == want)
+    pipeline.wait_until("the consumer rollout", 240, rolled_out)
     sent = 0
     deadline = time.monotonic() + 300
     while replicas() < SHARDS and time.monotonic() < deadline:
@@ -281,6 +308,13 @@ def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services:
     time.sleep(10)  # more monitor rounds under the bound: the replica count must stay at the shard count
     assert replicas() == SHARDS
     pipeline.wait_until("the load in raw_events", 300, lambda: len(_raw_event_ids(services, run)) == sent)
+
+
+def _config_interval(pipeline: Cluster) -> float | None:
+    """The commit interval the pipeline's settings ConfigMap gives the consumer pods (envFrom)."""
+    data = pipeline.json("get", "configmap", f"{PIPELINE}-config", "-n", NS).get("data", {})
+    value = data.get("EVENTPIPE_CONSUMER_COMMIT_INTERVAL_SECONDS")
+    return None if value is None else float(value)
 
 
 def test_delete_removes_the_children(pipeline: Cluster) -> None:

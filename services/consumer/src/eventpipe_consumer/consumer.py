@@ -44,6 +44,7 @@ class OwnedShard:
     task: asyncio.Task[None] | None = None
     ended: bool = False  # the reader saw SHARD_END
     buffered: int = 0
+    oldest_pending_us: int | None = None  # arrival time of the oldest record read and not yet taken to a commit
 
 
 @dataclass(slots=True)
@@ -251,7 +252,10 @@ class Consumer:
                 result = await reader.read()
                 if result.millis_behind_latest is not None:
                     self.metrics.millis_behind.labels(owned.shard_id).set(result.millis_behind_latest)
-                lag = lag_seconds(result.millis_behind_latest, result.records, time.time_ns() // 1000)
+                now_us = time.time_ns() // 1000
+                if result.records and owned.oldest_pending_us is None:
+                    owned.oldest_pending_us = result.records[0].arrival_us
+                lag = lag_seconds(result.millis_behind_latest, result.records, now_us, owned.oldest_pending_us)
                 if lag is not None:
                     self.metrics.lag_seconds.labels(owned.shard_id).set(lag)
                 if result.records:
@@ -312,6 +316,7 @@ class Consumer:
         ended = [o for o in self.owned.values() if o.ended]
         for owned in self.owned.values():
             owned.buffered = 0
+            owned.oldest_pending_us = None
         if not segments and not ended:
             return
         shards = sorted({seg.shard_id for seg in segments})
