@@ -35,8 +35,8 @@ RELEASE_NS = "eventpipe-system"
 PIPELINE = "shop"
 SHARDS = 2
 API_KEY = secrets.token_urlsafe(24)  # this run's ingest key; the Secret holds only its hash
-# Lag the light load of the functional tests stays well under (a read waits at most the 2 s idle backoff), so only
-# the lag test's starved consumer makes the operator scale.
+# Lag the functional tests stay well under (commits every second, a read waits at most the 2 s idle backoff), so
+# only the lag test's longer commit interval makes the operator scale.
 TARGET_LAG_SECONDS = 5
 CREDS = {"AWS_ACCESS_KEY_ID": "cluster-test", "AWS_SECRET_ACCESS_KEY": "cluster-test",
          "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
