@@ -35,6 +35,9 @@ RELEASE_NS = "eventpipe-system"
 PIPELINE = "shop"
 SHARDS = 2
 API_KEY = secrets.token_urlsafe(24)  # this run's ingest key; the Secret holds only its hash
+# Lag the functional tests stay well under (commits every second, a read waits at most the 2 s idle backoff), so
+# only the lag test's longer commit interval makes the operator scale.
+TARGET_LAG_SECONDS = 5
 CREDS = {"AWS_ACCESS_KEY_ID": "cluster-test", "AWS_SECRET_ACCESS_KEY": "cluster-test",
          "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
 
@@ -135,7 +138,7 @@ def pipeline_doc(services: HostServices, max_replicas: int) -> dict[str, Any]:
             "image": {"pullPolicy": "Never"},
             "ingest": {"replicas": 1, "auth": {"secretName": "shop-ingest-api-keys"},
                        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
-            "consumer": {"minReplicas": 1, "maxReplicas": max_replicas, "targetLagSeconds": 1,
+            "consumer": {"minReplicas": 1, "maxReplicas": max_replicas, "targetLagSeconds": TARGET_LAG_SECONDS,
                          "scaleDownStabilizationSeconds": 3600, "commitIntervalSeconds": 1,
                          "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}},
             "jobStore": {"dsnSecretRef": {"name": "shop-job-store", "key": "dsn"}},
@@ -158,7 +161,15 @@ def installed(cluster: Cluster, services: HostServices) -> Iterator[Cluster]:
     cluster.kubectl("apply", "-f", "-", stdin=_secret("shop-job-store", NS, {"dsn": services.dsn}))
     key_hash = hashlib.sha256(API_KEY.encode()).hexdigest()
     cluster.kubectl("apply", "-f", "-", stdin=_secret("shop-ingest-api-keys", NS, {"api-keys": f"test:{key_hash}"}))
+    host = cluster.host_ip.replace(".", r"\.")
+    # The chart is least-privilege and fail-closed: it watches only the namespaces named, and the operator calls
+    # only the Kinesis and catalog endpoints it is allowed to (here the host services on the bridge address).
+    kinesis_allowed = [rf"http://{host}:\d+"]
+    catalog_allowed = [rf"http://{host}:\d+", rf"postgresql\+psycopg2://[^@/]+@{host}:\d+/[^?]+"]
     cluster.run("helm", "install", "eventpipe", str(CHART), "-n", RELEASE_NS, "--wait", "--timeout", "5m",
+                "--set", f"watchNamespaces={{{NS}}}",
+                "--set-json", f"operator.allowedKinesisEndpoints={json.dumps(kinesis_allowed)}",
+                "--set-json", f"operator.allowedCatalogUris={json.dumps(catalog_allowed)}",
                 "--set", "replicaCount=1", "--set", "image.pullPolicy=Never",
                 "--set", "awsCredentialsSecret=operator-aws", "--set", "operator.monitorIntervalSeconds=2",
                 "--set", "resources.requests.cpu=10m", "--set", "resources.requests.memory=64Mi")
@@ -249,7 +260,12 @@ def test_property_43_every_accepted_event_reaches_raw_events_once(pipeline: Clus
 
 
 def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services: HostServices) -> None:
-    """Load makes the consumers fall behind; the operator adds consumer pods, never more than open shards."""
+    """Under load, events wait longer than the target lag before they are committed; the consumers report that
+    lag and the operator adds consumer pods, never more than the open shards.
+
+    One consumer pod keeps up with this machine's load generator, so the wait comes from the commit interval: it
+    is raised to 3x the target lag (a spec change the operator rolls out), and the lag the consumers report
+    includes the age of records read and not yet committed (what a user waits for)."""
     url = _ingest_url(pipeline)
     run = f"load{int(time.time())}"
 
@@ -257,17 +273,48 @@ def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services:
         dep = pipeline.json("get", "deployment", f"{PIPELINE}-consumer", "-n", NS)
         return int(dep["spec"].get("replicas") or 0)
 
+    assert replicas() == 1  # the functional tests' load stayed under the target: the scaling below is this load's
+    interval = 3 * TARGET_LAG_SECONDS
+
+    def consumer() -> Any:
+        return pipeline.json("get", "deployment", f"{PIPELINE}-consumer", "-n", NS)
+
+    def config_hash() -> str | None:
+        annotations = consumer()["spec"]["template"]["metadata"].get("annotations") or {}
+        return annotations.get("eventpipe.io/config-hash")
+
+    before = config_hash()
+    pipeline.kubectl("patch", "eventpipeline", PIPELINE, "-n", NS, "--type", "merge", "-p",
+                     json.dumps({"spec": {"consumer": {"commitIntervalSeconds": interval}}}))
+    pipeline.wait_until("the new commit interval in the pod template", 240,
+                        lambda: _config_interval(pipeline) == interval and config_hash() != before)
+
+    def rolled_out() -> bool:
+        dep = consumer()
+        want, status = dep["spec"].get("replicas"), dep["status"]
+        return bool(status.get("observedGeneration") == dep["metadata"]["generation"] and
+                    status.get("updatedReplicas") == want and status.get("readyReplicas") == want and
+                    status.get("replicas") == want)
+    pipeline.wait_until("the consumer rollout", 240, rolled_out)
     sent = 0
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 300
     while replicas() < SHARDS and time.monotonic() < deadline:
         _post(url, [_event(sent + i, run) for i in range(500)])
         sent += 500
-    assert replicas() == SHARDS
+    status = pipeline.json("get", "eventpipeline", PIPELINE, "-n", NS).get("status", {}).get("consumers", {})
+    assert replicas() == SHARDS, status
     pipeline.wait_until("scaled consumers Ready", 180, lambda: pipeline.json(
         "get", "deployment", f"{PIPELINE}-consumer", "-n", NS)["status"].get("readyReplicas") == SHARDS)
     time.sleep(10)  # more monitor rounds under the bound: the replica count must stay at the shard count
     assert replicas() == SHARDS
     pipeline.wait_until("the load in raw_events", 300, lambda: len(_raw_event_ids(services, run)) == sent)
+
+
+def _config_interval(pipeline: Cluster) -> float | None:
+    """The commit interval the pipeline's settings ConfigMap gives the consumer pods (envFrom)."""
+    data = pipeline.json("get", "configmap", f"{PIPELINE}-config", "-n", NS).get("data", {})
+    value = data.get("EVENTPIPE_CONSUMER_COMMIT_INTERVAL_SECONDS")
+    return None if value is None else float(value)
 
 
 def test_delete_removes_the_children(pipeline: Cluster) -> None:

@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 import kopf
-from eventpipe_common.logging import configure_logging
+from eventpipe_common.logging import configure_logging, get_logger
 
 from . import handlers
 from .config import OperatorSettings
@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     op = OperatorSettings()
     configure_logging("operator", op.log_level)
+    # One line with every setting (none is a secret): what this replica runs with, for its logs (the image smoke
+    # test and tests/cluster look for it; a merge had dropped it).
+    get_logger().info("operator_settings", **op.model_dump())
     assert handlers.reconcile is not None  # importing the module registered the handlers
     kopf.run(**run_kwargs(args.namespace, args.standalone, op.peering_name, args.liveness))
 

@@ -27,7 +27,7 @@ from pyiceberg.table import Table
 
 from eventpipe_consumer import checkpoints, guards, iceberg, jobcounts, recent_ids
 from eventpipe_consumer.audit import log_commit
-from eventpipe_consumer.kinesis import ShardReader, list_shards
+from eventpipe_consumer.kinesis import ShardReader, lag_seconds, list_shards
 from eventpipe_consumer.leases import SHARD_END, Lease, LeaseStore, plan
 from eventpipe_consumer.metrics import ConsumerMetrics
 from eventpipe_consumer.quarantine import PoisonRow, find_poison, is_content_error, poison_reject_rows, process_guarded
@@ -44,6 +44,7 @@ class OwnedShard:
     task: asyncio.Task[None] | None = None
     ended: bool = False  # the reader saw SHARD_END
     buffered: int = 0
+    oldest_pending_us: int | None = None  # arrival time of the oldest record read and not yet taken to a commit
 
 
 @dataclass(slots=True)
@@ -251,7 +252,12 @@ class Consumer:
                 result = await reader.read()
                 if result.millis_behind_latest is not None:
                     self.metrics.millis_behind.labels(owned.shard_id).set(result.millis_behind_latest)
-                    self.metrics.lag_seconds.labels(owned.shard_id).set(result.millis_behind_latest / 1000)
+                now_us = time.time_ns() // 1000
+                if result.records and owned.oldest_pending_us is None:
+                    owned.oldest_pending_us = result.records[0].arrival_us
+                lag = lag_seconds(result.millis_behind_latest, result.records, now_us, owned.oldest_pending_us)
+                if lag is not None:
+                    self.metrics.lag_seconds.labels(owned.shard_id).set(lag)
                 if result.records:
                     segments = await asyncio.to_thread(process_guarded, result.records, self.schema, owned.window,
                                                        None, self._log_process_poison)
@@ -310,6 +316,7 @@ class Consumer:
         ended = [o for o in self.owned.values() if o.ended]
         for owned in self.owned.values():
             owned.buffered = 0
+            owned.oldest_pending_us = None
         if not segments and not ended:
             return
         shards = sorted({seg.shard_id for seg in segments})

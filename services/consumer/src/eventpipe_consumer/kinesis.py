@@ -49,6 +49,22 @@ class ReadResult:
     shard_ended: bool  # no NextShardIterator: the shard is closed and everything was returned
 
 
+def lag_seconds(millis_behind_latest: int | None, records: list[StreamRecord], now_us: int,
+                oldest_pending_us: int | None = None) -> float | None:
+    """How far a shard's committed data is behind the tip of the shard, in seconds: the largest of Kinesis's
+    MillisBehindLatest, the age of the newest record this GetRecords returned (CloudWatch's
+    GetRecords.IteratorAgeMilliseconds) and the age of the oldest record read but not yet taken to a commit.
+    Kinesis-compatible servers such as kinesalite answer MillisBehindLatest 0 on every open shard, however far
+    behind the reader is; and a reader that keeps up with the stream while commits fall behind shows no read lag
+    at all: what users wait for is the commit, so the pending records count. None when nothing is known."""
+    ages = [] if millis_behind_latest is None else [millis_behind_latest / 1000.0]
+    if records:
+        ages.append(max(now_us - records[-1].arrival_us, 0) / 1_000_000)
+    if oldest_pending_us is not None:
+        ages.append(max(now_us - oldest_pending_us, 0) / 1_000_000)
+    return max(ages) if ages else None
+
+
 def _arrival_us(value: Any) -> int:
     if isinstance(value, datetime):
         return int(value.timestamp() * 1_000_000)

@@ -35,9 +35,11 @@ class ConsumerMetrics:
         self.millis_behind = Gauge("eventpipe_consumer_millis_behind_latest",
                                    "Kinesis MillisBehindLatest of the last GetRecords, per owned shard.",
                                    ["shard"], registry=r)
-        # The same lag in base units (seconds), what the operator's scaler, alerts and printer column read.
+        # What the operator's scaler, alerts and printer column read: MillisBehindLatest in seconds, or the age
+        # of the newest record read when larger (kinesis.lag_seconds: kinesalite always answers 0 behind).
         self.lag_seconds = Gauge("eventpipe_consumer_lag_seconds",
-                                 "Seconds the last GetRecords was behind the tip of the shard, per owned shard.",
+                                 "Seconds the last GetRecords was behind the tip of the shard (MillisBehindLatest, "
+                                 "or the age of the newest record it returned when larger), per owned shard.",
                                  ["shard"], registry=r)
         self.commit_latency = Histogram(
             "eventpipe_consumer_commit_latency_seconds", "Write plus commit time of one commit cycle.",
