@@ -30,7 +30,7 @@ LABEL org.opencontainers.image.title="eventpipe-airflow" \
 RUN groupadd --gid 10001 eventpipe \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin eventpipe
 COPY --from=build /opt/venv /opt/venv
-COPY dags /opt/eventpipe/dags
+COPY dags/eventpipe_pipelines.py /opt/eventpipe/dags/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
