@@ -22,6 +22,8 @@ COPY services/common/src services/common/src
 COPY dags/python dags/python
 RUN sed -e '/^# tests and dev tools/,$d' -e 's/^-e //' envs/airflow.txt > /tmp/image.txt \
  && /opt/uv/bin/uv pip install --python /opt/venv/bin/python -r /tmp/image.txt
+# No pip at run time (the image installs nothing once built).
+RUN /opt/uv/bin/uv pip uninstall --python /opt/venv/bin/python pip
 
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="eventpipe-airflow" \

@@ -22,6 +22,11 @@ COPY dashboard/pyproject.toml dashboard/pyproject.toml
 COPY dashboard/src dashboard/src
 RUN sed -e '/^# tests and dev tools/,$d' -e 's/^-e //' envs/dashboard.txt > /tmp/image.txt \
  && /opt/uv/bin/uv pip install --python /opt/venv/bin/python -r /tmp/image.txt
+# Smaller: no pip at run time, and the test suites and C headers that pandas, numpy and pyarrow ship (~90 MB).
+WORKDIR /opt/venv/lib/python3.11/site-packages
+RUN /opt/uv/bin/uv pip uninstall --python /opt/venv/bin/python pip \
+ && rm -rf pandas/tests pyarrow/tests pyarrow/include \
+ && find numpy -type d -name tests -prune -exec rm -rf {} +
 
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="eventpipe-dashboard" \
