@@ -26,10 +26,16 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-log "installing (first run only): virtualenvs services + analytics, the Rust core, kinesalite"
+log "installing (first run only): virtualenvs services + analytics + dashboard, the Rust core, kinesalite, Prometheus"
 "$REPO_ROOT/scripts/venv.sh" services
 "$REPO_ROOT/scripts/venv.sh" analytics
 "$REPO_ROOT/scripts/tools.sh" node >/dev/null
+# Monitoring is optional: without Prometheus (Debian's package, needs apt) or the dashboard's virtualenv the stack
+# runs without them and says so.
+"$REPO_ROOT/scripts/venv.sh" dashboard ||
+  log "warning: could not build the dashboard's virtualenv; the stack runs without the dashboard"
+"$REPO_ROOT/scripts/tools.sh" prometheus >/dev/null ||
+  log "warning: could not install Prometheus (Debian's prometheus package); the stack runs without it"
 # Data Docs CSS/JS for offline quality reports (cached once; without them the reports render unstyled).
 "$VENVS_DIR/analytics/bin/python" -m eventpipe_quality vendor-assets >/dev/null ||
   log "warning: could not fetch the Data Docs assets; quality reports will render unstyled"
@@ -65,11 +71,20 @@ log "waiting for dbt build + Great Expectations on the new snapshot"
 query="select event_type, count(*) as events, round(sum(amount), 2) as revenue from warehouse.marts.fact_events group by 1 order by 2 desc"
 "$ep" query --state-dir "$state" "$query"
 
-ingest_port="$("$VENVS_DIR/services/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["ingest_port"])' "$state/stack.json")"
+# What `up` is running (stack.json): its ingest port, and the monitoring URLs when Prometheus and the dashboard run.
+stack_value() {
+  "$VENVS_DIR/services/bin/python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d[sys.argv[2]].get(sys.argv[3], ""))' \
+    "$state/stack.json" "$1" "$2"
+}
+ingest_port="$(stack_value config ingest_port)"
+prometheus_url="$(stack_value urls prometheus)"
+dashboard_url="$(stack_value urls dashboard)"
 cat <<EOF
 
 Where to look
   API docs (OpenAPI)    http://127.0.0.1:$ingest_port/docs
+  dashboard             ${dashboard_url:-not running (no .venvs/dashboard)}
+  Prometheus            ${prometheus_url:-not running (no prometheus binary)}
   ingest metrics        http://127.0.0.1:$ingest_port/api/v1/metrics
   consumer metrics      http://127.0.0.1:9102/metrics
   pipeline status       $ep status --state-dir $state

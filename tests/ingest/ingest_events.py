@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from eventpipe_ingest.publisher import PutRecords
 from hypothesis import strategies as st
 
 EVENT_TYPES = ["page_view", "product_view", "add_to_cart", "purchase", "signup"]
@@ -72,3 +76,15 @@ def encode(events: list[dict[str, Any]], fmt: str) -> tuple[bytes, str]:
 def line_of(index: int, fmt: str) -> int:
     """The 1-based line the core reports for the event at `index` (CSV counts the header as line 1)."""
     return index + 2 if fmt == "csv" else index + 1
+
+
+def held_stream(release: threading.Event) -> Callable[[PutRecords], PutRecords]:
+    """A wrap_put_records that holds every PutRecords call until `release` is set, so a request stays in flight
+    (injected: kinesalite answers at once, and the tests need a slow stream)."""
+    def wrap(real: PutRecords) -> PutRecords:
+        async def put(entries: list[dict[str, Any]]) -> dict[str, Any]:
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            return await real(entries)
+        return put
+    return wrap

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import random
@@ -26,7 +25,7 @@ from eventpipe_ingest.publisher import PutRecords
 from eventpipe_ingest.settings import IngestSettings
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from ingest_events import batches, encode, invalid_event, line_of, valid_event
+from ingest_events import batches, encode, held_stream, invalid_event, line_of, valid_event
 
 HYPOTHESIS = settings(max_examples=12, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -468,12 +467,7 @@ def test_backpressure_429_when_too_many_in_flight(ingest_app: Callable[..., Any]
     concurrent request gets 429 with Retry-After instead of queueing."""
     release = threading.Event()
 
-    def slow(real: PutRecords) -> PutRecords:
-        async def put(entries: list[dict[str, Any]]) -> dict[str, Any]:
-            while not release.is_set():
-                await asyncio.sleep(0.01)
-            return await real(entries)
-        return put
+    slow = held_stream(release)
 
     with ingest_app(wrap_put_records=slow, ingest_max_concurrent_requests=1) as client:
         first: dict[str, Any] = {}

@@ -4,7 +4,6 @@ invalid elements is refused by the event limit before any reject is built (item 
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import threading
@@ -16,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from conftest import create_stream, read_stream
-from eventpipe_ingest.publisher import PutRecords
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_events import valid_event
+from ingest_events import held_stream, valid_event
 
 FEW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -173,12 +171,7 @@ def test_body_bytes_in_flight_are_capped(ingest_app: Callable[..., Any]) -> None
     in flight."""
     release = threading.Event()
 
-    def slow(real: PutRecords) -> PutRecords:
-        async def put(entries: list[dict[str, Any]]) -> dict[str, Any]:
-            while not release.is_set():
-                await asyncio.sleep(0.01)
-            return await real(entries)
-        return put
+    slow = held_stream(release)
 
     big = json.dumps([valid_event(i, properties={"pad": "x" * 3000}) for i in range(10)]).encode()
     small = json.dumps([valid_event(99)]).encode()
