@@ -22,6 +22,8 @@ COPY services/common/src services/common/src
 COPY dags/python dags/python
 RUN sed -e '/^# tests and dev tools/,$d' -e 's/^-e //' envs/airflow.txt > /tmp/image.txt \
  && /opt/uv/bin/uv pip install --python /opt/venv/bin/python -r /tmp/image.txt
+# No pip at run time (the image installs nothing once built).
+RUN /opt/uv/bin/uv pip uninstall --python /opt/venv/bin/python pip
 
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="eventpipe-airflow" \
@@ -30,7 +32,7 @@ LABEL org.opencontainers.image.title="eventpipe-airflow" \
 RUN groupadd --gid 10001 eventpipe \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin eventpipe
 COPY --from=build /opt/venv /opt/venv
-COPY dags /opt/eventpipe/dags
+COPY dags/eventpipe_pipelines.py /opt/eventpipe/dags/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -195,10 +195,68 @@ smoke_one() {
       "${run[@]}" "$image" python -c "import great_expectations as gx, duckdb; print('great_expectations', gx.__version__, 'duckdb', duckdb.__version__)" >&2 &&
       "${run[@]}" "$image" python -m eventpipe_consumer maintenance --help >/dev/null
       ;;
-    dashboard|airflow)
-      "${run[@]}" "$image" python -c "import sys; print(sys.version)" >&2 ;;
+    dashboard)
+      # The default command (the chart's): Streamlit answers /_stcore/health and serves the page on the
+      # container's loopback; then the app itself runs once (Streamlit's AppTest: navigation and the default
+      # Pipeline page, which says there is no Prometheus instead of failing).
+      local cid ok=""
+      cid="$(run_ -d --network none --read-only --tmpfs /tmp --tmpfs /var/lib/eventpipe "$image")"
+      for _ in $(seq 90); do
+        if podman exec "$cid" python -c "import urllib.request as u; h = u.urlopen('http://127.0.0.1:8501/_stcore/health').read().decode(); p = u.urlopen('http://127.0.0.1:8501/').read().decode(); assert h == 'ok' and '<div id=\"root\">' in p, (h, p[:200]); print('health', h, 'page', len(p), 'bytes')" >&2 2>/dev/null; then
+          ok=1; break
+        fi
+        sleep 1
+      done
+      [ -n "$ok" ] || podman logs "$cid" >&2
+      podman rm -f "$cid" >/dev/null
+      [ -n "$ok" ] || { echo "dashboard: Streamlit did not answer /_stcore/health and / on 8501" >&2; return 1; }
+      "${run[@]}" "$image" python -c "
+from streamlit.testing.v1 import AppTest
+for script in ['app', 'views/pipeline', 'views/quality', 'views/explore']:
+    app = AppTest.from_file(f'/opt/eventpipe/dashboard/{script}.py', default_timeout=60).run()
+    assert not app.exception, (script, [e.value for e in app.exception])
+    print('dashboard', script, 'ran:', [n.value for n in [*app.info, *app.warning]][:2])
+" 2>&1 | grep -v 'missing ScriptRunContext' >&2; [ "${PIPESTATUS[0]}" = 0 ] || { echo "dashboard: the app failed under AppTest" >&2; return 1; }
+      ;;
+    airflow)
+      # A folder of one DAG definition (the operator's dag.json, mounted read-only) for the DAG file; AIRFLOW_HOME
+      # is the container's writable volume.
+      local defs out
+      defs="$(mktemp -d)"
+      chmod 755 "$defs"
+      printf '%s\n' '{"apiVersion": "eventpipe.io/v1alpha1", "kind": "PipelineDag", "pipeline": "shop",
+        "k8sNamespace": "shop", "enabled": true, "trigger": "on-snapshot", "schedule": null,
+        "settingsConfigMap": "shop-config", "catalog": {"name": "eventpipe", "namespace": "shop"},
+        "tables": {"rawEvents": "shop.raw_events", "rejected": "shop.raw_events_rejected"},
+        "dbt": {"target": "duckdb", "select": []}, "gx": {"suites": ["staging", "marts"]},
+        "alerts": [{"type": "log", "severity": "warning"}]}' > "$defs/shop.json"
+      chmod 644 "$defs/shop.json"
+      local arun=("${run[@]}" --tmpfs /var/lib/airflow -v "$defs:/etc/eventpipe/dags:ro"
+                  -e EVENTPIPE_DAGS_DEFINITIONS_DIR=/etc/eventpipe/dags -e EVENTPIPE_DAGS_MODE=kubernetes)
+      # The CLI: its version, then `dags list --local` (parses the folder; it wants a migrated metadata DB,
+      # SQLite in AIRFLOW_HOME).
+      out="$("${arun[@]}" --entrypoint sh "$image" -c \
+        'airflow version && airflow db migrate >/dev/null && airflow dags list --local -o plain' 2>&1)" &&
+        grep -q '^eventpipe_shop ' <<<"$out" ||
+        { echo "$out" >&2; rm -rf "$defs"; echo "airflow: airflow version / dags list failed" >&2; return 1; }
+      echo "airflow $(grep -m1 -E "^[0-9]+\.[0-9]+" <<<"$out"); dags list: $(grep '^eventpipe_shop ' <<<"$out")" >&2
+      # Airflow's own DagBag: exactly that pipeline's DAG with its six tasks, no import error.
+      out="$("${arun[@]}" --entrypoint python "$image" -c "
+import os
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=os.environ['AIRFLOW__CORE__DAGS_FOLDER'])
+assert not bag.import_errors, bag.import_errors
+assert bag.dag_ids == ['eventpipe_shop'], bag.dag_ids
+print('dags:', bag.dag_ids, 'tasks:', [t.task_id for t in bag.dags['eventpipe_shop'].topological_sort()], 'uid', os.getuid())
+" 2>&1)" || { echo "$out" >&2; rm -rf "$defs"; echo "airflow: the DAG file did not load" >&2; return 1; }
+      rm -rf "$defs"
+      grep -m1 '^dags:' <<<"$out" >&2
+      ;;
     *) echo "no smoke test for $name" >&2; return 1 ;;
   esac
+  # Every image runs as UID 10001 (the chart's runAsUser), whatever command the smoke test gave.
+  local user; user="$(podman image inspect --format '{{.Config.User}}' "$image")"
+  [ "$user" = "10001:10001" ] || { echo "$name: runs as '$user', not 10001:10001" >&2; return 1; }
   log "smoke test $name passed"
 }
 

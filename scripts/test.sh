@@ -95,7 +95,7 @@ stage_dashboard() {
 # The container images (envs/*.Dockerfile): hadolint, then each built with podman (cached by the hash of its inputs
 # under ~/.cache/eventpipe/images) and smoke-tested as it runs (non-root, read-only root, no network).
 stage_images()    { "$REPO_ROOT/scripts/images.sh" lint && "$REPO_ROOT/scripts/skaffold-check.sh" &&
-                    "$REPO_ROOT/scripts/images.sh" smoke services operator analytics; }
+                    "$REPO_ROOT/scripts/images.sh" smoke services operator analytics dashboard airflow; }
 # A real node (scripts/cluster.sh: kubelet + containerd + kube-proxy beside the control plane) running the chart
 # and a pipeline as pods; the cluster goes down (every process by PID, the bridge removed) whatever the result.
 stage_cluster()   {
