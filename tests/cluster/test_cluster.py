@@ -289,13 +289,15 @@ def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services:
     pipeline.wait_until("the new commit interval in the pod template", 240,
                         lambda: _config_interval(pipeline) == interval and config_hash() != before)
 
-    def rolled_out() -> bool:
-        dep = consumer()
+    def rolled_out(component: str) -> bool:
+        dep = pipeline.json("get", "deployment", f"{PIPELINE}-{component}", "-n", NS)
         want, status = dep["spec"].get("replicas"), dep["status"]
         return bool(status.get("observedGeneration") == dep["metadata"]["generation"] and
                     status.get("updatedReplicas") == want and status.get("readyReplicas") == want and
                     status.get("replicas") == want)
-    pipeline.wait_until("the consumer rollout", 240, rolled_out)
+    # The settings ConfigMap changed, so both Deployments roll (their pod templates carry its hash).
+    pipeline.wait_until("the ingest and consumer rollouts", 240,
+                        lambda: rolled_out("consumer") and rolled_out("ingest"))
     sent = 0
     deadline = time.monotonic() + 300
     while replicas() < SHARDS and time.monotonic() < deadline:
