@@ -147,3 +147,24 @@ def start_moto(python: str | None = None, host: str = "127.0.0.1") -> ServerProc
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     return server
+
+
+def stack_env(**extra: str) -> dict[str, str]:
+    """The environment the tests run `eventpipe up` and the CLI with: local AWS credentials (kinesalite and moto
+    take any) and the analytics virtualenv for dbt and GX; `extra` wins."""
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+           "AWS_DEFAULT_REGION": "us-east-1", **extra}
+    env.setdefault("EVENTPIPE_ANALYTICS_PYTHON", str(REPO_ROOT / ".venvs" / "analytics" / "bin" / "python"))
+    return env
+
+
+def stack_logs(up_log: Path, state_dir: Path, lines: int = 30) -> str:
+    """The last lines of `eventpipe up`'s own log and of each component's log in its state folder (for failures)."""
+    parts = []
+    for path in [up_log, *sorted((state_dir / "logs").glob("*.log"))]:
+        try:
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError as exc:
+            tail = [f"(no log: {exc})"]
+        parts.append(f"== {path.name} ==\n" + "\n".join(tail))
+    return "\n".join(parts)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from servers import REPO_ROOT, free_port
+from servers import REPO_ROOT, free_port, stack_env, stack_logs
 
 EVENTPIPE = REPO_ROOT / ".venvs" / "services" / "bin" / "eventpipe"
 
@@ -42,7 +42,7 @@ class LiveStack:
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         out = subprocess.run([str(EVENTPIPE), *args, "--state-dir", str(self.state_dir)], capture_output=True,
-                             text=True, timeout=timeout, env=stack_env())
+                             text=True, timeout=timeout, env=dashboard_stack_env())
         if out.returncode != 0:
             raise RuntimeError(f"eventpipe {' '.join(args)} failed: {out.stdout}{out.stderr}\n{self.logs()}")
         return out
@@ -53,7 +53,7 @@ class LiveStack:
         after it: a rate over the last minute stays above zero however long the page takes to load."""
         proc = subprocess.Popen([str(EVENTPIPE), "send", "--count", str(count), "--rate", str(rate),
                                  "--state-dir", str(self.state_dir)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=stack_env())
+                                stderr=subprocess.DEVNULL, env=dashboard_stack_env())
         try:
             yield
         finally:
@@ -71,14 +71,7 @@ class LiveStack:
         return result
 
     def logs(self, lines: int = 25) -> str:
-        parts = []
-        for path in [self.log_path, *sorted((self.state_dir / "logs").glob("*.log"))]:
-            try:
-                tail = path.read_text(errors="replace").splitlines()[-lines:]
-            except OSError as exc:
-                tail = [f"(no log: {exc})"]
-            parts.append(f"== {path.name} ==\n" + "\n".join(tail))
-        return "\n".join(parts)
+        return stack_logs(self.log_path, self.state_dir, lines)
 
     def wait_for_series(self, promql: str, timeout: float = 180) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -90,11 +83,9 @@ class LiveStack:
         raise AssertionError(f"Prometheus has no series for {promql!r} after {timeout}s\n{self.logs()}")
 
 
-def stack_env() -> dict[str, str]:
-    return {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "EVENTPIPE_ANALYTICS_PYTHON": str(REPO_ROOT / ".venvs" / "analytics" / "bin" / "python"),
-            "EVENTPIPE_DASHBOARD_PYTHON": sys.executable}
+def dashboard_stack_env() -> dict[str, str]:
+    """The stack's environment, with this virtualenv's Python running the dashboard."""
+    return stack_env(EVENTPIPE_DASHBOARD_PYTHON=sys.executable)
 
 
 def start(root: Path) -> LiveStack:
@@ -110,7 +101,7 @@ def start(root: Path) -> LiveStack:
              "--prometheus-port", str(ports["prometheus"]), "--dashboard-port", str(ports["dashboard"]),
              "--transform-metrics-port", str(ports["transform"]), "--no-persist-stream",
              "--commit-interval", "1", "--transform-interval", "1", "--transform-settle", "3"],
-            stdout=log, stderr=subprocess.STDOUT, env=stack_env(), start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, env=dashboard_stack_env(), start_new_session=True)
     stack = LiveStack(state, ports, proc, log_path)
     try:
         stack.cli("wait", "--timeout", "240", timeout=260)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import REPO_ROOT, free_port
+from servers import free_port, stack_env, stack_logs
 
 EVENTPIPE = Path(sys.executable).parent / "eventpipe"
 
@@ -77,24 +77,7 @@ class RunningStack:
                               text=True, timeout=timeout, env=stack_env())
 
     def logs(self) -> str:
-        parts = [f"== up ==\n{_tail(self.log_path)}"]
-        for log in sorted((self.state_dir / "logs").glob("*.log")):
-            parts.append(f"== {log.name} ==\n{_tail(log)}")
-        return "\n".join(parts)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(no log: {exc})"
-
-
-def stack_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-           "AWS_DEFAULT_REGION": "us-east-1", **extra}
-    env.setdefault("EVENTPIPE_ANALYTICS_PYTHON", str(REPO_ROOT / ".venvs" / "analytics" / "bin" / "python"))
-    return env
+        return stack_logs(self.log_path, self.state_dir)
 
 
 def start_stack(state_dir: Path, env: dict[str, str]) -> RunningStack:
