@@ -166,7 +166,9 @@ def test_explore_time_zone_moves_the_hour_axis_and_filters_change_charts(
 def test_pipeline_throughput_equals_prometheus(live_stack: LiveStack, browser: WebDriver, shots: Path) -> None:
     # Traffic goes on while the page loads (a slow machine may take longer than the rate's one-minute window).
     with live_stack.traffic(count=30_000, rate=150):
-        live_stack.wait_for_series(f"{prom.THROUGHPUT_IN} > 0")
+        # The page evaluates its queries SETTLE_SECONDS in the past: wait until that moment already had traffic.
+        wait_for(browser, "throughput above zero at the page's evaluation time", lambda _: any(
+            float(r["value"][1]) > 0 for r in live_stack.query(prom.THROUGHPUT_IN, prom.settled_time())))
         browser.get(f"{live_stack.dashboard}/")   # Pipeline is the default page: its URL is the root
         assert not browser.find_elements(By.XPATH, "//*[contains(text(), 'Page not found')]")
         stamp = settled_caption(browser, "As of ")

@@ -90,7 +90,7 @@ def expectations(results: pd.DataFrame, suite: str) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=["asset", "expectation", "column_name", "severity", "last_success",
                                      "observed_value", "runs", "pass_rate"])
-    latest_run = rows.sort_values("run_at")["run_id"].iloc[-1]
+    latest_run = runs(rows)["run_id"].iloc[-1]  # the scorecard's latest run: by run time, then run id on a tie
     key = ["asset", "expectation", "column_name"]
     keyed = rows.assign(column_name=rows["column_name"].fillna(""), ok=rows["success"].astype(bool).astype(int))
     history = keyed.groupby(key, as_index=False).agg(runs=("run_id", "nunique"), pass_rate=("ok", "mean"))
