@@ -13,11 +13,11 @@ from eventpipe_cli.state import StatePaths
 
 def test_airflow_replaces_the_transform_loop(tmp_path: Path) -> None:
     paths = StatePaths.at(tmp_path)
-    light = plan_components(StackConfig(state_dir=paths.root), paths, Path("kinesalite"))
+    light = plan_components(StackConfig(state_dir=paths.root, monitoring=False), paths, Path("kinesalite"))
     assert [s.name for s in light][-1] == "transform"
 
-    specs = plan_components(StackConfig(state_dir=paths.root, airflow=True, airflow_port=18080), paths,
-                            Path("kinesalite"))
+    specs = plan_components(StackConfig(state_dir=paths.root, airflow=True, airflow_port=18080, monitoring=False),
+                            paths, Path("kinesalite"))
     names = [s.name for s in specs]
     assert "transform" not in names
     assert names[-4:] == ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
