@@ -1,10 +1,14 @@
 """The `eventpipe` command: run the local stack, send sample traffic, look at what happened.
 
     eventpipe up                       # the whole pipeline on 127.0.0.1, state in ./.eventpipe, Ctrl-C stops it
+    eventpipe up --detach              # the same in the background; `eventpipe down` stops it
     eventpipe send --count 5000 --duplicates 0.02 --invalid 0.01 --wait
-    eventpipe status
-    eventpipe query "select event_type, count(*) from raw_events group by 1"
+    eventpipe status [-o table|json|csv]
+    eventpipe query "select event_type, count(*) from raw_events group by 1" [-o table|json|csv]
+    eventpipe logs [component] [-f]
     eventpipe bench                    # benchmark W3 (bench/w3.py)
+
+Exit codes: eventpipe_cli.exitcodes (the table in services/cli/README.md).
 """
 
 from __future__ import annotations
@@ -12,40 +16,50 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eventpipe_cli import catalog, locations
+from eventpipe_cli import background, catalog, locations, output
+from eventpipe_cli import logs as logfiles
 from eventpipe_cli import send as sender
+from eventpipe_cli.exitcodes import ExitCode
 from eventpipe_cli.generator import GeneratorConfig, generate
-from eventpipe_cli.stack import Stack, StackConfig, plan_components, run
+from eventpipe_cli.stack import Stack, StackConfig, plan_components, run, tail
 from eventpipe_cli.stack import urls as stack_urls
 from eventpipe_cli.state import StatePaths, read_dev_key, read_json
 from eventpipe_cli.status import gather, pid_alive
+from eventpipe_cli.waiting import waiting
+from eventpipe_cli.where import eventpipe_command, render, where_to_look
 
-app = typer.Typer(help="eventpipe: the streaming pipeline on your machine.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(help="eventpipe: the streaming pipeline on your machine. Exit codes: 0 ok, 1 failed, "
+                       "2 usage or configuration, 3 no running stack, 4 timed out, 130 interrupted.",
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
 console = Console()
 err = Console(stderr=True)
 
 StateDir = Annotated[Path, typer.Option("--state-dir", envvar="EVENTPIPE_STATE_DIR",
                                         help="The local stack's state folder.")]
 DEFAULT_STATE = Path(".eventpipe")
+OutputOption = Annotated[output.Output, typer.Option("--output", "-o", case_sensitive=False,
+                                                     help="table (for people), json or csv (for scripts; "
+                                                          "stable, see services/cli/README.md).")]
 
 
 def _stack_info(state_dir: Path) -> dict[str, Any]:
     info = read_json(StatePaths.at(state_dir).stack)
     if info is None:
         err.print(f"[red]no running stack in {state_dir.resolve()}[/]: start one with `eventpipe up`")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.NO_STACK)
     return info
 
 
@@ -76,10 +90,20 @@ def up(
     airflow: Annotated[bool, typer.Option("--airflow", help="Run Airflow 3 (UI on 127.0.0.1:8080) instead of the "
                                           "light transform loop (needs scripts/venv.sh airflow).")] = False,
     airflow_port: Annotated[int, typer.Option(help="Airflow UI/API port on 127.0.0.1.")] = 8080,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background: return once every "
+                                         "component is ready (`eventpipe down` stops it; log in <state>/logs/up.log).")]
+    = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --detach waits for every component to be ready.")] = 300.0,
 ) -> None:
-    """Start the pipeline in the foreground: kinesalite, consumer, ingest, transform loop, Prometheus, dashboard.
-    Ctrl-C stops it."""
+    """Start the pipeline: kinesalite, consumer, ingest, transform loop, Prometheus, dashboard.
+
+    In the foreground until Ctrl-C, or in the background with --detach (stopped by `eventpipe down`)."""
     paths = StatePaths.at(state_dir)
+    if detach:
+        context = click.get_current_context()
+        _up_detached(paths, background.forwarded_options(context.command, context.params, {"detach", "timeout"}),
+                     timeout)
+        return
     config = StackConfig(state_dir=paths.root, ingest_port=ingest_port, kinesis_port=kinesis_port,
                          consumer_metrics_port=metrics_port, shards=shards, commit_interval=commit_interval,
                          transform_interval=transform_interval, transform_settle=transform_settle,
@@ -113,10 +137,54 @@ def up(
             password = airflow_stack.admin_password(paths) or f"(see {paths.root}/airflow/passwords.json)"
             console.print(f"Airflow UI: [bold]http://127.0.0.1:{airflow_port}[/]  user [bold]admin[/], "
                           f"password [bold]{password}[/]")
+        typer.echo(render(where_to_look(read_json(paths.stack) or {}, paths.root, eventpipe_command())))
         console.print("Send sample traffic: [bold]eventpipe send --count 5000 --wait[/]   Stop: [bold]Ctrl-C[/]")
 
     stack = Stack(config, paths, specs, say=lambda line: console.print(f"[dim]{line}[/]"))
     raise typer.Exit(run(stack, on_ready=ready))
+
+
+def _up_detached(paths: StatePaths, argv: list[str], timeout: float) -> None:
+    info = read_json(paths.stack)
+    if info is not None and pid_alive(info.get("pid")):
+        err.print(f"[red]a stack is already running on {paths.root}[/] (pid {info['pid']}); "
+                  "`eventpipe down` stops it")
+        raise typer.Exit(ExitCode.FAILED)
+    proc = background.start(paths, argv)
+    with waiting(err, f"starting the stack in the background (log: {paths.log('up')})") as update:
+        problem = background.wait_started(paths, proc, timeout, update)
+    if problem is not None:
+        if proc.poll() is None:
+            background.stop(proc.pid, 60.0, lambda _detail: None)
+        err.print(f"[red]the stack did not start[/]: {problem}")
+        err.print(tail(paths.log("up")), markup=False, highlight=False)
+        raise typer.Exit(ExitCode.TIMEOUT if problem == "timed out" else ExitCode.FAILED)
+    typer.echo(render(where_to_look(read_json(paths.stack) or {}, paths.root, eventpipe_command())))
+    typer.echo(f"Running in the background (pid {proc.pid}). Stop it with: "
+               f"{eventpipe_command()} down --state-dir {shlex.quote(str(paths.root))}")
+
+
+@app.command()
+def down(
+    state_dir: StateDir = DEFAULT_STATE,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the stack to stop.")] = 120.0,
+) -> None:
+    """Stop the stack running on this state folder (started with `up --detach`, or in another terminal).
+
+    Same as Ctrl-C on a foreground `up`: components stopped in reverse order, by PID. Nothing running: exit 0."""
+    paths = StatePaths.at(state_dir)
+    info = read_json(paths.stack)
+    pid = info.get("pid") if info is not None else None
+    if not pid_alive(pid):
+        console.print(f"no running stack in {paths.root}")
+        return
+    assert pid is not None
+    with waiting(err, f"stopping the stack (pid {pid})") as update:
+        stopped = background.stop(int(pid), timeout, update)
+    if not stopped:
+        err.print(f"[red]the stack (pid {pid}) did not stop within {timeout:.0f}s[/] (see {paths.logs})")
+        raise typer.Exit(ExitCode.TIMEOUT)
+    console.print(f"stopped the stack in {paths.root}")
 
 
 @app.command()
@@ -128,7 +196,7 @@ def send(
     duplicates: Annotated[float, typer.Option(min=0, max=0.9, help="Share of re-sent lines.")] = 0.0,
     invalid: Annotated[float, typer.Option(min=0, max=0.9, help="Share of invalid lines.")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Generator seed (default: random).")] = None,
-    users: Annotated[int, typer.Option(min=1)] = 200,
+    users: Annotated[int, typer.Option(min=1, help="Distinct user ids in the generated traffic.")] = 200,
     url: Annotated[str | None, typer.Option(help="Ingest base URL (default: the running stack's).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every job is committed.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300.0,
@@ -139,7 +207,7 @@ def send(
         api_key = os.environ.get("EVENTPIPE_API_KEY") or read_dev_key(StatePaths.at(state_dir))
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/] (or set EVENTPIPE_API_KEY)")
-        raise typer.Exit(2) from exc
+        raise typer.Exit(ExitCode.USAGE) from exc
     config = GeneratorConfig(seed=seed if seed is not None else int.from_bytes(os.urandom(4), "big"), users=users,
                              duplicate_share=duplicates, invalid_share=invalid)
     lines = generate(config, count)
@@ -168,15 +236,15 @@ def send(
                                                on_poll=lambda done, _total: progress.update(task, completed=done))
             except TimeoutError as exc:
                 err.print(f"[red]{exc}[/]")
-                raise typer.Exit(1) from exc
+                raise typer.Exit(ExitCode.TIMEOUT) from exc
         failed = [job for job, state in states.items() if state.get("state") == "failed"]
         committed = sum(int(state.get("committed", 0)) for state in states.values())
         console.print(f"committed: {committed} events in {len(states) - len(failed)} jobs"
                       + (f"; [red]{len(failed)} jobs failed[/]" if failed else ""))
         if failed:
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.FAILED)
     if summary.failed_requests:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def _when(ms: int | None) -> str:
@@ -189,13 +257,22 @@ def _when(ms: int | None) -> str:
 @app.command()
 def status(
     state_dir: StateDir = DEFAULT_STATE,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw report as JSON.")] = False,
+    out: OutputOption = output.Output.table,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Same as -o json (kept for scripts).")]
+    = False,
 ) -> None:
-    """Jobs, shards, lag, last snapshot, last quality run."""
+    """Jobs, shards, lag, last snapshot, last quality run (works on a stopped stack too: its tables and jobs)."""
     report = gather(state_dir)
-    if as_json:
-        console.print_json(json.dumps(report, default=str))
-        return
+    if as_json or out is output.Output.json:
+        typer.echo(output.status_json(report))
+    elif out is output.Output.csv:
+        typer.echo(output.status_csv(report), nl=False)
+    else:
+        print_status(report, state_dir)
+
+
+def print_status(report: dict[str, Any], state_dir: Path) -> None:
+    """The status report as tables, for people."""
     stack = report["stack"]
     procs = Table(title=f"stack in {report['state_dir']}: " + ("running" if stack["running"] else "stopped"))
     for column in ("component", "pid", "alive", "restarts", "log"):
@@ -249,16 +326,37 @@ def status(
         console.print("last transform + quality run: none yet")
 
 
+def _attach_models(connection: Any, path: Path) -> None:
+    """Attach dbt's models; dbt holds the file's write lock during a build (seconds), so wait for it visibly."""
+    import duckdb
+
+    try:
+        catalog.attach_models(connection, path)
+        return
+    except duckdb.IOException:
+        pass
+    with waiting(err, "dbt is writing warehouse.duckdb; waiting for its lock") as update:
+        for attempt in range(1, 21):
+            time.sleep(0.5)
+            try:
+                catalog.attach_models(connection, path)
+                return
+            except duckdb.IOException:
+                update(f"{attempt * 0.5:.1f}s")
+    err.print("[yellow]warning[/]: dbt's warehouse.duckdb is locked; models not attached")
+
+
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="DuckDB SQL over raw_events, raw_events_rejected and warehouse.*")],
     state_dir: StateDir = DEFAULT_STATE,
     limit: Annotated[int, typer.Option(min=1, help="Rows to print at most.")] = 50,
+    out: OutputOption = output.Output.table,
 ) -> None:
-    """Run DuckDB SQL over the Iceberg tables (scanned with pyiceberg) and dbt's models; print a table.
+    """Run DuckDB SQL over the Iceberg tables (scanned with pyiceberg) and dbt's models; print the rows.
 
     Views: raw_events, raw_events_rejected; the dbt models are in the attached database `warehouse`
-    (e.g. warehouse.marts.fact_events).
+    (e.g. warehouse.marts.fact_events). Works on a stopped stack too (it reads the state folder's files).
     """
     import duckdb
 
@@ -267,28 +365,29 @@ def query(
     connection = duckdb.connect()
     try:
         catalog.register_tables(connection, settings)
-        for attempt in range(20):
-            try:
-                catalog.attach_models(connection, StatePaths.at(state_dir).duckdb)
-                break
-            except duckdb.IOException:
-                # dbt holds the file's write lock during a build; it is released within seconds.
-                if attempt == 19:
-                    err.print("[yellow]warning[/]: dbt's warehouse.duckdb is locked; models not attached")
-                time.sleep(0.5)
+        _attach_models(connection, StatePaths.at(state_dir).duckdb)
         result = connection.execute(sql)
         columns = [d[0] for d in result.description or []]
         rows = result.fetchmany(limit + 1)
     except duckdb.Error as exc:
-        err.print(f"[red]query failed[/]: {exc}")
-        raise typer.Exit(1) from exc
+        err.print(f"[red]query failed[/]: {exc}", markup=True, highlight=False)
+        raise typer.Exit(ExitCode.FAILED) from exc
     finally:
         connection.close()
+    truncated = len(rows) > limit
+    if out is output.Output.json:
+        typer.echo(output.query_json(columns, rows[:limit], truncated))
+        return
+    if out is output.Output.csv:
+        typer.echo(output.query_csv(columns, rows[:limit]), nl=False)
+        if truncated:
+            err.print(f"(first {limit} rows; --limit shows more)")
+        return
     table = Table(*columns)
     for row in rows[:limit]:
         table.add_row(*("NULL" if v is None else str(v) for v in row))
     console.print(table)
-    if len(rows) > limit:
+    if truncated:
         console.print(f"(first {limit} rows)")
 
 
@@ -302,24 +401,88 @@ def wait_for(
     """Wait until the stack is up (and, with --modelled, until dbt + GX ran on the tables' latest snapshot)."""
     paths = StatePaths.at(state_dir)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = read_json(paths.stack)
-        planned = set(info.get("planned", [])) if info is not None else set()
-        if info is not None and pid_alive(info.get("pid")) and planned and planned <= set(info.get("components", {})):
-            if not modelled:
-                console.print("stack is up")
-                return
-            settings = catalog.settings_for(state_dir, info["config"].get("namespace"))
-            transform = read_json(paths.transform)
-            current = catalog.fingerprint(settings)
-            if current is not None and transform is not None and transform.get("snapshot") == current:
-                verdict = "ok" if transform["ok"] else "with failures: " + ", ".join(
-                    s["step"] for s in transform["steps"] if s["exit_code"] != 0)
-                console.print(f"modelled snapshot {current} ({verdict})")
-                return
-        time.sleep(1.0)
+    what = "waiting for the stack" + (" and for dbt + GX on the latest snapshot" if modelled else "")
+    with waiting(err, what) as update:
+        while time.monotonic() < deadline:
+            info = read_json(paths.stack)
+            up_now, detail = background.stack_ready(info)
+            update(detail if info is not None else f"no stack.json in {paths.root} yet")
+            if up_now and info is not None:
+                if not modelled:
+                    console.print("stack is up")
+                    return
+                settings = catalog.settings_for(state_dir, info["config"].get("namespace"))
+                transform = read_json(paths.transform)
+                current = catalog.fingerprint(settings)
+                if current is not None and transform is not None and transform.get("snapshot") == current:
+                    verdict = "ok" if transform["ok"] else "with failures: " + ", ".join(
+                        s["step"] for s in transform["steps"] if s["exit_code"] != 0)
+                    console.print(f"modelled snapshot {current} ({verdict})")
+                    return
+                update("no snapshot yet" if current is None else f"snapshot {current} waits for dbt + GX")
+            time.sleep(1.0)
     err.print(f"[red]timed out after {timeout:.0f}s[/] (see {paths.logs})")
-    raise typer.Exit(1)
+    raise typer.Exit(ExitCode.TIMEOUT)
+
+
+def _complete_component(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of `logs COMPONENT`: the logs of the state folder given so far (or the default)."""
+    state = ctx.params.get("state_dir") or os.environ.get("EVENTPIPE_STATE_DIR") or DEFAULT_STATE
+    return [name for name in logfiles.components(StatePaths.at(state)) if name.startswith(incomplete)]
+
+
+@app.command()
+def logs(
+    component: Annotated[str | None, typer.Argument(
+        help="One component's log (kinesalite, consumer, ingest, transform, prometheus, dashboard, up); "
+             "all of them, prefixed by name, when omitted.", autocompletion=_complete_component)] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the stack stops "
+                                         "(or Ctrl-C).")] = False,
+    tail_lines: Annotated[int, typer.Option("--tail", help="Lines of each log to print first (-1: all of them).")]
+    = -1,
+    state_dir: StateDir = DEFAULT_STATE,
+) -> None:
+    """Print the local stack's logs (<state>/logs/<component>.log), like `kubectl logs [-f]`."""
+    paths = StatePaths.at(state_dir)
+    found = logfiles.components(paths)
+    if not found:
+        err.print(f"[red]no logs in {paths.logs}[/]: start a stack with `eventpipe up`")
+        raise typer.Exit(ExitCode.NO_STACK)
+    if component is not None and component not in found:
+        err.print(f"[red]no log for {component!r}[/]; there are: {', '.join(found)}")
+        raise typer.Exit(ExitCode.USAGE)
+    chosen = {component: found[component]} if component is not None else found
+    prefixed = component is None
+
+    def emit(name: str, line: str) -> None:
+        sys.stdout.write(f"[{name}] {line}\n" if prefixed else f"{line}\n")
+
+    offsets = {}
+    for name, path in chosen.items():
+        lines, offsets[name] = logfiles.last_lines(path, None if tail_lines < 0 else tail_lines)
+        for line in lines:
+            emit(name, line)
+    sys.stdout.flush()
+    if not follow:
+        return
+
+    def stack_running() -> bool:
+        sys.stdout.flush()
+        info = read_json(paths.stack)
+        return info is not None and pid_alive(info.get("pid"))
+
+    try:
+        logfiles.follow(logfiles.Follower(offsets, chosen), emit, stack_running)
+    except KeyboardInterrupt:
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    sys.stdout.flush()
+
+
+@app.command()
+def where(state_dir: StateDir = DEFAULT_STATE) -> None:
+    """Where to look: the running stack's URLs, files and commands to try (also printed by `up`)."""
+    paths = StatePaths.at(state_dir)
+    typer.echo(render(where_to_look(_stack_info(state_dir), paths.root, eventpipe_command())))
 
 
 @app.command()
