@@ -71,29 +71,8 @@ log "waiting for dbt build + Great Expectations on the new snapshot"
 query="select event_type, count(*) as events, round(sum(amount), 2) as revenue from warehouse.marts.fact_events group by 1 order by 2 desc"
 "$ep" query --state-dir "$state" "$query"
 
-# What `up` is running (stack.json): its ingest port, and the monitoring URLs when Prometheus and the dashboard run.
-stack_value() {
-  "$VENVS_DIR/services/bin/python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d[sys.argv[2]].get(sys.argv[3], ""))' \
-    "$state/stack.json" "$1" "$2"
-}
-ingest_port="$(stack_value config ingest_port)"
-prometheus_url="$(stack_value urls prometheus)"
-dashboard_url="$(stack_value urls dashboard)"
-cat <<EOF
-
-Where to look
-  API docs (OpenAPI)    http://127.0.0.1:$ingest_port/docs
-  dashboard             ${dashboard_url:-not running (no .venvs/dashboard)}
-  Prometheus            ${prometheus_url:-not running (no prometheus binary)}
-  ingest metrics        http://127.0.0.1:$ingest_port/api/v1/metrics
-  consumer metrics      http://127.0.0.1:9102/metrics
-  pipeline status       $ep status --state-dir $state
-  a query to try        $ep query --state-dir $state "select * from warehouse.marts.dim_users where user_id = 'u_1'"
-  raw events            $ep query --state-dir $state "select event_type, count(*) from raw_events group by 1"
-  quality results       $state/quality  (Data Docs HTML, JSON results)
-  logs                  $state/logs/{kinesalite,consumer,ingest,transform}.log
-  more traffic          $ep send --state-dir $state --count 10000 --rate 1000 --wait
-EOF
+echo
+"$ep" where --state-dir "$state"   # URLs, files and commands to try (eventpipe_cli.where; tested by tests/docs)
 
 if [ "$demo" = 1 ]; then
   log "--demo: stopping the stack"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
-# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e
+# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli docs dbt gx operator airflow e2e
 #                                              monitoring dashboard images cluster)
 # Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/servers.py).
 source "$(dirname "$0")/common.sh"
@@ -55,6 +55,11 @@ stage_core()      { pytest_in services tests/core; }
 stage_fuzz()      { "$REPO_ROOT/scripts/fuzz.sh" 45; }   # bounded libFuzzer run of the core's parser (nightly)
 stage_ingest()    { pytest_in services tests/ingest tests/common; }
 stage_cli()       { pytest_in services tests/cli; }
+# The docs' commands (README.md, the component READMEs, the stack's "Where to look") against a live local stack,
+# and docs/properties.md against the tests' Property docstrings. dbt and GX run in the analytics venv; the
+# monitoring README's promtool comes from Debian's prometheus package.
+stage_docs()      { "$REPO_ROOT/scripts/venv.sh" analytics && "$REPO_ROOT/scripts/tools.sh" prometheus >/dev/null &&
+                    pytest_in services tests/docs; }
 stage_consumer()  { pytest_in services tests/consumer; }
 stage_dbt()       { "$REPO_ROOT/scripts/venv.sh" fakesnow && pytest_in analytics tests/dbt; }
 # Great Expectations quality gates (one pytest process: GX imports slowly), then mypy on the package.
@@ -107,7 +112,7 @@ stage_cluster()   {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e monitoring dashboard images cluster)
+[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli docs dbt gx operator airflow e2e monitoring dashboard images cluster)
 for stage in "${stages[@]}"; do
   run_stage "$stage" "stage_${stage//-/_}"
 done

@@ -17,17 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
-
 from eventpipe_cli.state import StatePaths, read_json
 from eventpipe_cli.status import pid_alive
 
 
-def forwarded_options(command: click.Command, params: dict[str, Any], drop: set[str]) -> list[str]:
-    """The command line that gives `command` these parameter values again (all but `drop`). Pure."""
+def forwarded_options(command: Any, params: dict[str, Any], drop: set[str]) -> list[str]:
+    """The command line that gives `command` (a typer/click command) these parameter values again (all but
+    `drop`). Pure."""
     argv: list[str] = []
     for param in command.params:
-        if not isinstance(param, click.Option) or param.name is None or param.name in drop:
+        if param.param_type_name != "option" or param.name is None or param.name in drop:
             continue
         value = params.get(param.name)
         if value is None:

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -71,6 +70,7 @@ def _ingest_base(state_dir: Path, url: str | None) -> str:
 
 @app.command()
 def up(
+    ctx: typer.Context,
     state_dir: StateDir = DEFAULT_STATE,
     ingest_port: Annotated[int, typer.Option(help="Ingest API port on 127.0.0.1.")] = 8000,
     kinesis_port: Annotated[int, typer.Option(help="kinesalite port on 127.0.0.1.")] = 4567,
@@ -100,8 +100,7 @@ def up(
     In the foreground until Ctrl-C, or in the background with --detach (stopped by `eventpipe down`)."""
     paths = StatePaths.at(state_dir)
     if detach:
-        context = click.get_current_context()
-        _up_detached(paths, background.forwarded_options(context.command, context.params, {"detach", "timeout"}),
+        _up_detached(paths, background.forwarded_options(ctx.command, ctx.params, {"detach", "timeout"}),
                      timeout)
         return
     config = StackConfig(state_dir=paths.root, ingest_port=ingest_port, kinesis_port=kinesis_port,
