@@ -1,4 +1,4 @@
-"""Benchmark W1 (WORKLOAD.md): events to Parquet, the project's job against its peers, side by side.
+"""Benchmark W1 (docs/workloads.md): events to Parquet, the project's job against its peers, side by side.
 
     python -m bench.w1 [--sizes 100000,1000000] [--runs 3] [--jobs eventpipe,duckdb,...]
 

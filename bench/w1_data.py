@@ -1,4 +1,4 @@
-"""W1 input (WORKLOAD.md): N NDJSON events of about 300 bytes, deterministic from a seed.
+"""W1 input (docs/workloads.md): N NDJSON events of about 300 bytes, deterministic from a seed.
 
 About 1% of timestamps carry a non-UTC offset, 3% of lines re-send an earlier valid event exactly, 0.5% are
 invalid (missing event_id, event_type outside the enum, unparsable or offset-less timestamp, amount negative or

@@ -1,4 +1,4 @@
-"""Benchmark W2 (WORKLOAD.md): ingest over HTTP, side by side with the bare FastAPI peer, in one run.
+"""Benchmark W2 (docs/workloads.md): ingest over HTTP, side by side with the bare FastAPI peer, in one run.
 
     python -m bench.w2 [--rounds 5] [--requests 200] [--concurrency 8] [--batch 500]
                        [--targets ingest,ingest-unpacked,ingest-aiobotocore,peer] [--source NAME=DIR ...]

@@ -1,4 +1,4 @@
-"""W2's request bodies (WORKLOAD.md): W1's events, from W1's own generator (bench/w1_data.py), in batches.
+"""W2's request bodies (docs/workloads.md): W1's events, from W1's own generator (bench/w1_data.py), in batches.
 
 About 3% exact re-sends of an earlier event, about 0.5% invalid, about 0.1% not JSON, about 1% non-UTC offsets;
 the pipeline schema is W1's rules.

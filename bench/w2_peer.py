@@ -1,4 +1,4 @@
-"""The W2 peer (WORKLOAD.md): a minimal FastAPI app that only parses the body with json.loads and answers 202.
+"""The W2 peer (docs/workloads.md): a minimal FastAPI app that only parses the body with json.loads and answers 202.
 
     python -m bench.w2_peer PORT [--default-gc]
 

@@ -1,4 +1,4 @@
-"""Benchmark W3 (WORKLOAD.md): sustained load into a running local stack, end to end.
+"""Benchmark W3 (docs/workloads.md): sustained load into a running local stack, end to end.
 
     python -m bench.w3 [--duration 60] [--rate 10000] [--commit-interval 5] [--shards 2]
 

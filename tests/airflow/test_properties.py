@@ -1,4 +1,4 @@
-"""Properties 17, 18, 19, 20 and 40 of the orchestration (PLAN.md), on real Iceberg tables and real files."""
+"""Properties 17, 18, 19, 20 and 40 of the orchestration (docs/properties.md), on real Iceberg tables and real files."""
 
 from __future__ import annotations
 

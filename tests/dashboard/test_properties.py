@@ -1,4 +1,4 @@
-"""Properties 32-35 of the dashboard (../shared/design/PLAN.md, task 24), on real DuckDB with generated marts."""
+"""Properties 32-35 of the dashboard (docs/properties.md), on real DuckDB with generated marts."""
 
 from __future__ import annotations
 

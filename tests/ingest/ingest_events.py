@@ -26,7 +26,7 @@ def valid_event(user: int | None = None, **extra: Any) -> dict[str, Any]:
     return event
 
 
-# Each invalid kind breaks one envelope rule of ARCHITECTURE.md's event contract.
+# Each invalid kind breaks one envelope rule of the event contract (docs/architecture.md).
 INVALID_KINDS = ["missing_event_id", "missing_event_type", "bad_timestamp", "missing_timestamp"]
 
 

@@ -14,7 +14,7 @@ from eventpipe_common.errors import ConfigurationError
 from eventpipe_common.settings import PipelineSettings
 from pydantic import Field, SecretStr
 
-# The shop demo's event types (ARCHITECTURE.md, The event contract): the default when no schema is configured.
+# The shop demo's event types (docs/architecture.md, The event contract): the default when no schema is configured.
 DEFAULT_EVENT_TYPES: tuple[str, ...] = (
     "page_view",
     "product_view",

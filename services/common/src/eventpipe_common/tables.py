@@ -1,4 +1,4 @@
-"""The Iceberg tables of a pipeline: `<ns>.raw_events` and `<ns>.raw_events_rejected` (ARCHITECTURE.md, Tables).
+"""The Iceberg tables of a pipeline: `<ns>.raw_events` and `<ns>.raw_events_rejected` (docs/architecture.md, Tables).
 
 One definition used by the consumer (which creates and writes them), the operator (which provisions them when
 asked), the dbt/GX tests and the local stack. The ids below are what we ask for, but pyiceberg's `create_table`

@@ -1,6 +1,6 @@
 """Kinesis records and the PutRecords limits: pure functions, no I/O.
 
-The record contract (ARCHITECTURE.md): a Kinesis record's Data holds one or more lines (NDJSON, joined by "\n"),
+The record contract (docs/architecture.md): a Kinesis record's Data holds one or more lines (NDJSON, joined by "\n"),
 each one event as single-line JSON with the reserved top-level field "_job_id" first, or one reject record of
 ingest (eventpipe_ingest.rejects). The Rust core builds the events' records from the request body in one pass
 (`eventpipe_core.ingest_batch`): validation, dedupe, partition keys, and packing.

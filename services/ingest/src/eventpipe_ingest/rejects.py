@@ -1,6 +1,6 @@
 """Kinesis records for the lines ingest refused in partial-acceptance mode: pure functions, no I/O.
 
-Nothing a client sent and the service accepted may disappear (ARCHITECTURE.md, Tables): a refused line of an
+Nothing a client sent and the service accepted may disappear (docs/architecture.md, Tables): a refused line of an
 accepted request travels to `<ns>.raw_events_rejected` through the stream, in the same PutRecords flow as the
 valid events, so a 202 still means Kinesis acknowledged everything. The record contract, shared with the
 consumer (eventpipe_consumer.records):
