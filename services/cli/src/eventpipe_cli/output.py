@@ -65,7 +65,7 @@ def _cell(value: Any) -> str:
 def query_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A header row, then one row per result row (RFC 4180 quoting, NULL as an empty cell)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180 (CRLF); it also makes csv quote a lone CR
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(v) for v in row])
@@ -95,7 +95,7 @@ def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 def status_csv(report: dict[str, Any]) -> str:
     """`key,value` rows, the key being the report's JSON path (`tables.raw_events.total_records`)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180 (CRLF); it also makes csv quote a lone CR
     writer.writerow(["key", "value"])
     for key, value in flatten({"version": STATUS_FORMAT_VERSION, **report}):
         writer.writerow([key, _cell(value)])
