@@ -140,7 +140,7 @@ def plan_components(config: StackConfig, paths: StatePaths, kinesalite: Path,
 def urls(config: StackConfig) -> dict[str, str]:
     return {
         "ingest": f"http://{HOST}:{config.ingest_port}/api/v1/ingest",
-        "api docs": f"http://{HOST}:{config.ingest_port}/docs",
+        "api docs": f"http://{HOST}:{config.ingest_port}/api/v1/docs",
         "ingest metrics": f"http://{HOST}:{config.ingest_port}/api/v1/metrics",
         "consumer metrics": f"http://{HOST}:{config.consumer_metrics_port}/metrics",
         "kinesis": f"http://{HOST}:{config.kinesis_port}",
