@@ -325,8 +325,9 @@ def print_status(report: dict[str, Any], state_dir: Path) -> None:
         console.print("last transform + quality run: none yet")
 
 
-def _attach_models(connection: Any, path: Path) -> None:
-    """Attach dbt's models; dbt holds the file's write lock during a build (seconds), so wait for it visibly."""
+def _attach_models(connection: Any, path: Path, timeout: float) -> None:
+    """Attach dbt's models; dbt holds the file's write lock during a build (up to a minute or two on a busy
+    machine), so wait for it, visibly, then give up with exit 1 rather than run the query without the models."""
     import duckdb
 
     try:
@@ -334,15 +335,18 @@ def _attach_models(connection: Any, path: Path) -> None:
         return
     except duckdb.IOException:
         pass
-    with waiting(err, "dbt is writing warehouse.duckdb; waiting for its lock") as update:
-        for attempt in range(1, 21):
+    started = time.monotonic()
+    with waiting(err, "dbt is writing warehouse.duckdb (a build is running); waiting for its lock") as update:
+        while time.monotonic() - started < timeout:
             time.sleep(0.5)
             try:
                 catalog.attach_models(connection, path)
                 return
             except duckdb.IOException:
-                update(f"{attempt * 0.5:.1f}s")
-    err.print("[yellow]warning[/]: dbt's warehouse.duckdb is locked; models not attached")
+                update(f"{time.monotonic() - started:.0f}s")
+    err.print(f"[red]dbt's warehouse.duckdb stayed locked for {timeout:.0f}s[/] (a dbt build is running: "
+              "try again, or raise --lock-timeout)")
+    raise typer.Exit(ExitCode.TIMEOUT)
 
 
 @app.command()
@@ -351,6 +355,8 @@ def query(
     state_dir: StateDir = DEFAULT_STATE,
     limit: Annotated[int, typer.Option(min=1, help="Rows to print at most.")] = 50,
     out: OutputOption = output.Output.table,
+    lock_timeout: Annotated[float, typer.Option(help="Seconds to wait while dbt holds warehouse.duckdb's lock.")]
+    = 180.0,
 ) -> None:
     """Run DuckDB SQL over the Iceberg tables (scanned with pyiceberg) and dbt's models; print the rows.
 
@@ -364,7 +370,7 @@ def query(
     connection = duckdb.connect()
     try:
         catalog.register_tables(connection, settings)
-        _attach_models(connection, StatePaths.at(state_dir).duckdb)
+        _attach_models(connection, StatePaths.at(state_dir).duckdb, lock_timeout)
         result = connection.execute(sql)
         columns = [d[0] for d in result.description or []]
         rows = result.fetchmany(limit + 1)
