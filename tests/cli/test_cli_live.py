@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from eventpipe_cli.exitcodes import ExitCode
 from eventpipe_cli.main import app
-from servers import free_port, stack_env
 from typer.main import get_command
+
+from tests.helpers.servers import free_port, stack_env
 
 EVENTPIPE = Path(sys.executable).parent / "eventpipe"
 

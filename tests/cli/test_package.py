@@ -16,7 +16,8 @@ from eventpipe_cli.catalog import load_catalog, settings_for
 from eventpipe_common.tables import RAW_EVENTS, TABLE_PROPERTIES, raw_events_schema
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.partitioning import PartitionSpec
-from servers import REPO_ROOT
+
+from tests.helpers.servers import REPO_ROOT
 
 
 def _table_with_rows(state: Path, n: int) -> None:

@@ -9,8 +9,9 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from docs_stack import EVENTPIPE, DocsStack, repository_lookalike
-from servers import free_port, stack_env
+
+from tests.helpers.docs_stack import EVENTPIPE, DocsStack, repository_lookalike
+from tests.helpers.servers import free_port, stack_env
 
 
 @pytest.fixture(scope="session")

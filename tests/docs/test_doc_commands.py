@@ -16,9 +16,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from doc_commands import Command, readme_commands, summary_commands, summary_urls, untagged_blocks
-from docs_stack import EVENTPIPE, DocsStack
-from servers import REPO_ROOT
+
+from tests.helpers.doc_commands import Command, readme_commands, summary_commands, summary_urls, untagged_blocks
+from tests.helpers.docs_stack import EVENTPIPE, DocsStack
+from tests.helpers.servers import REPO_ROOT
 
 NOT_RUN: dict[str, str] = {
     r"^make run\b": "stays in the foreground until Ctrl-C on the default ports (8000, 4567, 9102...); its steps "

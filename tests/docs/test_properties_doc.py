@@ -3,8 +3,8 @@ page (N and the test's path::name), and every row of the page is such a test. Re
 
 from __future__ import annotations
 
-from property_tests import indexed, property_tests
-from servers import REPO_ROOT
+from tests.helpers.property_tests import indexed, property_tests
+from tests.helpers.servers import REPO_ROOT
 
 
 def test_every_property_test_is_listed_and_every_row_is_a_property_test() -> None:

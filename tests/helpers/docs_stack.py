@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import REPO_ROOT, stack_logs
+from tests.helpers.servers import REPO_ROOT, stack_logs
 
 EVENTPIPE = Path(sys.executable).parent / "eventpipe"
 
