@@ -176,11 +176,11 @@ def test_body_bytes_in_flight_are_capped(ingest_app: Callable[..., Any]) -> None
     big = json.dumps([valid_event(i, properties={"pad": "x" * 3000}) for i in range(10)]).encode()
     small = json.dumps([valid_event(99)]).encode()
     cap = len(big) + 2 * len(small)
-    with ingest_app(wrap_put_records=slow, ingest_max_body_bytes_in_flight=len(big) - 1) as lone:
+    with ingest_app(wrap_transport=slow, ingest_max_body_bytes_in_flight=len(big) - 1) as lone:
         release.set()
         assert lone.post("/api/v1/ingest", content=big, headers={"Content-Type": "application/json"}).status_code == 202
     release.clear()
-    with ingest_app(wrap_put_records=slow, ingest_max_body_bytes_in_flight=cap) as client:
+    with ingest_app(wrap_transport=slow, ingest_max_body_bytes_in_flight=cap) as client:
         first: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: first.update(r=client.post(
             "/api/v1/ingest", content=big, headers={"Content-Type": "application/json"})))
