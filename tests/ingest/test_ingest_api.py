@@ -183,7 +183,7 @@ def test_never_202_when_kinesis_does_not_acknowledge(ingest_app: Callable[..., A
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] == "1"
         body = answer.json()
-        assert body["code"] == "publish_timeout" and "0.5s" in body["message"]
+        assert body["code"] == "publish_timeout" and "0.5s" in body["detail"]
         status = client.get(f"/api/v1/status/{body['job_id']}").json()
         assert status["state"] == "failed" and "did not acknowledge" in status["reason"]
     assert records_of_job(kinesis_endpoint, stream, body["job_id"]) == []
@@ -208,7 +208,7 @@ def test_missing_stream_is_503_and_job_failed(ingest_app: Callable[..., Any], ki
         answer = client.post("/api/v1/ingest", json=[valid_event(1)])
         assert answer.status_code == 503
         assert answer.json()["code"] == "publish_failed"
-        assert "ResourceNotFoundException" in answer.json()["message"]
+        assert "ResourceNotFoundException" in answer.json()["detail"]
         assert client.get(f"/api/v1/status/{answer.json()['job_id']}").json()["state"] == "failed"
         assert client.get("/api/v1/ready").status_code == 503
 
@@ -304,7 +304,7 @@ def test_property_4_unsupported_content_type_is_415(client: httpx.Client, conten
     """Property 4: a Content-Type other than JSON, NDJSON or CSV gets 415 naming the supported ones."""
     answer = client.post("/api/v1/ingest", content=b"[]", headers={"Content-Type": content_type})
     assert answer.status_code == 415
-    assert "application/x-ndjson" in answer.json()["message"]
+    assert "application/x-ndjson" in answer.json()["detail"]
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -320,7 +320,7 @@ def test_property_4_oversize_body_is_413(ingest_app: Callable[..., Any], extra: 
     with ingest_app(ingest_max_body_bytes=limit) as client:
         answer = client.post("/api/v1/ingest", content=body, headers=headers)
     assert answer.status_code == 413, answer.text
-    assert str(limit) in answer.json()["message"]
+    assert str(limit) in answer.json()["detail"]
 
 
 def test_property_4_too_many_events_is_413(ingest_app: Callable[..., Any]) -> None:
@@ -328,7 +328,7 @@ def test_property_4_too_many_events_is_413(ingest_app: Callable[..., Any]) -> No
     with ingest_app(ingest_max_events=5) as client:
         answer = client.post("/api/v1/ingest", json=[valid_event(i) for i in range(6)])
         assert answer.status_code == 413
-        assert "limit is 5" in answer.json()["message"]
+        assert "limit is 5" in answer.json()["detail"]
         assert client.post("/api/v1/ingest", json=[valid_event(i) for i in range(5)]).status_code == 202
 
 
@@ -344,7 +344,7 @@ def test_gzip_body_is_accepted(client: httpx.Client) -> None:
 def test_bad_gzip_is_400_and_unknown_encoding_415(client: httpx.Client) -> None:
     bad = client.post("/api/v1/ingest", content=b"not gzip at all",
                       headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
-    assert bad.status_code == 400 and "gzip" in bad.json()["message"]
+    assert bad.status_code == 400 and "gzip" in bad.json()["detail"]
     other = client.post("/api/v1/ingest", content=b"[]",
                         headers={"Content-Type": "application/json", "Content-Encoding": "br"})
     assert other.status_code == 415

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import eventpipe_core
 from aiobotocore.session import get_session
@@ -18,11 +19,13 @@ from eventpipe_common.jobstore import JobStore, JobWriter
 from eventpipe_common.logging import get_logger
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventpipe_ingest.api import API_PREFIX
 from eventpipe_ingest.api.deps import Services
-from eventpipe_ingest.api.errors import add_error_handlers
+from eventpipe_ingest.api.errors import PROBLEM_JSON, add_error_handlers, problem_responses_in_spec
 from eventpipe_ingest.api.routes import health, ingest, status
 from eventpipe_ingest.auth import load_api_keys
 from eventpipe_ingest.coalesce import CoalescedTransport
@@ -36,6 +39,17 @@ from eventpipe_ingest.transport import PutRecordsTransport
 log = get_logger(component="ingest")
 
 API = API_PREFIX
+
+OPENAPI_TAGS = [
+    {"name": "ingest", "description": "Send events."},
+    {"name": "jobs", "description": "Follow what became of a request's events."},
+    {"name": "operations", "description": "Liveness, readiness and metrics, for the platform (no API key)."},
+]
+DESCRIPTION = f"""Events in (JSON array, NDJSON, CSV; gzip accepted), validated, published to Kinesis.
+
+Every answer that is not 2xx is an RFC 9457 problem details object (`{PROBLEM_JSON}`): `type`, `title`,
+`status`, `detail`, `instance`, `code`, and the extensions that apply (`line`, `column`, `job_id`, `limit`,
+`errors`, `received`, `rejected`, `rejects`); FastAPI's own 404, 405 and 422 included."""
 
 # A wrapper around the PutRecords transport; tests use it to inject faults the emulators cannot produce.
 TransportWrapper = Callable[[PutRecordsTransport], PutRecordsTransport]
@@ -61,7 +75,7 @@ def create_app(settings: IngestSettings | None = None, *, wrap_transport: Transp
 
     app = FastAPI(
         title="eventpipe ingest", version="0.1.0", lifespan=lifespan,
-        description="Events in (JSON array, NDJSON, CSV; gzip accepted), validated, published to Kinesis.",
+        description=DESCRIPTION,
         openapi_url=f"{API}/openapi.json", docs_url=f"{API}/docs", redoc_url=None,
     )
     app.state.services = services
@@ -72,12 +86,29 @@ def create_app(settings: IngestSettings | None = None, *, wrap_transport: Transp
     add_error_handlers(app)
     for router in (ingest.router, status.router, health.router):
         app.include_router(router)
+    if not settings.ingest_metrics_port:
+        app.include_router(health.metrics_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_responses_in_spec(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes,
+                tags=OPENAPI_TAGS))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the spec
     return app
 
 
 async def _open(services: Services, stack: AsyncExitStack, wrap_transport: TransportWrapper | None) -> None:
     """The job store, its writer, the Kinesis client and the publisher; closed in reverse by `stack`."""
     settings = services.settings
+    if settings.ingest_metrics_port:
+        server, _ = start_http_server(settings.ingest_metrics_port, settings.ingest_metrics_host,
+                                      services.metrics.registry)
+        stack.callback(server.server_close)
+        stack.callback(server.shutdown)
+        log.info("metrics served", url=f"http://{settings.ingest_metrics_host}:{settings.ingest_metrics_port}/metrics")
     services.store = await asyncio.to_thread(JobStore.from_dsn, settings.resolved_job_store_dsn())
     stack.callback(services.store.close)
     services.writer = JobWriter(services.store)

@@ -19,7 +19,6 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from eventpipe_ingest.api.errors import ApiError
 from eventpipe_ingest.auth import ApiKeys
 from eventpipe_ingest.metrics import IngestMetrics
-from eventpipe_ingest.models import ErrorBody
 from eventpipe_ingest.publisher import KinesisPublisher
 from eventpipe_ingest.settings import IngestSettings
 
@@ -41,7 +40,7 @@ class Services:
     body_bytes_in_flight: int = 0  # decoded bytes of the requests being processed
 
     def not_ready(self) -> ApiError:
-        return ApiError(503, ErrorBody(code="not_ready", message="the service is starting"), self.retry_after)
+        return ApiError(503, "not_ready", "the service is starting", self.retry_after)
 
     def require_writer(self) -> JobWriter:
         if self.writer is None:
@@ -74,9 +73,8 @@ def authenticate(services: Services, x_api_key: str | None, authorization: str |
         key = credentials.strip() if scheme.lower() == "bearer" else None
     name = services.api_keys.verify(key) if key else None
     if name is None:
-        raise ApiError(401, ErrorBody(code="unauthorized", message="a valid API key is required "
-                                      "(Authorization: Bearer <key> or X-API-Key: <key>)"),
-                       {"WWW-Authenticate": "Bearer"})
+        raise ApiError(401, "unauthorized", "a valid API key is required "
+                       "(Authorization: Bearer <key> or X-API-Key: <key>)", {"WWW-Authenticate": "Bearer"})
     return name
 
 

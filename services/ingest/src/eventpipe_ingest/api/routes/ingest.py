@@ -15,12 +15,13 @@ import orjson
 from eventpipe_common.jobstore import JobState, JobWriter, NewJob
 from eventpipe_common.logging import get_logger
 from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
 
 from eventpipe_ingest.api import API_PREFIX
 from eventpipe_ingest.api.deps import Services, authenticate
-from eventpipe_ingest.api.errors import ApiError, from_error
+from eventpipe_ingest.api.errors import BODY_DONE, BODY_STARTED, BODY_STATE, ApiError, from_error
 from eventpipe_ingest.body import BadBodyError, BodyTooLargeError, UnsupportedMediaTypeError, decode_content, format_for
-from eventpipe_ingest.models import ErrorBody, IngestAccepted, IngestRefused, RejectOut
+from eventpipe_ingest.models import IngestAccepted, Problem
 from eventpipe_ingest.publisher import PublishError
 from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, OutgoingRecord
 from eventpipe_ingest.rejects import RefusedLine, reject_record
@@ -54,16 +55,19 @@ INLINE_CORE_MAX_BYTES = 1024 * 1024
 # The route checks the key itself (api.deps.authenticate, which says why); the security schemes are declared here
 # for the spec.
 @router.post(
-    "/ingest", status_code=202, response_model=IngestAccepted,
+    "/ingest", status_code=202, response_model=IngestAccepted, tags=["ingest"], operation_id="ingestEvents",
     openapi_extra={**INGEST_REQUEST_BODY, "security": [{"HTTPBearer": []}, {"APIKeyHeader": []}]},
     responses={
-        401: {"model": ErrorBody, "description": "Missing or invalid API key."},
-        400: {"model": ErrorBody, "description": "The body cannot be parsed (line and column given) or is empty."},
-        413: {"model": ErrorBody, "description": "Body or event count over the limit."},
-        415: {"model": ErrorBody, "description": "Unsupported Content-Type or Content-Encoding."},
-        422: {"model": IngestRefused, "description": "Reject mode `whole`: some events invalid, none taken."},
-        429: {"model": ErrorBody, "description": "Too many requests in flight; retry after Retry-After."},
-        503: {"model": ErrorBody, "description": "The stream did not acknowledge in time; the job failed."},
+        202: {"description": "Every valid event is acknowledged by the stream; the job is recorded.",
+              "headers": {"Location": {"required": True, "description": "The job's status URL (a path).",
+                                       "schema": {"type": "string"}}}},
+        401: {"model": Problem, "description": "Missing or invalid API key."},
+        400: {"model": Problem, "description": "The body cannot be parsed (line and column given) or is empty."},
+        413: {"model": Problem, "description": "Body or event count over the limit."},
+        415: {"model": Problem, "description": "Unsupported Content-Type or Content-Encoding."},
+        422: {"model": Problem, "description": "Reject mode `whole`: some events invalid, none taken."},
+        429: {"model": Problem, "description": "Too many requests in flight; retry after Retry-After."},
+        503: {"model": Problem, "description": "The stream did not acknowledge in time; the job failed."},
     },
 )
 async def ingest(request: Request) -> Response:
@@ -72,8 +76,7 @@ async def ingest(request: Request) -> Response:
     client = authenticate(services, request.headers.get("x-api-key"), request.headers.get("authorization"))
     if services.in_flight >= services.settings.ingest_max_concurrent_requests:
         services.metrics.backpressure.inc()
-        raise ApiError(429, ErrorBody(code="too_many_requests", message="too many ingest requests in flight"),
-                       services.retry_after)
+        raise ApiError(429, "too_many_requests", "too many ingest requests in flight", services.retry_after)
     services.in_flight += 1  # the gauge reads it (metrics.in_flight.set_function)
     try:
         return await _ingest(services, request, client)
@@ -83,10 +86,10 @@ async def ingest(request: Request) -> Response:
 
 async def _ingest(services: Services, request: Request, client: str) -> Response:
     settings = services.settings
-    writer = services.require_writer()  # before anything is published
     try:
         fmt = format_for(request.headers.get("content-type"))
         body = await read_body(request, settings.ingest_max_body_bytes)
+        writer = services.require_writer()  # before anything is published
         services.metrics.body_bytes.inc(len(body))
         body = decode_content(body, request.headers.get("content-encoding"), settings.ingest_max_body_bytes)
     except UnsupportedMediaTypeError as exc:
@@ -103,9 +106,10 @@ async def _ingest(services: Services, request: Request, client: str) -> Response
     if services.body_bytes_in_flight and \
             services.body_bytes_in_flight + size > settings.ingest_max_body_bytes_in_flight:
         services.metrics.backpressure.inc()
-        raise ApiError(429, ErrorBody(code="too_many_requests", message=(
+        raise ApiError(429, "too_many_requests", (
             f"{services.body_bytes_in_flight} body bytes are being processed; this body's {size} would pass "
-            f"the limit of {settings.ingest_max_body_bytes_in_flight}")), services.retry_after)
+            f"the limit of {settings.ingest_max_body_bytes_in_flight}"), services.retry_after,
+            limit=settings.ingest_max_body_bytes_in_flight)
     services.body_bytes_in_flight += size
     try:
         return await _ingest_body(services, request, client, writer, fmt, body)
@@ -128,19 +132,19 @@ async def _ingest_body(services: Services, request: Request, client: str, writer
     try:
         result = ingest_batch() if len(body) <= INLINE_CORE_MAX_BYTES else await asyncio.to_thread(ingest_batch)
     except eventpipe_core.ParseError as exc:
-        raise ApiError(400, ErrorBody(code="parse_error", message=str(exc), line=exc.line,
-                                      column=exc.column)) from exc
+        raise ApiError(400, "parse_error", str(exc), line=exc.line, column=exc.column) from exc
     except ValueError as exc:  # the core's EventpipeError is a ValueError; so is undecodable text
-        raise ApiError(400, ErrorBody(code="bad_request", message=str(exc))) from exc
+        raise ApiError(400, "bad_request", str(exc)) from exc
 
     if result.received == 0:
-        raise ApiError(400, ErrorBody(code="empty_body", message="the body holds no events"))
+        raise ApiError(400, "empty_body", "the body holds no events")
     unparsable = _unparsable(result)
     if unparsable is not None:
-        raise ApiError(400, unparsable)
+        raise unparsable
     if result.received > settings.ingest_max_events:
-        raise ApiError(413, ErrorBody(code="payload_too_large", message=(
-            f"{result.received} events in one request; the limit is {settings.ingest_max_events}")))
+        raise ApiError(413, "payload_too_large", (
+            f"{result.received} events in one request; the limit is {settings.ingest_max_events}"),
+            limit=settings.ingest_max_events)
 
     shard_ids = shard_map.shard_ids if shard_map else ()
     records = [OutgoingRecord(data, key, shard_ids[shard] if shard is not None else None)
@@ -154,10 +158,9 @@ async def _ingest_body(services: Services, request: Request, client: str, writer
 
     if rejects and settings.ingest_reject_mode is RejectMode.WHOLE:
         log.info("request refused whole", client=client, received=result.received, rejected=len(rejects))
-        raise ApiError(422, IngestRefused(
-            code="invalid_events", message=f"{len(rejects)} of {result.received} events are invalid; "
-            "this pipeline accepts a request only when every event is valid", received=result.received,
-            rejected=len(rejects), rejects=[RejectOut.model_validate(r) for r in rejects]))
+        raise ApiError(422, "invalid_events", f"{len(rejects)} of {result.received} events are invalid; "
+                       "this pipeline accepts a request only when every event is valid", received=result.received,
+                       rejected=len(rejects), rejects=rejects)
 
     # The refused lines travel to raw_events_rejected in the same PutRecords flow as the events.
     outgoing = records + [OutgoingRecord(reject_record(line, job_id), job_id) for _, line in refused]
@@ -177,7 +180,7 @@ async def _ingest_body(services: Services, request: Request, client: str, writer
         # The events are in the stream but the job cannot be looked up: no 202 (it would 404 on status);
         # the client's retry is safe, consumers deduplicate on event_id.
         log.error("job store unavailable", job_id=job_id, error=type(exc).__name__, detail=str(exc)[:300])
-        raise ApiError(503, ErrorBody(code="dependency_unavailable", message="the job store is unavailable"),
+        raise ApiError(503, "dependency_unavailable", "the job store is unavailable",
                        services.retry_after) from exc
     metrics.events_accepted.inc(accepted)
     log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=accepted,
@@ -187,7 +190,8 @@ async def _ingest_body(services: Services, request: Request, client: str, writer
     # test checks this body against the spec.
     answer = {"job_id": job_id, "state": state.value, "received": result.received, "accepted": accepted,
               "rejected": len(rejects), "duplicates": result.duplicates, "rejects": rejects}
-    return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
+    return Response(orjson.dumps(answer), status_code=202, media_type="application/json",
+                    headers={"Location": f"{API_PREFIX}/status/{job_id}"})
 
 
 async def _publish(services: Services, job: NewJob, records: list[OutgoingRecord], client: str) -> None:
@@ -202,13 +206,13 @@ async def _publish(services: Services, job: NewJob, records: list[OutgoingRecord
     except TimeoutError as exc:
         reason = f"Kinesis did not acknowledge all {len(records)} records within {deadline}s"
         written = await _fail(services, job, reason, "deadline", client)
-        raise ApiError(503, ErrorBody(code="publish_timeout", message=reason,
-                                      job_id=job_id if written else None), services.retry_after) from exc
+        raise ApiError(503, "publish_timeout", reason, services.retry_after,
+                       job_id=job_id if written else None) from exc
     except PublishError as exc:
         reason = str(exc)
         written = await _fail(services, job, reason, "stream_error", client)
-        raise ApiError(503, ErrorBody(code="publish_failed", message=reason,
-                                      job_id=job_id if written else None), services.retry_after) from exc
+        raise ApiError(503, "publish_failed", reason, services.retry_after,
+                       job_id=job_id if written else None) from exc
     services.metrics.publish_latency.observe(time.perf_counter() - started)
 
 
@@ -226,25 +230,40 @@ async def _fail(services: Services, job: NewJob, reason: str, kind: str, client:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body as sent, refusing more than `limit` bytes without reading it all into memory first."""
+    """The body as sent, refusing more than `limit` bytes without reading it into memory: a declared length over
+    the limit before reading anything (a client that sent `Expect: 100-continue` then sends no body), else as soon
+    as the bytes read pass it. The scope records how far the body was read (api.errors.settle_body reads the rest
+    of a refused one, so the client can read the answer)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError(f"the body is {declared} bytes, over the limit of {limit} bytes", limit=limit)
+    scope = request.scope
+    receive = request.receive
+    scope[BODY_STATE] = BODY_STARTED
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope[BODY_STATE] = BODY_DONE
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        if not more:
+            scope[BODY_STATE] = BODY_DONE
         size += len(chunk)
         if size > limit:
             raise BodyTooLargeError(f"the body is over the limit of {limit} bytes", limit=limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not more:
+            return b"".join(chunks)
 
 
 _AT_COLUMN = re.compile(r" at column (\d+)")
 
 
-def _unparsable(result: eventpipe_core.IngestBatch) -> ErrorBody | None:
-    """A 400 body when not one event of the request could be parsed (every line or row failed as text).
+def _unparsable(result: eventpipe_core.IngestBatch) -> ApiError | None:
+    """A 400 when not one event of the request could be parsed (every line or row failed as text).
 
     The core reports each unparsable NDJSON line or CSV row as a reject with rule "json" (so one bad line
     does not sink a batch); a body of which nothing parses is refused whole, naming its first bad line.
@@ -255,8 +274,8 @@ def _unparsable(result: eventpipe_core.IngestBatch) -> ErrorBody | None:
         return None
     first = result.rejects[0]
     column = _AT_COLUMN.search(first.reason)
-    return ErrorBody(code="parse_error", message=f"line {first.line}: {first.reason}", line=first.line,
-                     column=int(column.group(1)) if column else None)
+    return ApiError(400, "parse_error", f"line {first.line}: {first.reason}", line=first.line,
+                    column=int(column.group(1)) if column else None)
 
 
 def _refused(reject: eventpipe_core.Reject) -> tuple[dict[str, Any], RefusedLine]:
