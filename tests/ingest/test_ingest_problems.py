@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from eventpipe_cli import send as sender
 from eventpipe_ingest.models import Problem
 from ingest_events import valid_event
 from servers import free_port
@@ -67,6 +68,18 @@ def test_every_error_is_a_problem(ingest_app: Callable[..., Any], api_key: str) 
         assert answer.headers["retry-after"] == "1" and body["job_id"]
         body = check_problem(client.get("/api/v1/ready"), 503, "not_ready")
         assert body["checks"]["stream"].startswith("unavailable") and body["checks"]["job_store"] == "ok"
+
+
+def test_eventpipe_send_reports_the_problem(ingest_app: Callable[..., Any]) -> None:
+    """The CLI's `send` (a client of the old error shape before) reports code and detail of a refusal."""
+    with ingest_app(ingest_max_events=2) as client:
+        url = str(client.base_url.join("/api/v1/ingest"))
+        wrong_key = sender.send(url, "not-a-key", [json.dumps(valid_event(1))])
+        too_many = sender.send(url, client.headers["Authorization"].removeprefix("Bearer "),
+                               [json.dumps(valid_event(i)) for i in range(3)])
+    assert wrong_key.errors == ["HTTP 401 unauthorized: a valid API key is required "
+                                "(Authorization: Bearer <key> or X-API-Key: <key>)"]
+    assert too_many.errors == ["HTTP 413 payload_too_large: 3 events in one request; the limit is 2"]
 
 
 def test_202_names_the_jobs_status_url(client: httpx.Client) -> None:
