@@ -410,10 +410,13 @@ def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
     assert server.connections == 2
 
 
-@pytest.mark.parametrize("apart", [False, True], ids=["in the same packet", "later, on the idle connection"])
-def test_an_unsolicited_answer_closes_the_connection(apart: bool) -> None:
-    """An answer nobody asked for must never be read as the next request's answer."""
-    server = KeepAliveServer(OK, extra=b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra", extra_apart=apart)
+@pytest.mark.parametrize(("extra", "apart"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra", False),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nthe start of an answer", True),
+], ids=["whole, in the same packet", "its start, later, on the idle connection"])
+def test_an_unsolicited_answer_closes_the_connection(extra: bytes, apart: bool) -> None:
+    """An answer nobody asked for must never be read as (part of) the next request's answer."""
+    server = KeepAliveServer(OK, extra=extra, extra_apart=apart)
 
     async def scenario() -> list[Answer]:
         async with await server.start(), HttpClient(f"http://127.0.0.1:{server.port}/") as client:
