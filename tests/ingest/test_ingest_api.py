@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from conftest import create_stream, read_stream, shard_of_key
 from eventpipe_common.errors import ConfigurationError
 from eventpipe_common.jobstore import JobStore
 from eventpipe_ingest.app import create_app
@@ -24,7 +23,9 @@ from eventpipe_ingest.settings import IngestSettings
 from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult, StreamError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from ingest_events import batches, encode, held_stream, invalid_event, line_of, valid_event
+
+from tests.helpers.ingest_events import batches, encode, held_stream, invalid_event, line_of, valid_event
+from tests.helpers.ingest_helpers import create_stream, read_stream, shard_of_key
 
 HYPOTHESIS = settings(max_examples=12, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from aiobotocore.session import get_session
-from conftest import create_stream, read_stream
 from eventpipe_ingest.coalesce import CoalescedTransport
 from eventpipe_ingest.kinesis import AiobotocoreTransport
 from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult, ShortAnswerError, StreamError
+
+from tests.helpers.ingest_helpers import create_stream, read_stream
 
 
 def entries(tag: str, n: int, size: int = 10) -> list[Record]:

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from eventpipe_cli import send as sender
 from eventpipe_ingest.models import Problem
-from ingest_events import valid_event
-from servers import free_port
+
+from tests.helpers.ingest_events import valid_event
+from tests.helpers.servers import free_port
 
 PROBLEM_JSON = "application/problem+json"
 

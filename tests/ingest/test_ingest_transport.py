@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from aiobotocore.session import get_session
-from conftest import create_stream, read_stream, shard_of_key
 from eventpipe_ingest.kinesis import AiobotocoreTransport, LeanTransport, client_config, open_transport
 from eventpipe_ingest.settings import IngestSettings
 from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult, StreamError, TransportError
-from servers import free_port
+
+from tests.helpers.ingest_helpers import create_stream, read_stream, shard_of_key
+from tests.helpers.servers import free_port
 
 TRANSPORTS = ["lean", "aiobotocore"]
 
