@@ -21,7 +21,7 @@ if [ ! -x "$py/bin/checkov" ] || [ ! -x "$py/bin/yamllint" ]; then
   rm -rf "$py.tmp"
   uv venv --quiet --python "$PYTHON_VERSION" "$py.tmp"
   # shellcheck disable=SC2086
-  uv pip install --quiet --python "$py.tmp/bin/python" $pins
+  uv pip install --quiet --compile-bytecode --python "$py.tmp/bin/python" $pins
   rm -rf "$py" && mv "$py.tmp" "$py"
   # The venv's scripts name their interpreter by path: rewrite it after the move.
   sed -i "1s|^#!.*/python[0-9.]*$|#!$py/bin/python|" "$py"/bin/*
