@@ -47,7 +47,7 @@ resource "aws_kms_key" "this" {
       },
     ]
   })
-  tags                    = var.tags
+  tags = var.tags
 }
 
 resource "aws_kms_alias" "this" {
