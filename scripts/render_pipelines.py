@@ -30,7 +30,8 @@ def pipelines(path: Path) -> list[dict[str, Any]]:
 
 def render(body: dict[str, Any]) -> str:
     children = manifests.build_children(Pipeline.from_body(body), OPTS)
-    return yaml.safe_dump_all(children, sort_keys=False)
+    text: str = yaml.safe_dump_all(children, sort_keys=False)
+    return text
 
 
 def main(out: Path, files: list[Path]) -> None:

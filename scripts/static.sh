@@ -74,6 +74,8 @@ render_chart() {
 step "helm lint" "$k8s_bin/helm" lint --strict helm/eventpipe-operator --set dashboard.enabled=true \
   --set metrics.serviceMonitor.enabled=true --set monitoring.prometheusRule.enabled=true
 step "helm template" render_chart
+step "types of the render scripts" env MYPYPATH=operator/src:services/common/src \
+  "$VENVS_DIR/operator/bin/mypy" --strict scripts/k8s_schemas.py scripts/render_pipelines.py
 step "render operator children" "$VENVS_DIR/operator/bin/python" scripts/render_pipelines.py "$work/render" examples/*.yaml
 
 # Schemas for the kinds present, in kubeconform's layout, cached by Kubernetes version.

@@ -1,6 +1,6 @@
 # Example root module: everything one EventPipeline needs on AWS beside an existing EKS cluster (with its IAM OIDC
 # provider for IRSA). `tofu apply` (or `terraform apply`) here, then install the chart and apply the pipeline
-# with the outputs (docs/deploy.md walks through it; `tofu output -raw pipeline_manifest_values` prints them).
+# with the outputs (docs/deploy.md walks through it; `tofu output` prints them).
 terraform {
   required_version = ">= 1.6"
   required_providers {
