@@ -98,7 +98,10 @@ kubeconform_check() {
   if "$go_bin/kubeconform" -strict -schema-location "$loc" "$work/bad.yaml" >/dev/null 2>&1; then
     echo "kubeconform accepted a Deployment with spec.replica: the schemas check nothing" >&2; return 1
   fi
-  "$go_bin/kubeconform" -strict -summary -schema-location "$loc" "$work"/render/*.yaml examples/*.yaml
+  "$go_bin/kubeconform" -strict -summary -schema-location "$loc" "$work"/render/*.yaml examples/*.yaml &&
+  # The schema generator's own tests: real kubeconform must pass valid objects and refuse invalid ones.
+  EVENTPIPE_KUBECONFORM="$go_bin/kubeconform" EVENTPIPE_K8S_SWAGGER="$swagger" \
+    "$VENVS_DIR/operator/bin/python" -m pytest -q -p no:cacheprovider tests/static
 }
 step kubeconform kubeconform_check
 
