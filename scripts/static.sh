@@ -99,8 +99,9 @@ kubeconform_check() {
     echo "kubeconform accepted a Deployment with spec.replica: the schemas check nothing" >&2; return 1
   fi
   "$go_bin/kubeconform" -strict -summary -schema-location "$loc" "$work"/render/*.yaml examples/*.yaml &&
-  # The schema generator's own tests: real kubeconform must pass valid objects and refuse invalid ones.
-  EVENTPIPE_KUBECONFORM="$go_bin/kubeconform" EVENTPIPE_K8S_SWAGGER="$swagger" \
+  # The schema generator's own tests (real kubeconform must pass valid objects and refuse invalid ones), and the
+  # ServiceAccount names Terraform's roles trust against the chart's and the operator's.
+  EVENTPIPE_KUBECONFORM="$go_bin/kubeconform" EVENTPIPE_K8S_SWAGGER="$swagger" EVENTPIPE_HELM="$k8s_bin/helm" \
     "$VENVS_DIR/operator/bin/python" -m pytest -q -p no:cacheprovider tests/static
 }
 step kubeconform kubeconform_check
