@@ -49,7 +49,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     state = tmp_path_factory.mktemp("cli") / "state"
     up = subprocess.run(
         [str(EVENTPIPE), "up", "-d", "--state-dir", str(state), "--ingest-port", str(free_port()),
-         "--kinesis-port", str(free_port()), "--metrics-port", str(free_port()), "--no-transform",
+         "--kinesis-port", str(free_port()), "--ingest-metrics-port", str(free_port()),
+         "--metrics-port", str(free_port()), "--no-transform",
          "--no-monitoring", "--commit-interval", "1", "--timeout", "180"],
         capture_output=True, text=True, timeout=240, env=stack_env())
     stack = Live(state, up.stdout)

@@ -19,8 +19,8 @@ def docs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsStack]:
     root = repository_lookalike(tmp_path_factory.mktemp("docs") / "eventpipe")
     state = root / ".eventpipe"
     env = stack_env()
-    ports = [("--ingest-port", free_port()), ("--kinesis-port", free_port()), ("--metrics-port", free_port()),
-             ("--transform-metrics-port", free_port())]
+    ports = [("--ingest-port", free_port()), ("--kinesis-port", free_port()), ("--ingest-metrics-port", free_port()),
+             ("--metrics-port", free_port()), ("--transform-metrics-port", free_port())]
     up = subprocess.run(
         [str(EVENTPIPE), "up", "--detach", "--state-dir", str(state), *(f"{k}={v}" for k, v in ports),
          "--no-monitoring", "--commit-interval", "1", "--transform-interval", "1", "--transform-settle", "2",
