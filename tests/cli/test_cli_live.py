@@ -37,11 +37,13 @@ class Live:
 
 
 def pid_alive(pid: int) -> bool:
+    """Running, not a zombie: the detached `up` is reparented, and its new parent reaps it when it gets to it."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return True
+    return state != "Z"
 
 
 @pytest.fixture(scope="module")
