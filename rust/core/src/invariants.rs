@@ -2,7 +2,7 @@
 //! no panic, a batch accounts for every record it received, and the ingest path (`ingest::ingest_batch`, which
 //! splits JSON arrays by their structure alone) agrees with the batch path on what is valid.
 
-use crate::batch::{process_batch, BatchOptions};
+use crate::batch::{process_batch, process_batch_pieces, BatchOptions, BatchOutput};
 use crate::parse::{parse, Format};
 use crate::schema::Schema;
 
@@ -39,6 +39,12 @@ pub fn check_all(data: &[u8], format: Format) {
         }
     }
     let batch = process_batch(data, BatchOptions { format, schema: &schema, job_id: None, include_raw: false });
+    if let Ok(one) = &batch {
+        // The same batch cut into pieces as small as one byte, on three threads: the same result.
+        let opts = BatchOptions { format, schema: &schema, job_id: None, include_raw: false };
+        let three = process_batch_pieces(data, opts, 3, 1).expect("the pieces read what the whole batch read");
+        assert_same_output(one, &three);
+    }
     let opts = crate::ingest::IngestOptions {
         format,
         schema: &schema,
@@ -64,4 +70,12 @@ pub fn check_all(data: &[u8], format: Format) {
         (Err(a), Err(b)) => assert_eq!(a, b, "the same error on both paths"),
         (a, b) => panic!("one path failed: ingest {:?}, batch {:?}", a.err(), b.err()),
     }
+}
+
+/// Two outputs hold the same rows in the same order, the same rejects and counts (record batch boundaries aside).
+pub fn assert_same_output(a: &BatchOutput, b: &BatchOutput) {
+    let table = |o: &BatchOutput| arrow_select::concat::concat_batches(&o.schema, &o.records).expect("one schema");
+    assert_eq!(table(a), table(b), "the same rows");
+    assert_eq!(a.rejects, b.rejects, "the same rejects");
+    assert_eq!((a.duplicates, a.received), (b.duplicates, b.received), "the same counts");
 }
