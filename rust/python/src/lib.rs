@@ -12,7 +12,7 @@ use eventpipe_core::iceberg_parquet::{self, Codec};
 use eventpipe_core::ingest;
 use eventpipe_core::{Error, Format};
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBool, PyBytes, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyMapping, PySequence, PyString, PyTuple};
@@ -430,8 +430,17 @@ impl BatchResult {
     }
 }
 
+/// `threads` of a call: None = the cores this process may use; at least 1.
+fn threads_or_default(threads: Option<usize>) -> PyResult<usize> {
+    match threads {
+        None => Ok(eventpipe_core::available_threads()),
+        Some(0) => Err(PyValueError::new_err("threads must be at least 1")),
+        Some(n) => Ok(n),
+    }
+}
+
 #[pyfunction]
-#[pyo3(signature = (data, *, format = "ndjson", schema = None, job_id = None, include_raw = false))]
+#[pyo3(signature = (data, *, format = "ndjson", schema = None, job_id = None, include_raw = false, threads = None))]
 fn process_batch(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
@@ -439,8 +448,10 @@ fn process_batch(
     schema: Option<&Bound<'_, Schema>>,
     job_id: Option<&str>,
     include_raw: bool,
+    threads: Option<usize>,
 ) -> PyResult<BatchResult> {
     guard(py, || {
+        let threads = threads_or_default(threads)?;
         let format = Format::from_name(format).map_err(|e| to_py_err(py, e))?;
         let schema = schema_of(schema);
         let input = input_bytes(data)?;
@@ -448,9 +459,10 @@ fn process_batch(
         let out = py
             .allow_threads(|| {
                 catch_unwind(AssertUnwindSafe(|| {
-                    eventpipe_core::process_batch(
+                    eventpipe_core::process_batch_threads(
                         bytes,
                         eventpipe_core::BatchOptions { format, schema: &schema, job_id, include_raw },
+                        threads,
                     )
                 }))
             })
@@ -668,21 +680,23 @@ fn bounds_dict<'py>(py: Python<'py>, m: &std::collections::BTreeMap<i32, Vec<u8>
 }
 
 #[pyfunction]
-#[pyo3(signature = (records, path, iceberg_schema, compression = "zstd"))]
+#[pyo3(signature = (records, path, iceberg_schema, compression = "zstd", *, threads = None))]
 fn write_iceberg_parquet(
     py: Python<'_>,
     records: &Bound<'_, PyAny>,
     path: &str,
     iceberg_schema: &str,
     compression: &str,
+    threads: Option<usize>,
 ) -> PyResult<DataFileMeta> {
     guard(py, || {
+        let threads = threads_or_default(threads)?;
         let codec = Codec::from_name(compression).map_err(|e| to_py_err(py, e))?;
         let batches = import_batches(py, records)?;
         let meta = py
             .allow_threads(|| {
                 catch_unwind(AssertUnwindSafe(|| {
-                    iceberg_parquet::write_iceberg_parquet(batches.into_iter().map(Ok), path, iceberg_schema, codec)
+                    iceberg_parquet::write_iceberg_parquet_threads(batches.into_iter().map(Ok), path, iceberg_schema, codec, threads)
                 }))
             })
             .map_err(|_| eventpipe_error(py, "internal error in the Rust core while writing Parquet".into()))?
