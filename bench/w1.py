@@ -1,6 +1,7 @@
 """Benchmark W1 (WORKLOAD.md): events to Parquet, the project's job against its peers, side by side.
 
     python -m bench.w1 [--sizes 100000,1000000] [--runs 5] [--jobs eventpipe,duckdb,...] [--threads 1,default]
+                       [--big-jobs eventpipe,duckdb,...]   # fewer jobs at N >= 1M (the slow Python peers)
 
 Each measurement runs in a fresh process (bench/w1_run.py). The runs are interleaved: round r runs every job
 (and thread setting) once before round r+1 starts, so a change in the machine's load hits all jobs alike.
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", default=",".join(PEERS + CSV_JOBS + LIMITS))
     parser.add_argument("--threads", default="1,default")
+    parser.add_argument("--big-jobs", help="the jobs for sizes of 1,000,000 and more (default: --jobs)")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get(
         "EVENTPIPE_CACHE", Path.home() / ".cache" / "eventpipe")) / "bench" / "w1-results.json")
     args = parser.parse_args()
@@ -99,7 +101,8 @@ def main() -> None:
     print(f"machine: {machine()}\nversions: {versions()}\nstarted {started}, load average {load_average()}\n")
     for n in [int(s) for s in args.sizes.split(",")]:
         path, csv_path = input_file(n, args.seed), csv_file(n, args.seed)
-        plan = [(job, threads) for threads in settings for job in jobs if job not in LIMITS or threads == "1"]
+        chosen = args.big_jobs.split(",") if args.big_jobs and n >= 1_000_000 else jobs
+        plan = [(job, threads) for threads in settings for job in chosen if job not in LIMITS or threads == "1"]
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in plan}
         for _ in range(args.runs):
             for job, threads in plan:
