@@ -11,9 +11,10 @@ from typing import Any
 import eventpipe_core as ec
 import pyarrow.parquet as pq
 import pytest
-from core_strategies import events
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.core_strategies import events
 
 SCHEMA = ec.Schema({
     "event_types": ["page_view", "click", "purchase", "signup", "logout"],
