@@ -535,15 +535,16 @@ fn write_parallel(
         let writers: Vec<Mutex<Option<ArrowColumnWriter>>> = writers.into_iter().map(|w| Mutex::new(Some(w))).collect();
         let chunks: Vec<Mutex<Option<Result<ArrowColumnChunk>>>> = (0..writers.len()).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
-        let work = || loop {
-            let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
-            let mut w = writers[i].lock().expect("no worker panics holding it").take().expect("each column is taken once");
-            let field = target.field(i);
-            let encoded = group
-                .iter()
-                .try_for_each(|b| compute_leaves(field, b.column(i))?.iter().try_for_each(|leaf| w.write(leaf)))
-                .and_then(|()| w.close());
-            *chunks[i].lock().expect("no worker panics holding it") = Some(encoded.map_err(Error::from));
+        let work = || {
+            while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let mut w = writers[i].lock().expect("no worker panics holding it").take().expect("each column is taken once");
+                let field = target.field(i);
+                let encoded = group
+                    .iter()
+                    .try_for_each(|b| compute_leaves(field, b.column(i))?.iter().try_for_each(|leaf| w.write(leaf)))
+                    .and_then(|()| w.close());
+                *chunks[i].lock().expect("no worker panics holding it") = Some(encoded.map_err(Error::from));
+            }
         };
         std::thread::scope(|scope| {
             for _ in 1..threads.min(order.len()) {
