@@ -2,7 +2,7 @@
 //! Python object per event (the consumer's path, with Arrow columns, is [`crate::batch`]).
 //!
 //! Each event that passes validation and is the first of its `event_id` becomes one NDJSON line: its compact JSON
-//! with `"_job_id"` first (the record contract in ARCHITECTURE.md). Its partition key is the configured envelope
+//! with `"_job_id"` first (the record contract in docs/architecture.md). Its partition key is the configured envelope
 //! field or promoted column, else its event_id, hashed when over Kinesis' 256 characters. An event too large for
 //! one Kinesis record becomes a reject. With a shard map, the lines of each shard are packed into records
 //! ([`crate::pack`]); without one, every event is a record of its own.

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-/// The envelope fields of the event contract (ARCHITECTURE.md).
+/// The envelope fields of the event contract (docs/architecture.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EnvelopeField {
     EventId,

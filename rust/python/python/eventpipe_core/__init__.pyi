@@ -68,7 +68,7 @@ class Schema:
     """
     def __init__(self, source: Mapping[str, Any] | str) -> None: ...  # raises SchemaError
     @staticmethod
-    def envelope() -> Schema: ...  # the envelope contract of ARCHITECTURE.md, no extra rules
+    def envelope() -> Schema: ...  # the envelope contract of docs/architecture.md, no extra rules
     @property
     def event_types(self) -> list[str] | None: ...
     @property
