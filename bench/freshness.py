@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="results folder (default: bench/results/freshness-<time>)")
     parser.add_argument("--keep-state", action="store_true", help="keep the stack's folder (table, stream)")
     args = parser.parse_args(argv)
+    # `kill PID` stops the run cleanly (the stack and the helpers are stopped by PID in `finally`); a run started
+    # in the background of a shell ignores SIGINT.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     if args.long:
         args.duration = 1800.0
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -9,8 +9,8 @@ A separate process (the load generator's event loop must not share its GIL). Two
   alone, before expiry can remove the snapshot, so freshness needs no data file (compaction rewrites them).
 - DIR/stats.jsonl: every `--stats-every` s, the table's health: live data files and their bytes, manifests of
   the current snapshot, snapshots kept, the current metadata.json's size and the metadata folder's size, and
-  the wall time of a DuckDB full scan (iceberg_scan of the current metadata file, several columns read whole),
-  plus the machine's load average.
+  the wall time of a single-threaded DuckDB full scan (iceberg_scan of the current metadata file, several
+  columns read whole), plus the machine's load average.
 
 Stops on SIGTERM after finishing the sample under way.
 """
@@ -57,6 +57,7 @@ def scan_seconds(metadata_location: str) -> tuple[float, int]:
     try:
         for package, name in ((duckdb_extension_avro, "avro"), (duckdb_extension_iceberg, "iceberg")):
             connection.execute(f"LOAD '{_extension(package, name)}'")
+        connection.execute("SET threads = 1")  # one core: the stack under test has the other
         location = metadata_location.replace("'", "''")
         started = time.perf_counter()
         row = connection.execute(SCAN_SQL.format(location=location)).fetchone()

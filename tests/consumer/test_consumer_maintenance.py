@@ -99,6 +99,29 @@ def test_a_concurrent_append_retries_the_commit_not_the_rewrite(tables: tuple[Ca
     assert checkpoints.read_map(raw.metadata, STREAM) == {"a": 16}
 
 
+def test_a_concurrent_compaction_makes_the_other_plan_again(tables: tuple[Catalog, Table, Table]) -> None:
+    """Two maintenance runs at once: the one that loses the commit sees a snapshot that removed files (not an
+    append), plans again, finds nothing left to do; every row is there once, in the winner's one file."""
+    catalog, raw, _ = tables
+    for n in range(3):
+        commit(raw, [piece("a", n * 4 + 1, n * 4 + 4)])
+    before_rows = _sorted(raw.scan().to_arrow())
+    other = catalog.load_table("shop.raw_events")
+    results: list[tuple[int, int, int]] = []
+
+    def other_compacts_first() -> None:
+        if not results:
+            results.append(maintenance.compact(other, target_bytes=1 << 26, min_files=2, quiet_seconds=0,
+                                               writer="pyiceberg"))
+
+    assert maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0, writer="pyiceberg",
+                               before_commit=other_compacts_first) == (0, 0, 0)
+    assert results == [(1, 3, 1)]
+    raw.refresh()
+    assert len(_live_files(raw)) == 1
+    assert _sorted(raw.scan().to_arrow()).equals(before_rows)
+
+
 def test_expiry_keeps_the_checkpoint_chain(tables: tuple[Catalog, Table, Table]) -> None:
     _, raw, _ = tables
     for n in range(4):

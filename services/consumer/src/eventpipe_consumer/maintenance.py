@@ -7,7 +7,9 @@ Safe beside live consumers:
   that long ago (committed files never change and the consumer only appends, so this is safe; a pipeline that
   writes one partition all day needs it, or its file count grows with every commit until midnight);
 - compaction writes its files once, then commits them on the newest table: a concurrent append (the consumer
-  commits every few seconds, more often than a rewrite takes) only retries the cheap commit, not the rewrite;
+  commits every few seconds, more often than a rewrite takes) only retries the commit, not the rewrite, and
+  whether the replaced files are still live is read from the new snapshots' operations (appends only), not
+  from the manifests;
 - expiry never removes the snapshots from the current one back to the one holding the newest checkpoint map of
   any stream found in the table (the consumer walks that chain);
 - orphan cleanup only deletes files older than a grace period (a consumer may be writing files it has not
@@ -33,13 +35,14 @@ from pyiceberg.io.pyarrow import ArrowScan, PyArrowFileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.snapshots import ancestors_of
+from pyiceberg.table.snapshots import Operation, ancestors_of
 
 from eventpipe_consumer import checkpoints, iceberg
 from eventpipe_consumer.settings import ConsumerSettings
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 10
+MAX_COMMIT_ATTEMPTS = 50  # a compaction's commit against a consumer committing every second or faster
 
 
 @dataclass
@@ -117,6 +120,17 @@ def compaction_groups(tasks: Sequence[FileScanTask], added_ms: dict[str, int], n
     return groups
 
 
+def only_appends_since(metadata: TableMetadata, known: set[int]) -> bool:
+    """Whether every snapshot not in `known` only added files (the consumer's appends): then every file live in
+    the known state is still live. Read from the metadata alone, so a commit retry costs no manifest read."""
+    for snapshot in metadata.snapshots:
+        if snapshot.snapshot_id in known:
+            continue
+        if snapshot.summary is None or snapshot.summary.operation != Operation.APPEND:
+            return False
+    return True
+
+
 def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: float,
             writer: iceberg.Writer, min_age_seconds: float | None = None,
             before_commit: Callable[[], None] | None = None) -> tuple[int, int, int]:
@@ -145,11 +159,12 @@ def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: f
                 raise RuntimeError(f"compaction read {rows.num_rows} rows from files holding {expected}")
             added.extend(iceberg.write_data_files(table, rows, writer))
             removed.extend(task.file for task in group)
-        for attempt in range(MAX_ATTEMPTS):
+        planned_on = {snapshot.snapshot_id for snapshot in table.metadata.snapshots}
+        for attempt in range(MAX_COMMIT_ATTEMPTS):
             if attempt:
                 table.refresh()
-                if not {f.file_path for f in removed} <= added_ms_by_path(table).keys():
-                    break  # another compaction rewrote some of them: plan again
+                if not only_appends_since(table.metadata, planned_on):
+                    break  # another writer may have removed some of them: plan again
             if before_commit is not None:
                 before_commit()
             try:
@@ -160,7 +175,7 @@ def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: f
                     for data_file in added:
                         overwrite.append_data_file(data_file)
             except CommitFailedException:
-                time.sleep(min(0.05 * 2 ** attempt, 1.0))
+                time.sleep(0.02 * (1 + attempt % 5))  # short: the next writer's commit is never far away
                 continue
             return len(groups), len(removed), len(added)
     raise CommitFailedException(f"{table.name()}: compaction gave up after {MAX_ATTEMPTS} concurrent commits")
