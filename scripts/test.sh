@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
 # Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e
 #                                              monitoring dashboard images cluster)
-# Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/servers.py).
+# Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/helpers/servers.py).
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 toolchain="$(rustc --version | awk '{print $2}')"
