@@ -44,10 +44,9 @@ from eventpipe_cli.generator import GeneratorConfig, generate
 from eventpipe_cli.state import StatePaths, read_dev_key, read_json
 
 from bench.w3 import BATCH, committed_rows, offer_load, peak_rss_mb, percentile
+from tests.helpers.servers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from servers import free_port  # noqa: E402
 
 POOL_EVENTS = 300_000
 EVENT_ID = re.compile(rb'"event_id":"[0-9a-f]{8}')

@@ -11,7 +11,8 @@ from pathlib import Path
 from eventpipe_common.jobstore import JobState, JobStore
 from eventpipe_consumer.metrics import ConsumerMetrics
 from prometheus_client.parser import text_string_to_metric_families
-from servers import free_port
+
+from tests.helpers.servers import free_port
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -1,5 +1,5 @@
 """The Pipeline page's jobs by state under Streamlit's AppTest, from a real Prometheus scraping the consumer's real
-job-state gauge (tests/dashboard/job_states_exporter.py: a real SQLite job store, in the services virtualenv)."""
+job-state gauge (tests/helpers/job_states_exporter.py: a real SQLite job store, in the services virtualenv)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from eventpipe_dashboard import prometheus as prom
-from servers import REPO_ROOT, ServerProcess, free_port, start_process
 from streamlit.testing.v1 import AppTest
+
+from tests.helpers.servers import REPO_ROOT, ServerProcess, free_port, start_process
 
 PAGES = REPO_ROOT / "dashboard" / "views"
 SERVICES_PYTHON = REPO_ROOT / ".venvs" / "services" / "bin" / "python"
@@ -44,8 +45,9 @@ def prometheus_with_jobs() -> Iterator[str]:
     servers: list[ServerProcess] = []
     try:
         servers.append(start_process("job-states", [
-            str(SERVICES_PYTHON), str(Path(__file__).with_name("job_states_exporter.py")),
-            "--port", str(exporter_port), "--db", str(workdir / "jobs.db"), *counts], exporter_port, timeout=60))
+            str(SERVICES_PYTHON), "-m", "tests.helpers.job_states_exporter",
+            "--port", str(exporter_port), "--db", str(workdir / "jobs.db"), *counts], exporter_port, timeout=60,
+            cwd=REPO_ROOT))
         config = workdir / "prometheus.yml"
         config.write_text(json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": [
             {"job_name": "consumer", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}]}))

@@ -1,17 +1,14 @@
 """The Pipeline page's EventPipelines (EVENTPIPE_DASHBOARD_KUBERNETES=1) under Streamlit's AppTest, against a real
-kube-apiserver and etcd on free ports (tests/operator/kubecluster.py, as the operator suite runs them) with the
+kube-apiserver and etcd on free ports (tests/helpers/kubecluster.py, as the operator suite runs them) with the
 project's CRD applied: an EventPipeline whose status subresource was patched shows that status, one without a
 status shows Pending, and a missing configuration is said instead of a traceback."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -19,8 +16,10 @@ import pytest
 import yaml
 from kubernetes import client, config
 from kubernetes.config import kube_config
-from servers import REPO_ROOT, free_port
 from streamlit.testing.v1 import AppTest
+
+from tests.helpers.kubecluster import start_cluster
+from tests.helpers.servers import REPO_ROOT, free_port
 
 PAGES = REPO_ROOT / "dashboard" / "views"
 CRD = REPO_ROOT / "crds" / "eventpipelines.eventpipe.io.yaml"
@@ -40,16 +39,6 @@ STATUS = {
 }
 
 
-def kubecluster_module() -> ModuleType:
-    """tests/operator/kubecluster.py, loaded by path: the dashboard suite has no package to import it from."""
-    spec = importlib.util.spec_from_file_location("kubecluster", REPO_ROOT / "tests" / "operator" / "kubecluster.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def pipeline(name: str, namespace: str) -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     doc["metadata"] = {"name": name, "namespace": namespace}
@@ -60,9 +49,8 @@ def pipeline(name: str, namespace: str) -> dict[str, Any]:
 def kube() -> Iterator[Path]:
     """A real API server with two EventPipelines: shop/shop with a status, clicks/web without; yields its
     kubeconfig."""
-    kubecluster = kubecluster_module()
     workdir = Path(tempfile.mkdtemp(prefix="eventpipe-dash-k8s-"))
-    cluster = kubecluster.start_cluster(workdir)
+    cluster = start_cluster(workdir)
     try:
         cluster.kubectl("apply", "--server-side", "-f", str(CRD))
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/eventpipelines.eventpipe.io")

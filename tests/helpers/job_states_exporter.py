@@ -2,7 +2,7 @@
 with jobs in the states given, the consumer's real metrics server (ConsumerMetrics.serve + watch_jobs) on
 127.0.0.1. Run with the services virtualenv (the dashboard's has no consumer):
 
-    .venvs/services/bin/python tests/dashboard/job_states_exporter.py --port P --db jobs.db \
+    .venvs/services/bin/python -m tests.helpers.job_states_exporter --port P --db jobs.db \
         --accepted 1 --published 2 --committed 3 --failed 1
 
 Serves until SIGTERM.
