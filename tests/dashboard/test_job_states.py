@@ -33,6 +33,14 @@ def prometheus_query(url: str, promql: str, at: float) -> list[dict[str, Any]]:
     return result
 
 
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:  # refused, or 503 (HTTPError is an OSError) while the storage loads
+        return False
+
+
 @pytest.fixture(scope="module")
 def prometheus_with_jobs() -> Iterator[str]:
     """Prometheus (Debian's binary, scraping every second) with the job-state gauge stored since at least the
@@ -56,6 +64,9 @@ def prometheus_with_jobs() -> Iterator[str]:
             f"--web.listen-address=127.0.0.1:{prometheus_port}"], prometheus_port, timeout=60))
         url = f"http://127.0.0.1:{prometheus_port}"
         deadline = time.monotonic() + 120
+        while not ready(url):  # the port opens before the storage is ready (queries answer 503 until then)
+            assert time.monotonic() < deadline, f"Prometheus never got ready:\n{servers[1].log_tail()}"
+            time.sleep(0.5)
         while not prometheus_query(url, prom.JOBS_BY_STATE, prom.settled_time()):
             assert time.monotonic() < deadline, f"no job states in Prometheus:\n{servers[0].log_tail()}"
             time.sleep(1)
