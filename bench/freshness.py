@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     eventpipe = str(bindir / "eventpipe")
     python = str(Path(sys.executable))
     started_wall = time.time()
+    code = git_head()  # at the start: the code the run's processes import
     helpers: list[subprocess.Popen[bytes]] = []
     with open(out / "up.log", "wb") as log:
         up = subprocess.Popen([eventpipe, "up", "--state-dir", str(state), "--ingest-port", str(ports["ingest"]),
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "command": "python -m bench.freshness " + " ".join(argv if argv is not None else sys.argv[1:]),
         "started_utc": datetime.fromtimestamp(started_wall, UTC).isoformat(timespec="seconds"),
-        "git": git_head(), "versions": versions(),
+        "git": code, "versions": versions(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "duration_s": round(load.finished - load.started, 1), "accepted_events": load.events_accepted,
