@@ -1,5 +1,5 @@
 # eventpipe: the two commands of the README, plus the pieces they are made of.
-.PHONY: run test bench lint core venvs clean images cluster-up cluster-down kind-up kind-down
+.PHONY: run test bench bench-long lint core venvs clean images cluster-up cluster-down kind-up kind-down
 
 run:   ## run the pipeline on embedded defaults (no cloud, no Docker)
 	scripts/run.sh
@@ -9,6 +9,9 @@ test:  ## the whole test suite, as CI runs it
 
 bench: ## benchmarks (results go to docs/benchmarks.md)
 	scripts/bench.sh
+
+bench-long: ## freshness that lasts: 30 minutes at 10k events/s with table maintenance beside the writers
+	scripts/bench.sh freshness-long
 
 lint:
 	scripts/test.sh python-lint

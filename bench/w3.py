@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-async def offer_load(base: str, key: str, bodies: list[bytes], rate: float, duration: float,
+async def offer_load(base: str, key: str, bodies: Iterable[bytes], rate: float, duration: float,
                      concurrency: int) -> Load:
     load = Load()
     bucket = TokenBucket(rate, burst=float(BATCH * concurrency))

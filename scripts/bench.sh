@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# Run the benchmarks (results: docs/benchmarks.md). Usage: scripts/bench.sh [w1|w2|consumer|consumer_state|w3 ...]
+# Run the benchmarks (results: docs/benchmarks.md).
+# Usage: scripts/bench.sh [w1|w2|consumer|consumer_state|w3|freshness|freshness-long ...]
+# freshness: 10 minutes of W3's load with table maintenance beside the writers; freshness-long: the 30-minute run
+# of record (`make bench-long`). Each draws its curves (bench/charts_freshness.py) into docs/img/.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(w1 w2 consumer consumer_state w3)
+[ ${#benches[@]} -gt 0 ] || benches=(w1 w2 consumer consumer_state w3 freshness)
+
+freshness() {   # freshness | freshness-long
+  local name="$1" out="$EVENTPIPE_CACHE/bench/$1" args=()
+  [ "$name" = freshness-long ] && args=(--long)
+  rm -rf "$out"
+  "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" bench &&
+    "$VENVS_DIR/services/bin/python" -m bench.freshness "${args[@]}" --out "$out" &&
+    "$VENVS_DIR/bench/bin/python" -m bench.charts_freshness --run "$out" \
+      --record "docs/data/$name.json" --out "docs/img/$name.svg"
+}
+
 for b in "${benches[@]}"; do
   log "benchmark $b"
+  case "$b" in freshness|freshness-long) freshness "$b" || exit 1; continue ;; esac
   venv=services
   [ "$b" = w1 ] && venv=bench   # W1's peers (polars, msgspec, simdjson) live in envs/bench.txt
   "$REPO_ROOT/scripts/venv.sh" "$venv"

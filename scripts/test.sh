@@ -89,10 +89,13 @@ stage_monitoring() {
   "$REPO_ROOT/scripts/tools.sh" prometheus >/dev/null && "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null &&
     pytest_in dashboard tests/monitoring
 }
-# The Streamlit dashboard: Properties 32-35, AppTest, then one local stack (`eventpipe up` with Prometheus) that
-# the Grafana panels' PromQL and a real Chromium (selenium) run against; then types of the package and pages.
+# The Streamlit dashboard: Properties 32-35, AppTest (jobs by state from a real Prometheus scraping the consumer's
+# gauge; EventPipelines' status from a real kube-apiserver + etcd, binaries from k8s-tools.sh, cached by version),
+# then one local stack (`eventpipe up` with Prometheus) that the Grafana panels' PromQL and a real Chromium
+# (selenium) run against; then types of the package and pages.
 stage_dashboard() {
   "$REPO_ROOT/scripts/tools.sh" prometheus >/dev/null && "$REPO_ROOT/scripts/tools.sh" chromium >/dev/null &&
+    "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null &&
     "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" analytics &&
     pytest_in dashboard tests/dashboard &&
     MYPYPATH=dashboard/src "$VENVS_DIR/dashboard/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" \

@@ -1,4 +1,5 @@
-"""Pipeline: throughput, latency, lag per shard and commits from Prometheus; EventPipelines on Kubernetes."""
+"""Pipeline: throughput, latency, lag per shard, commits and job states from Prometheus; EventPipelines on
+Kubernetes."""
 
 from __future__ import annotations
 
@@ -62,6 +63,16 @@ else:
     totals = {name: client.scalar(query, at) for name, query in prom.TOTALS.items()}
     st.subheader("Totals since the services started")
     st.table(pd.DataFrame({"count": [prom.format_rate(v) for v in totals.values()]}, index=list(totals)))
+
+    st.subheader("Jobs by state")
+    states = prom.job_states(client.query(prom.JOBS_BY_STATE, at))
+    if states is None:
+        st.info("Jobs by state: no data yet (each consumer exports eventpipe_consumer_jobs, read from the job store).")
+    else:
+        for col, (state, count) in zip(st.columns(len(states)), states.items(), strict=True):
+            col.metric(f"Jobs {state}", f"{count:,}", help=prom.JOBS_BY_STATE)
+        st.caption(prom.format_job_states(states))
+        line_chart(client.range(prom.JOBS_BY_STATE, start, end, 15), "Jobs per state", "jobs")
 
     st.subheader("Scrape targets")
     targets = client.query(prom.UP, at)

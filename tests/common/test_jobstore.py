@@ -514,3 +514,20 @@ def test_job_writer_on_postgresql_writes_on_the_event_loop(postgres_dsn: str) ->
         assert counted not in store.unknown_commits()
     finally:
         store.close()
+
+
+def test_count_by_state_counts_every_state(store: JobStore) -> None:
+    """The grouped count the consumer's jobs gauge exports: every state present, each job in exactly one.
+    (The PostgreSQL database is shared by the module's tests: the test compares counts before and after.)"""
+    before = store.count_by_state()
+    assert set(before) == set(JobState)
+    ids = [new_id() for _ in range(7)]
+    for job_id in ids:
+        store.create_job(job_id, 2, 2, 0)
+    store.mark_published(ids[0])
+    store.mark_published(ids[1])
+    store.record_committed({ids[2]: 2, ids[3]: 2, ids[4]: 2})
+    store.mark_failed(ids[5], "publish deadline exceeded")
+    after = store.count_by_state()
+    delta = {state: after[state] - before[state] for state in JobState}
+    assert delta == {JobState.ACCEPTED: 1, JobState.PUBLISHED: 2, JobState.COMMITTED: 3, JobState.FAILED: 1}

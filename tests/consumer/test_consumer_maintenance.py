@@ -52,6 +52,77 @@ def test_recently_written_partitions_are_left_alone(tables: tuple[Catalog, Table
                                writer="pyiceberg") == (0, 0, 0)
 
 
+def test_min_age_compacts_a_partition_still_written(tables: tuple[Catalog, Table, Table]) -> None:
+    """A partition written all day is never quiet; with a minimum age its committed files are compacted anyway
+    (rows and checkpoint unchanged), and files younger than the minimum age are left alone."""
+    _, raw, _ = tables
+    for n in range(4):
+        commit(raw, [piece("a", n * 5 + 1, n * 5 + 5)])
+    before_rows = _sorted(raw.scan().to_arrow())
+    before_map = checkpoints.read_map(raw.metadata, STREAM)
+    assert maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=3600, min_age_seconds=3600,
+                               writer="pyiceberg") == (0, 0, 0)
+    assert maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=3600, min_age_seconds=0,
+                               writer="pyiceberg") == (1, 4, 1)
+    raw.refresh()
+    assert len(_live_files(raw)) == 1
+    assert _sorted(raw.scan().to_arrow()).equals(before_rows)
+    assert checkpoints.read_map(raw.metadata, STREAM) == before_map
+
+
+def test_a_concurrent_append_retries_the_commit_not_the_rewrite(tables: tuple[Catalog, Table, Table]) -> None:
+    """The consumer commits between compaction's rewrite and its commit: compaction commits the files it wrote
+    (no second rewrite, no orphan of its own), the consumer's new file stays live, every row is there once."""
+    catalog, raw, _ = tables
+    for n in range(3):
+        commit(raw, [piece("a", n * 4 + 1, n * 4 + 4)])
+    consumer_table = catalog.load_table("shop.raw_events")
+    data_dir = Path(raw.location().removeprefix("file://")) / "data"
+    files_before = set(data_dir.rglob("*.parquet"))
+    attempts: list[int] = []
+
+    def consumer_commits_first() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            commit(consumer_table, [piece("a", 13, 16)])
+
+    result = maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0,
+                                 writer="pyiceberg", before_commit=consumer_commits_first)
+    assert result == (1, 3, 1)
+    assert len(attempts) == 2, "the first commit attempt lost to the consumer's, the second won"
+    raw.refresh()
+    new_files = set(data_dir.rglob("*.parquet")) - files_before
+    assert len(new_files) == 2, "one file of the consumer, one of compaction: the rewrite ran once"
+    live = {Path(p.removeprefix("file://")) for p in _live_files(raw)}
+    assert live == new_files
+    rows = raw.scan().to_arrow()
+    assert sorted(int(s) for s in rows["sequence_number"].to_pylist()) == list(range(1, 17))
+    assert checkpoints.read_map(raw.metadata, STREAM) == {"a": 16}
+
+
+def test_a_concurrent_compaction_makes_the_other_plan_again(tables: tuple[Catalog, Table, Table]) -> None:
+    """Two maintenance runs at once: the one that loses the commit sees a snapshot that removed files (not an
+    append), plans again, finds nothing left to do; every row is there once, in the winner's one file."""
+    catalog, raw, _ = tables
+    for n in range(3):
+        commit(raw, [piece("a", n * 4 + 1, n * 4 + 4)])
+    before_rows = _sorted(raw.scan().to_arrow())
+    other = catalog.load_table("shop.raw_events")
+    results: list[tuple[int, int, int]] = []
+
+    def other_compacts_first() -> None:
+        if not results:
+            results.append(maintenance.compact(other, target_bytes=1 << 26, min_files=2, quiet_seconds=0,
+                                               writer="pyiceberg"))
+
+    assert maintenance.compact(raw, target_bytes=1 << 26, min_files=2, quiet_seconds=0, writer="pyiceberg",
+                               before_commit=other_compacts_first) == (0, 0, 0)
+    assert results == [(1, 3, 1)]
+    raw.refresh()
+    assert len(_live_files(raw)) == 1
+    assert _sorted(raw.scan().to_arrow()).equals(before_rows)
+
+
 def test_expiry_keeps_the_checkpoint_chain(tables: tuple[Catalog, Table, Table]) -> None:
     _, raw, _ = tables
     for n in range(4):

@@ -164,7 +164,8 @@ def test_explore_time_zone_moves_the_hour_axis_and_filters_change_charts(
     browser.save_screenshot(str(shots / "explore-purchases.png"))
 
 
-def test_pipeline_throughput_equals_prometheus(live_stack: LiveStack, browser: WebDriver, shots: Path) -> None:
+def test_pipeline_throughput_and_job_states_equal_prometheus(live_stack: LiveStack, browser: WebDriver,
+                                                             shots: Path) -> None:
     # Traffic goes on while the page loads (a slow machine may take longer than the rate's one-minute window).
     with live_stack.traffic(count=30_000, rate=150):
         # The page evaluates its queries SETTLE_SECONDS in the past: wait until that moment already had traffic.
@@ -177,6 +178,10 @@ def test_pipeline_throughput_equals_prometheus(live_stack: LiveStack, browser: W
         at = float(re.search(r"Prometheus evaluation time (\d+)", stamp).group(1))  # type: ignore[union-attr]
         metric = widget(browser, "stMetric", "Events in / s")
         shown = metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
+        jobs_shown = settled_caption(browser, "Jobs: ")
+    jobs = prom.job_states(live_stack.query(prom.JOBS_BY_STATE, at))
+    assert jobs is not None and jobs["committed"] > 0, jobs
+    assert jobs_shown == prom.format_job_states(jobs)
     answer = live_stack.query(prom.THROUGHPUT_IN, at)
     assert answer, "Prometheus has no throughput series"
     value = float(answer[0]["value"][1])

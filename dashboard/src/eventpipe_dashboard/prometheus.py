@@ -33,6 +33,9 @@ TOTALS = {
     "rejected records committed": "sum(eventpipe_consumer_records_rejected_total)",
     "failed batches": "sum(eventpipe_consumer_failed_batches_total)",
 }
+# Ingest jobs per state, read from the job store by each consumer (every consumer exports the same numbers).
+JOBS_BY_STATE = "max by (state) (eventpipe_consumer_jobs)"
+JOB_STATES = ("accepted", "published", "committed", "failed")
 UP = "up"
 ALERTS = 'ALERTS{alertstate="firing"}'
 
@@ -88,7 +91,11 @@ class Prometheus:
             for stamp, value in series["values"]:
                 rows.append({"time": pd.Timestamp(float(stamp), unit="s", tz="UTC"), "series": name,
                              "value": float(value)})
-        return pd.DataFrame(rows, columns=["time", "series", "value"])
+        frame = pd.DataFrame(rows, columns=["time", "series", "value"])
+        # Typed even when empty: concatenated with a frame that has rows, an untyped empty column would make the
+        # time column plain objects (the Pipeline page failed so when the consumer was scraped and ingest not).
+        frame["time"] = pd.to_datetime(frame["time"], utc=True)
+        return frame
 
 
 def series_name(labels: dict[str, str]) -> str:
@@ -101,6 +108,20 @@ def format_rate(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "no data"
     return f"{value:,.2f}"
+
+
+def job_states(result: list[dict[str, Any]]) -> dict[str, int] | None:
+    """Jobs per state from JOBS_BY_STATE's answer, in the lifecycle's order (a state no job is in: 0); None when
+    no consumer exports the gauge."""
+    if not result:
+        return None
+    found = {series["metric"].get("state", ""): int(float(series["value"][1])) for series in result}
+    return {state: found.get(state, 0) for state in JOB_STATES}
+
+
+def format_job_states(states: dict[str, int]) -> str:
+    """The caption the Pipeline page shows (and the browser test compares with Prometheus's answer)."""
+    return "Jobs: " + ", ".join(f"{state} {n:,}" for state, n in states.items())
 
 
 def parse_rate(text: str) -> float | None:

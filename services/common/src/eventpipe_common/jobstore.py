@@ -520,6 +520,17 @@ class JobStore:
                    duplicates=row["duplicates"], committed=row["committed"], reason=row["reason"],
                    created_at=_aware(row["created_at"]), updated_at=_aware(row["updated_at"]))
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state (every state present, 0 when none): one grouped count of the whole
+        table, for the consumer's eventpipe_consumer_jobs gauge. No index on state (ingest writes a row per
+        request and pays for every index), so it reads every row: callers cache it (metrics.JobStatesCollector)."""
+        counts = {state.value: 0 for state in JobState}
+        with self.engine.connect() as conn:
+            for state, n in conn.execute(sa.select(jobs_table.c.state, sa.func.count())
+                                         .group_by(jobs_table.c.state)):
+                counts[JobState(state).value] = int(n)
+        return counts
+
     def ping(self) -> None:
         """Raise when the database does not answer (readiness)."""
         with self.engine.connect() as conn:

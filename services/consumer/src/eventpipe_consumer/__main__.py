@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     maint.add_argument("--skip", action="append", default=[], choices=["compact", "expire", "orphans"])
     maint.add_argument("--quiet-seconds", type=float, default=3600.0,
                        help="compact only partitions no commit touched for this long")
+    maint.add_argument("--min-age-seconds", type=float, default=None,
+                       help="also compact the files of partitions still written, once committed this long ago")
     args = parser.parse_args(argv)
     settings = ConsumerSettings()  # type: ignore[call-arg]  # fields come from EVENTPIPE_* variables
     if args.command == "run":
@@ -33,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging("consumer", settings.log_level)
     reports = run_maintenance(settings, tables=args.table or ["raw_events", "raw_events_rejected"],
-                              skip=set(args.skip), quiet_seconds=args.quiet_seconds)
+                              skip=set(args.skip), quiet_seconds=args.quiet_seconds,
+                              min_age_seconds=args.min_age_seconds)
     json.dump([report.to_dict() for report in reports], sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

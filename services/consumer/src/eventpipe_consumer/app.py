@@ -56,6 +56,7 @@ async def run_consumer(settings: ConsumerSettings) -> None:
     leases = await asyncio.to_thread(_when_ready, lambda: lease_store(settings), "lease store")
     jobs = await asyncio.to_thread(_when_ready, lambda: JobStore.from_dsn(settings.resolved_job_store_dsn()),
                                    "job store")
+    metrics.watch_jobs(jobs.count_by_state)
     session = get_session()
     async with session.create_client("kinesis", region_name=settings.aws_region,
                                      endpoint_url=settings.kinesis_endpoint_url) as kinesis:

@@ -3,6 +3,13 @@
 Safe beside live consumers:
 - compaction rewrites only partitions that no commit touched for `quiet_seconds`, in one overwrite snapshot
   (same rows, fewer files); its snapshots carry no checkpoint map, the consumer reads the newest one that does;
+  with `min_age_seconds` it also rewrites the files of partitions still being written, once they were committed
+  that long ago (committed files never change and the consumer only appends, so this is safe; a pipeline that
+  writes one partition all day needs it, or its file count grows with every commit until midnight);
+- compaction writes its files once, then commits them on the newest table: a concurrent append (the consumer
+  commits every few seconds, more often than a rewrite takes) only retries the commit, not the rewrite, and
+  whether the replaced files are still live is read from the new snapshots' operations (appends only), not
+  from the manifests;
 - expiry never removes the snapshots from the current one back to the one holding the newest checkpoint map of
   any stream found in the table (the consumer walks that chain);
 - orphan cleanup only deletes files older than a grace period (a consumer may be writing files it has not
@@ -28,13 +35,14 @@ from pyiceberg.io.pyarrow import ArrowScan, PyArrowFileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.snapshots import ancestors_of
+from pyiceberg.table.snapshots import Operation, ancestors_of
 
 from eventpipe_consumer import checkpoints, iceberg
 from eventpipe_consumer.settings import ConsumerSettings
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 10
+MAX_COMMIT_ATTEMPTS = 50  # a compaction's commit against a consumer committing every second or faster
 
 
 @dataclass
@@ -75,19 +83,27 @@ def added_ms_by_path(table: Table) -> dict[str, int]:
 
 
 def compaction_groups(tasks: Sequence[FileScanTask], added_ms: dict[str, int], now_ms: int,
-                      quiet_ms: int, target_bytes: int, min_files: int) -> list[list[FileScanTask]]:
-    """Groups of small files of quiet partitions, each group rewritten into files near the target size."""
+                      quiet_ms: int, target_bytes: int, min_files: int,
+                      min_age_ms: int | None = None) -> list[list[FileScanTask]]:
+    """Groups of small files of quiet partitions, each group rewritten into files near the target size.
+
+    With `min_age_ms`, a partition that is not quiet still gives its small files committed at least that long
+    ago (a file whose commit time is unknown counts as new)."""
     last_write_ms: dict[Any, int] = {}
     for task in tasks:
         key = task.file.partition
         last_write_ms[key] = max(last_write_ms.get(key, 0), added_ms.get(task.file.file_path, now_ms))
     by_partition: dict[Any, list[FileScanTask]] = {}
     for task in tasks:
-        if task.file.file_size_in_bytes < target_bytes * 0.75 and not task.delete_files:
+        if task.file.file_size_in_bytes >= target_bytes * 0.75 or task.delete_files:
+            continue
+        quiet = now_ms - last_write_ms.get(task.file.partition, now_ms) >= quiet_ms
+        old = min_age_ms is not None and now_ms - added_ms.get(task.file.file_path, now_ms) >= min_age_ms
+        if quiet or old:
             by_partition.setdefault(task.file.partition, []).append(task)
     groups = []
-    for partition, small in by_partition.items():
-        if len(small) < min_files or now_ms - last_write_ms.get(partition, now_ms) < quiet_ms:
+    for small in by_partition.values():
+        if len(small) < min_files:
             continue
         small.sort(key=lambda t: t.file.file_path)
         group: list[FileScanTask] = []
@@ -104,14 +120,34 @@ def compaction_groups(tasks: Sequence[FileScanTask], added_ms: dict[str, int], n
     return groups
 
 
-def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: float,
-            writer: iceberg.Writer) -> tuple[int, int, int]:
-    """Rewrite small files of quiet partitions; returns (partitions, files removed, files added)."""
+def only_appends_since(metadata: TableMetadata, known: set[int]) -> bool:
+    """Whether every snapshot not in `known` only added files (the consumer's appends): then every file live in
+    the known state is still live. Read from the metadata alone, so a commit retry costs no manifest read."""
+    for snapshot in metadata.snapshots:
+        if snapshot.snapshot_id in known:
+            continue
+        if snapshot.summary is None or snapshot.summary.operation != Operation.APPEND:
+            return False
+    return True
 
-    def once() -> tuple[int, int, int]:
+
+def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: float,
+            writer: iceberg.Writer, min_age_seconds: float | None = None,
+            before_commit: Callable[[], None] | None = None) -> tuple[int, int, int]:
+    """Rewrite small files of quiet (or, with `min_age_seconds`, old enough) files; returns (partitions, files
+    removed, files added).
+
+    The new files are written once; a commit refused because another writer committed first is retried on the
+    refreshed table with the same files while every file they replace is still live (the consumer only appends).
+    Only when another compaction replaced one of them is the rewrite planned again (our files become orphans).
+    `before_commit` runs between writing the files and each commit attempt (where a concurrent writer races).
+    """
+    for _plan in range(MAX_ATTEMPTS):
+        table.refresh()
         tasks = list(table.scan().plan_files())
-        groups = compaction_groups(tasks, added_ms_by_path(table), int(time.time() * 1000),
-                                   int(quiet_seconds * 1000), target_bytes, min_files)
+        groups = compaction_groups(
+            tasks, added_ms_by_path(table), int(time.time() * 1000), int(quiet_seconds * 1000), target_bytes,
+            min_files, None if min_age_seconds is None else int(min_age_seconds * 1000))
         if not groups:
             return 0, 0, 0
         removed: list[DataFile] = []
@@ -123,15 +159,26 @@ def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: f
                 raise RuntimeError(f"compaction read {rows.num_rows} rows from files holding {expected}")
             added.extend(iceberg.write_data_files(table, rows, writer))
             removed.extend(task.file for task in group)
-        with table.transaction() as txn, txn.update_snapshot(
-                snapshot_properties={"eventpipe.maintenance": "compaction"}).overwrite() as overwrite:
-            for data_file in removed:
-                overwrite.delete_data_file(data_file)
-            for data_file in added:
-                overwrite.append_data_file(data_file)
-        return len(groups), len(removed), len(added)
-
-    return _retry_on_conflict(table, once)
+        planned_on = {snapshot.snapshot_id for snapshot in table.metadata.snapshots}
+        for attempt in range(MAX_COMMIT_ATTEMPTS):
+            if attempt:
+                table.refresh()
+                if not only_appends_since(table.metadata, planned_on):
+                    break  # another writer may have removed some of them: plan again
+            if before_commit is not None:
+                before_commit()
+            try:
+                with table.transaction() as txn, txn.update_snapshot(
+                        snapshot_properties={"eventpipe.maintenance": "compaction"}).overwrite() as overwrite:
+                    for data_file in removed:
+                        overwrite.delete_data_file(data_file)
+                    for data_file in added:
+                        overwrite.append_data_file(data_file)
+            except CommitFailedException:
+                time.sleep(0.02 * (1 + attempt % 5))  # short: the next writer's commit is never far away
+                continue
+            return len(groups), len(removed), len(added)
+    raise CommitFailedException(f"{table.name()}: compaction gave up after {MAX_ATTEMPTS} concurrent commits")
 
 
 # ---------------------------------------------------------------------------------------------- expiry
@@ -224,7 +271,7 @@ def delete_orphans(table: Table, grace_seconds: float) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- command
 def run_maintenance(settings: ConsumerSettings, tables: Sequence[str], skip: set[str],
-                    quiet_seconds: float = 3600.0) -> list[MaintenanceReport]:
+                    quiet_seconds: float = 3600.0, min_age_seconds: float | None = None) -> list[MaintenanceReport]:
     log = get_logger()
     catalog = iceberg.open_catalog(settings.catalog_name, settings.resolved_catalog_properties())
     reports = []
@@ -235,7 +282,7 @@ def run_maintenance(settings: ConsumerSettings, tables: Sequence[str], skip: set
             report.compacted_partitions, report.files_removed, report.files_added = compact(
                 table, target_bytes=settings.maintenance_target_file_bytes,
                 min_files=settings.maintenance_min_files_to_compact, quiet_seconds=quiet_seconds,
-                writer="pyiceberg")  # rows come from pyiceberg's reader
+                min_age_seconds=min_age_seconds, writer="pyiceberg")  # rows come from pyiceberg's reader
         if "expire" not in skip:
             report.snapshots_expired = expire(table, settings.maintenance_snapshot_retention_seconds)
         if "orphans" not in skip:

@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+JOB_STATES_REFRESH_SECONDS = 15.0
 
 
 class ConsumerMetrics:
@@ -67,10 +72,18 @@ class ConsumerMetrics:
             "eventpipe_consumer_quarantined_total",
             "Events the consumer could not process or write, sent to raw_events_rejected (source consumer).",
             ["stage"], registry=r)
+        self.job_store_errors = Counter("eventpipe_consumer_job_store_errors_total",
+                                        "Job store operations of this process that failed.", ["operation"],
+                                        registry=r)
         self.ready: Callable[[], tuple[bool, dict[str, str]]] = lambda: (True, {})
         # Set by the event loop (app.heartbeat) every second; /healthz fails when it is older than this.
         self.loop_beat = time.monotonic()
         self.stale_after_seconds = 60.0
+
+    def watch_jobs(self, count_by_state: Callable[[], Mapping[str, int]],
+                   refresh_seconds: float = JOB_STATES_REFRESH_SECONDS) -> None:
+        """Export eventpipe_consumer_jobs{state}: the job store's jobs per state (JobStore.count_by_state)."""
+        self.registry.register(JobStatesCollector(count_by_state, refresh_seconds, self.job_store_errors))
 
     def alive(self) -> tuple[bool, dict[str, str]]:
         """Liveness: the event loop beat within stale_after_seconds."""
@@ -96,6 +109,51 @@ class ConsumerMetrics:
         server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
         threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
         return server
+
+
+class JobStatesCollector(Collector):
+    """eventpipe_consumer_jobs{state}, read from the job store when Prometheus scrapes (in the metrics server's
+    thread, never on the event loop), at most once per `refresh_seconds`: the count reads the whole jobs table.
+
+    The job store is shared, so every consumer exports the same numbers: aggregate with max, not sum. A failed
+    read exports nothing (a stale number would look current) and counts in
+    eventpipe_consumer_job_store_errors_total{operation="count_by_state"}.
+    """
+
+    def __init__(self, count_by_state: Callable[[], Mapping[str, int]], refresh_seconds: float,
+                 errors: Counter) -> None:
+        self._count = count_by_state
+        self._refresh = refresh_seconds
+        self._errors = errors
+        self._lock = threading.Lock()
+        self._cached: tuple[float, Mapping[str, int]] | None = None
+
+    def _counts(self) -> Mapping[str, int] | None:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] >= self._refresh:
+                try:
+                    self._cached = (now, self._count())
+                except SQLAlchemyError:  # the database refused or is gone: counted, and no sample exported
+                    self._errors.labels("count_by_state").inc()
+                    self._cached = None
+                    return None
+            return self._cached[1]
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily("eventpipe_consumer_jobs", JOBS_HELP, labels=["state"])]
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("eventpipe_consumer_jobs", JOBS_HELP, labels=["state"])
+        counts = self._counts()
+        if counts is not None:
+            for state, n in sorted(counts.items()):
+                family.add_metric([str(state)], float(n))
+        yield family
+
+
+JOBS_HELP = ("Ingest jobs in the job store per state (accepted, published, committed, failed); the same in every "
+             "consumer, read at most every 15 s.")
 
 
 class _QuietHandler(WSGIRequestHandler):
