@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
-# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e
+# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz jobs ingest consumer cli dbt gx operator airflow e2e
 #                                              monitoring dashboard images cluster)
 # Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/helpers/servers.py).
 source "$(dirname "$0")/common.sh"
@@ -45,14 +45,16 @@ stage_python_lint() {
   "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" operator &&
   "$REPO_ROOT/scripts/venv.sh" analytics &&
   "$VENVS_DIR/services/bin/ruff" check . &&
-  mypy_packages services "services/common/src:services/ingest/src:services/consumer/src:services/cli/src" \
-    eventpipe_common eventpipe_ingest eventpipe_consumer eventpipe_cli &&
+  mypy_packages services \
+    "services/common/src:services/jobs/src:services/ingest/src:services/consumer/src:services/cli/src" \
+    eventpipe_common eventpipe_jobs eventpipe_ingest eventpipe_consumer eventpipe_cli &&
   mypy_packages operator "operator/src:services/common/src" eventpipe_operator &&
   mypy_packages analytics "gx/src:dbt/python:services/common/src" eventpipe_quality eventpipe_transform
 }
 
 stage_core()      { pytest_in services tests/core; }
 stage_fuzz()      { "$REPO_ROOT/scripts/fuzz.sh" 45; }   # bounded libFuzzer run of the core's parser (nightly)
+stage_jobs()      { pytest_in services tests/jobs; }   # the job store on SQLite and a real PostgreSQL
 stage_ingest()    { pytest_in services tests/ingest tests/common; }
 stage_cli()       { pytest_in services tests/cli; }
 stage_consumer()  { pytest_in services tests/consumer; }
@@ -107,7 +109,7 @@ stage_cluster()   {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e monitoring dashboard images cluster)
+[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz jobs ingest consumer cli dbt gx operator airflow e2e monitoring dashboard images cluster)
 for stage in "${stages[@]}"; do
   run_stage "$stage" "stage_${stage//-/_}"
 done

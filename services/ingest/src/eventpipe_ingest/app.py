@@ -24,8 +24,10 @@ import orjson
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from eventpipe_common.errors import ConfigurationError, EventpipeError
-from eventpipe_common.jobstore import JobState, JobStore, JobWriter, NewJob
 from eventpipe_common.logging import get_logger
+from eventpipe_jobs.schema import JobState, NewJob
+from eventpipe_jobs.store import JobStore
+from eventpipe_jobs.writer import JobWriter
 from fastapi import Depends, FastAPI, Path, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from eventpipe_common.jobstore import JobState
+from eventpipe_jobs.schema import JobState
 from pydantic import BaseModel, Field
 
 
