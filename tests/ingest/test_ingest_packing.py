@@ -10,6 +10,7 @@ from typing import Any
 
 import eventpipe_core
 import pytest
+from eventpipe_core import _native
 from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, ShardMap, record_size
 from eventpipe_ingest.shards import ShardMapCache
 from hypothesis import given, settings
@@ -142,7 +143,7 @@ def test_shard_map_routes_like_kinesalite(kinesis_endpoint: str) -> None:
     shard_map = ShardMap.from_shards(client.list_shards(StreamName=stream)["Shards"])
     keys = [f"u_{n}" for n in range(60)]
     answer = client.put_records(StreamName=stream, Records=[{"Data": b"{}", "PartitionKey": k} for k in keys])
-    packed_alone = [shard_map.shard_ids[eventpipe_core.pack_records([b"{}"], [k], list(shard_map.starts), 1024)[0][2]]
+    packed_alone = [shard_map.shard_ids[_native.pack_records([b"{}"], [k], list(shard_map.starts), 1024)[0][2]]
                     for k in keys]
     assert [r["ShardId"] for r in answer["Records"]] == packed_alone
 
