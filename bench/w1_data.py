@@ -3,10 +3,16 @@
 About 1% of timestamps carry a non-UTC offset, 3% of lines re-send an earlier valid event exactly, 0.5% are
 invalid (missing event_id, event_type outside the enum, unparsable or offset-less timestamp, amount negative or
 above 1e6) and 0.1% are not JSON. Files are cached under ~/.cache/eventpipe/bench keyed by N and seed.
+
+The CSV form (`csv_file`) holds the same events, one row each: a header, then the envelope's fields as cells
+(an absent field is an empty cell) and `properties` as JSON text; a line that is not JSON becomes a row whose
+`properties` cell is not JSON either.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import random
@@ -100,5 +106,43 @@ def input_file(count: int, seed: int = 1) -> Path:
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines(count, seed)) + "\n")
+        tmp.rename(path)
+    return path
+
+
+CSV_COLUMNS = ["event_id", "event_type", "user_id", "timestamp", "session_id", "properties", "schema_version"]
+
+
+def csv_row(line: str) -> list[str]:
+    """One W1 line as a CSV row (CSV_COLUMNS)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        # Not JSON: the row keeps an id and a type, and a `properties` cell that is not JSON.
+        return ["", "click", "", "", "", line[line.index("this"):], ""]
+    cells = []
+    for name in CSV_COLUMNS:
+        value = event.get(name)
+        if value is None:
+            cells.append("")
+        elif name == "properties":
+            cells.append(json.dumps(value, separators=(",", ":")))
+        else:
+            cells.append(str(value))
+    return cells
+
+
+def csv_file(count: int, seed: int = 1) -> Path:
+    """The W1 input as a CSV file with a header row (generated once from the NDJSON file, then cached)."""
+    path = input_file(count, seed).with_suffix(".csv")
+    if not path.exists():
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        with input_file(count, seed).open() as f:
+            for line in f:
+                writer.writerow(csv_row(line.rstrip("\n")))
+        tmp = path.with_suffix(".csv.tmp")
+        tmp.write_text(out.getvalue())
         tmp.rename(path)
     return path

@@ -375,14 +375,127 @@ def duckdb_job(path: Path, out: Path, threads: int | None) -> tuple[int, int]:
     return rows, total - valid
 
 
-def eventpipe_job(path: Path, out: Path) -> tuple[int, int]:
-    """The project's job: process_batch (parse, validate, transform, dedupe) + write_iceberg_parquet."""
+def eventpipe_job(path: Path, out: Path, threads: int | None = 1, fmt: str = "ndjson") -> tuple[int, int]:
+    """The project's job: process_batch (parse, validate, transform, dedupe) + write_iceberg_parquet, on
+    `threads` threads (None: the cores this process may use)."""
     import eventpipe_core as ec
 
     schema = ec.Schema(SCHEMA)
     # The file is read through a read-only memory map (the core borrows the buffer): no copy into a fresh `bytes`.
     with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        result = ec.process_batch(data, schema=schema)
+        result = ec.process_batch(data, format=fmt, schema=schema, threads=threads)
     records = result.records
-    ec.write_iceberg_parquet(records, str(out), ICEBERG_SCHEMA, compression="zstd")
+    ec.write_iceberg_parquet(records, str(out), ICEBERG_SCHEMA, compression="zstd", threads=threads)
     return records.num_rows, len(result.rejects)
+
+
+def duckdb_csv_job(path: Path, out: Path, threads: int | None) -> tuple[int, int]:
+    """DuckDB on the CSV form: read_csv (every column as text), the same rules in SQL, a window for dedupe."""
+    import duckdb
+
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {threads}")
+    con.execute("SET TimeZone = 'UTC'")
+    types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
+    con.execute(f"""
+        CREATE TEMP TABLE rows AS
+        SELECT row_number() OVER () AS n, *
+        FROM read_csv('{path}', header = true, all_varchar = true, auto_detect = false, quote = '"', escape = '"',
+                      columns = {{event_id: 'VARCHAR', event_type: 'VARCHAR', user_id: 'VARCHAR',
+                                 timestamp: 'VARCHAR', session_id: 'VARCHAR', properties: 'VARCHAR',
+                                 schema_version: 'VARCHAR'}})
+    """)
+    con.execute(f"""
+        CREATE TEMP TABLE valid AS
+        SELECT * FROM (
+            SELECT n, event_id, event_type, user_id, session_id, props AS properties,
+                   properties IS NULL OR props IS NOT NULL AS props_ok,
+                   coalesce(TRY_CAST(schema_version AS INTEGER), 1) AS schema_version,
+                   TRY_CAST(props ->> '$.amount' AS DOUBLE) AS amount, props ->> '$.currency' AS currency,
+                   CASE WHEN regexp_full_match(timestamp, '{RFC3339.pattern}')
+                        THEN TRY_CAST(regexp_replace(timestamp, '(\\.\\d{{6}})\\d+', '\\1') AS TIMESTAMPTZ)
+                   END AS event_ts
+            FROM (SELECT *, CASE WHEN json_valid(properties) THEN CAST(properties AS JSON) END AS props FROM rows)
+        )
+        WHERE props_ok AND event_id IS NOT NULL AND event_type IN ({types}) AND event_ts IS NOT NULL
+          AND (properties IS NULL OR json_type(properties) = 'OBJECT')
+          AND (properties ->> '$.amount' IS NULL OR amount BETWEEN 0 AND 1e6)
+    """)
+    total = con.execute("SELECT count(*) FROM rows").fetchone()[0]  # type: ignore[index]
+    valid = con.execute("SELECT count(*) FROM valid").fetchone()[0]  # type: ignore[index]
+    con.execute(f"""
+        COPY (
+            SELECT event_id, event_type, user_id, session_id, event_ts, CAST(event_ts AS DATE) AS event_date,
+                   CAST(hour(event_ts) AS INTEGER) AS event_hour, CAST(properties AS VARCHAR) AS properties,
+                   schema_version, amount, currency
+            FROM valid
+            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY n) = 1
+            ORDER BY n
+        ) TO '{out}' (FORMAT parquet, COMPRESSION zstd)
+    """)
+    rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]  # type: ignore[index]
+    return rows, total - valid
+
+
+def pyarrow_csv(path: Path, out: Path) -> tuple[int, int]:
+    """pyarrow.csv reads the CSV form (every column as text); `properties` parsed by orjson (pyarrow has no JSON
+    function for a string column), the rules and dedupe with pyarrow.compute."""
+    import orjson
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from bench.w1_data import CSV_COLUMNS
+
+    t = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
+        column_types={c: pa.string() for c in CSV_COLUMNS}, strings_can_be_null=True))
+    total = t.num_rows
+    props: list[dict[str, Any] | None] = []
+    props_ok: list[bool] = []
+    for text in t.column("properties").to_pylist():
+        value: Any = None
+        if text is not None:
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                value = False
+        props.append(value if isinstance(value, dict) else None)
+        props_ok.append(text is None or isinstance(value, dict))
+    amount = pa.array([None if p is None else p.get("amount") for p in props], pa.float64())
+    currency = pa.array([None if p is None else p.get("currency") for p in props], pa.string())
+    ts = t.column("timestamp")
+    well_formed = pc.fill_null(pc.match_substring_regex(ts, RFC3339.pattern + "$"), False)
+    cut = pc.replace_substring_regex(ts, r"(\.\d{6})\d+", r"\1")
+    candidates = pc.if_else(well_formed, cut, pa.scalar(None, pa.string()))
+    try:
+        parsed = pc.cast(candidates, pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:  # an impossible date somewhere: parse those strings one by one
+        parsed = pa.array([None if v is None else _parse_ts(v) for v in candidates.to_pylist()],
+                          pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    ok = pc.and_kleene(pc.is_valid(t.column("event_id")), pc.is_in(t.column("event_type"), pa.array(EVENT_TYPES)))
+    ok = pc.and_kleene(ok, pc.is_valid(parsed))
+    ok = pc.and_kleene(ok, pa.array(props_ok))
+    ok = pc.and_kleene(ok, pc.or_kleene(pc.is_null(amount), pc.and_(pc.greater_equal(amount, 0.0),
+                                                                    pc.less_equal(amount, 1e6))))
+    ok = pc.fill_null(ok, False)
+    rejects = total - pc.sum(ok).as_py()
+    t = t.append_column("event_ts", parsed).append_column("amount", amount).append_column("currency", currency)
+    t = t.filter(ok)
+    idx = pa.table({"event_id": t.column("event_id"), "i": pa.array(range(t.num_rows), pa.int64())})
+    first = idx.group_by("event_id", use_threads=False).aggregate([("i", "min")]).column("i_min")
+    t = t.take(pc.sort_indices(first))
+    micros = t.column("event_ts").cast(pa.int64())
+    days = pc.floor(pc.divide(micros, 86_400_000_000)).cast(pa.int64())
+    out_table = pa.table({
+        "event_id": t.column("event_id"), "event_type": t.column("event_type"), "user_id": t.column("user_id"),
+        "session_id": t.column("session_id"), "event_ts": t.column("event_ts"),
+        "event_date": days.cast(pa.int32()).cast(pa.date32()),
+        "event_hour": pc.divide(pc.subtract(micros, pc.multiply(days, 86_400_000_000)), 3_600_000_000).cast(pa.int32()),
+        "properties": t.column("properties"),
+        "schema_version": pc.fill_null(t.column("schema_version").cast(pa.int32()), 1),
+        "amount": t.column("amount"), "currency": t.column("currency"),
+    })
+    pq.write_table(out_table, out, compression="zstd")
+    return out_table.num_rows, rejects

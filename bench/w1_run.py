@@ -1,8 +1,9 @@
 """One W1 measurement in a fresh process: `python -m bench.w1_run JOB N THREADS SEED` prints one JSON line.
 
-THREADS is "1" (single-threaded: every library limited to one thread) or "default". The job's time covers
-reading the input file through closing the Parquet file; peak memory is the process's peak RSS, also given
-above the RSS after imports (the libraries' own baseline).
+THREADS is "1" (single-threaded: every library limited to one thread) or "default" (each library's own
+default; the project's job: every core the process may use). Jobs ending in `_csv` read the CSV form of the
+input. The job's time covers reading the input file through closing the Parquet file; peak memory is the
+process's peak RSS, also given above the RSS after imports (the libraries' own baseline).
 """
 
 from __future__ import annotations
@@ -31,17 +32,20 @@ def main() -> None:
     if threads == "1":
         pa.set_cpu_count(1)
         pa.set_io_thread_count(1)
-    from bench.w1_data import input_file
+    from bench.w1_data import csv_file, input_file
 
     if job == "polars":
         import polars  # noqa: F401
-    elif job == "duckdb":
+    elif job in ("duckdb", "duckdb_csv"):
         import duckdb  # noqa: F401
-    elif job in ("eventpipe", "write_only"):
+    elif job in ("eventpipe", "eventpipe_csv", "write_only"):
         import eventpipe_core  # noqa: F401
     elif job == "parse_simdjson":
         import simdjson  # noqa: F401
-    path = input_file(count, seed)
+    elif job == "pyarrow_csv":
+        import orjson  # noqa: F401
+        import pyarrow.csv  # noqa: F401
+    path = csv_file(count, seed) if job.endswith("_csv") else input_file(count, seed)
     baseline = _rss_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.parquet"
@@ -67,7 +71,6 @@ def run(job: str, path: Path, out: Path, threads: str) -> tuple[int, int]:
     from bench import w1_limits, w1_peers
 
     jobs = {
-        "eventpipe": w1_peers.eventpipe_job,
         "pure_python": w1_peers.pure_python,
         "orjson_pyarrow": w1_peers.orjson_pyarrow,
         "msgspec_pyarrow": w1_peers.msgspec_pyarrow,
@@ -75,9 +78,17 @@ def run(job: str, path: Path, out: Path, threads: str) -> tuple[int, int]:
         "polars": w1_peers.polars_job,
         "read_only": w1_limits.read_only,
         "parse_simdjson": w1_limits.parse_simdjson,
+        "pyarrow_csv": w1_peers.pyarrow_csv,
     }
+    limit = 1 if threads == "1" else None
+    if job == "eventpipe":
+        return w1_peers.eventpipe_job(path, out, limit)
+    if job == "eventpipe_csv":
+        return w1_peers.eventpipe_job(path, out, limit, fmt="csv")
     if job == "duckdb":
-        return w1_peers.duckdb_job(path, out, 1 if threads == "1" else None)
+        return w1_peers.duckdb_job(path, out, limit)
+    if job == "duckdb_csv":
+        return w1_peers.duckdb_csv_job(path, out, limit)
     return jobs[job](path, out)
 
 

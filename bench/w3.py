@@ -156,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit-interval", type=float, default=5.0)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4, help="Requests in flight.")
-    parser.add_argument("--json", type=Path, help="Also write the results here.")
+    parser.add_argument("--json", type=Path, help="Also write the results here (default: "
+                        "~/.cache/eventpipe/bench/w3-results.json, which bench/charts.py draws).",
+                        default=Path(os.environ.get("EVENTPIPE_CACHE", Path.home() / ".cache" / "eventpipe"))
+                        / "bench" / "w3-results.json")
     args = parser.parse_args(argv)
 
     print(f"generating {int(args.rate * args.duration):,} events ...", file=sys.stderr)
@@ -214,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         "freshness_s": {"p50": round(percentile(freshness, 50), 2), "p95": round(percentile(freshness, 95), 2),
                         "p99": round(percentile(freshness, 99), 2),
                         "mean": round(statistics.fmean(freshness), 2) if freshness else None},
+        # The whole distribution (bench/charts.py draws it): percentiles 1..99.
+        "freshness_percentiles_s": [round(percentile(freshness, q), 3) for q in range(1, 100)],
         "bar_p95_s": args.commit_interval + 2,
         "commits_per_minute": round(len(window) / (load_seconds / 60), 1),
         "files_per_commit": round(statistics.fmean(s["files"] for s in snapshots), 2) if snapshots else None,
@@ -222,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(results, indent=2))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

@@ -10,12 +10,12 @@ use arrow_array::builder::{
 use std::borrow::Cow;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 
 use crate::dedupe::{Deduper, Ids};
 use crate::error::Result;
-use crate::parse::{compact_object, records, split_records, Format, SourceRecord};
+use crate::parse::{compact_object, first_non_ws, lines_from, records, split_records, strip_bom, Format, SourceRecord};
 use crate::schema::{PromotedType, Schema};
 use crate::validate::{check_event, Event, Promoted, Violation};
 
@@ -49,6 +49,18 @@ impl BatchOutput {
     /// Rows over all chunks.
     pub fn num_rows(&self) -> usize {
         self.records.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// All records as one record batch (copied), e.g. to compare outputs whose chunk boundaries differ.
+    pub fn table(&self) -> Result<RecordBatch> {
+        Ok(arrow_select::concat::concat_batches(&self.schema, &self.records)?)
+    }
+
+    /// The same rows in the same order, the same rejects and counts (record batch boundaries aside).
+    pub fn same_as(&self, other: &BatchOutput) -> bool {
+        self.table().ok() == other.table().ok()
+            && self.rejects == other.rejects
+            && (self.duplicates, self.received) == (other.duplicates, other.received)
     }
 }
 
@@ -295,16 +307,211 @@ fn string_like(b: &StringBuilder, rows: usize) -> StringBuilder {
     StringBuilder::with_capacity(rows, bytes + bytes / 8)
 }
 
-/// Parse, validate, transform and deduplicate a batch. Only an unreadable container (a broken JSON array, a bad
-/// CSV header) fails the batch; every bad record becomes a [`Reject`].
+/// Parse, validate, transform and deduplicate a batch on one thread. Only an unreadable container (a broken
+/// JSON array, a bad CSV header) fails the batch; every bad record becomes a [`Reject`].
 pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput> {
-    let source = records(data, opts.format)?;
+    process_batch_threads(data, opts, 1)
+}
+
+/// The number of threads this process may run at once (its CPU affinity and cgroup quota; 1 if unknown): the
+/// default of the binding's `threads`.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Smallest share of the input worth a thread of its own (a thread costs tens of microseconds to start).
+pub const MIN_PIECE_BYTES: usize = 4096;
+
+/// [`process_batch`] on up to `threads` threads: the input is cut into contiguous pieces (at line ends for
+/// NDJSON, between records otherwise), each piece is parsed, validated, converted and deduplicated on a thread
+/// of its own, then an event whose id an earlier piece kept is dropped (first valid wins across pieces, as on
+/// one thread). The result holds the same rows in the same order as on one thread; only the record batches'
+/// boundaries may differ.
+pub fn process_batch_threads(data: &[u8], opts: BatchOptions<'_>, threads: usize) -> Result<BatchOutput> {
+    process_batch_pieces(data, opts, threads, MIN_PIECE_BYTES)
+}
+
+/// [`process_batch_threads`] with the smallest piece given (the fuzz invariants cut tiny inputs too).
+#[doc(hidden)]
+pub fn process_batch_pieces(data: &[u8], opts: BatchOptions<'_>, threads: usize, min_piece: usize) -> Result<BatchOutput> {
     let schema: SchemaRef = Arc::new(records_schema(opts.schema, opts.include_raw));
+    debug_assert_eq!(schema.field(0).name(), "event_id", "RowIds reads event ids from column 0");
+    let pieces = threads.min(data.len() / min_piece.max(1)).max(1);
+    if pieces == 1 {
+        let piece = process_records(records(data, opts.format)?, opts, &schema, data.len() / 256)?;
+        return Ok(piece.into_output(schema));
+    }
+    let body = strip_bom(data);
+    let lines = matches!(opts.format, Format::Ndjson) || (opts.format == Format::Json && first_non_ws(body) != Some(b'['));
+    let parts: Vec<Result<Piece>> = if lines {
+        let slices = line_pieces(body, pieces);
+        // The 0-based index of each piece's first line: the line ends before it (every piece but the last ends
+        // with one). Counted on the threads too: this pass is also the first touch of a mapped input.
+        let counts: Vec<usize> =
+            on_threads(slices.iter().map(|s| move || s.iter().filter(|&&b| b == b'\n').count()).collect());
+        let firsts = counts.iter().scan(0usize, |acc, n| {
+            let first = *acc;
+            *acc += n;
+            Some(first)
+        });
+        let schema = &schema;
+        on_threads(
+            slices
+                .iter()
+                .zip(firsts)
+                .map(|(s, first)| move || process_records(lines_from(s, first), opts, schema, s.len() / 256))
+                .collect(),
+        )
+    } else {
+        let mut all = split_records(data, opts.format)?;
+        let per = all.len().div_ceil(pieces).max(1);
+        let mut groups = Vec::new();
+        while all.len() > per {
+            let rest = all.split_off(per);
+            groups.push(std::mem::replace(&mut all, rest));
+        }
+        groups.push(all);
+        let schema = &schema;
+        on_threads(groups.into_iter().map(|g| move || process_records(g.into_iter(), opts, schema, 0)).collect())
+    };
+    let parts = parts.into_iter().collect::<Result<Vec<Piece>>>()?;
+    merge_pieces(parts, schema)
+}
+
+/// Run each job on a thread of its own (the first on the calling thread); results in the jobs' order.
+fn on_threads<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
+    let mut jobs = jobs.into_iter();
+    let Some(first) = jobs.next() else { return Vec::new() };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs.map(|job| scope.spawn(job)).collect();
+        let mut out = vec![first()];
+        for h in handles {
+            // A panic on a worker is re-raised here (the binding turns it into an EventpipeError).
+            out.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        out
+    })
+}
+
+/// Cut NDJSON into up to `pieces` slices of about equal size, each but the last ending just after a `\n`.
+fn line_pieces(body: &[u8], pieces: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(pieces);
+    let mut start = 0;
+    for k in 1..pieces {
+        let target = (body.len() * k / pieces).max(start);
+        match memchr::memchr(b'\n', &body[target..]) {
+            Some(i) => {
+                let end = target + i + 1;
+                out.push(&body[start..end]);
+                start = end;
+            }
+            None => break,
+        }
+    }
+    out.push(&body[start..]);
+    out
+}
+
+/// What one piece of the input produced: records in chunks of [`CHUNK_ROWS`] rows (the last may be shorter),
+/// deduplicated within the piece.
+struct Piece {
+    chunks: Vec<RecordBatch>,
+    rejects: Vec<Reject>,
+    duplicates: usize,
+    received: usize,
+}
+
+impl Piece {
+    fn into_output(self, schema: SchemaRef) -> BatchOutput {
+        BatchOutput { schema, records: self.chunks, rejects: self.rejects, duplicates: self.duplicates, received: self.received }
+    }
+
+    fn id(&self, row: usize) -> &str {
+        self.chunks[row / CHUNK_ROWS].column(0).as_string::<i32>().value(row % CHUNK_ROWS)
+    }
+}
+
+/// The ids the cross-piece dedupe table has kept, by (piece, row of the piece).
+struct KeptIds<'p> {
+    parts: &'p [Piece],
+    kept: &'p [(u32, u32)],
+}
+
+impl Ids for KeptIds<'_> {
+    fn id(&self, index: usize) -> &str {
+        let (piece, row) = self.kept[index];
+        self.parts[piece as usize].id(row as usize)
+    }
+}
+
+/// Join the pieces in input order, dropping each row whose event_id an earlier piece kept.
+fn merge_pieces(parts: Vec<Piece>, schema: SchemaRef) -> Result<BatchOutput> {
+    let rows: usize = parts.iter().map(|p| p.chunks.iter().map(RecordBatch::num_rows).sum::<usize>()).sum();
+    let mut dedupe = Deduper::with_capacity(rows);
+    let mut kept: Vec<(u32, u32)> = Vec::with_capacity(rows);
+    // Rows to drop, by piece: (chunk, row in chunk).
+    let mut drops: Vec<Vec<(usize, usize)>> = vec![Vec::new(); parts.len()];
+    for (p, piece) in parts.iter().enumerate() {
+        let mut row = 0usize;
+        for (c, chunk) in piece.chunks.iter().enumerate() {
+            let ids = chunk.column(0).as_string::<i32>();
+            let mut next = (ids.len() > 0).then(|| dedupe.hash(ids.value(0)));
+            for r in 0..ids.len() {
+                let hash = next.take().expect("hashed one row ahead");
+                if r + 1 < ids.len() {
+                    next = Some(dedupe.hash(ids.value(r + 1)));
+                }
+                let id = ids.value(r);
+                if dedupe.first_seen_hashed(id, hash, &KeptIds { parts: &parts, kept: &kept }) {
+                    let index = |n: usize| u32::try_from(n).expect("fewer than 2^32 rows per batch");
+                    kept.push((index(p), index(row)));
+                } else {
+                    drops[p].push((c, r));
+                }
+                row += 1;
+            }
+        }
+    }
+    drop(kept);
+    drop(dedupe);
+    let mut out = BatchOutput { schema: schema.clone(), records: Vec::new(), rejects: Vec::new(), duplicates: 0, received: 0 };
+    for (piece, drop_rows) in parts.into_iter().zip(drops) {
+        out.duplicates += piece.duplicates + drop_rows.len();
+        out.received += piece.received;
+        out.rejects.extend(piece.rejects);
+        let mut drop_rows = drop_rows.into_iter().peekable();
+        for (c, chunk) in piece.chunks.into_iter().enumerate() {
+            let mut keep: Option<Vec<bool>> = None;
+            while let Some(&(_, r)) = drop_rows.peek().filter(|(dc, _)| *dc == c) {
+                keep.get_or_insert_with(|| vec![true; chunk.num_rows()])[r] = false;
+                drop_rows.next();
+            }
+            let chunk = match keep {
+                Some(keep) => arrow_select::filter::filter_record_batch(&chunk, &BooleanArray::from(keep))?,
+                None => chunk,
+            };
+            if chunk.num_rows() > 0 {
+                out.records.push(chunk);
+            }
+        }
+    }
+    if out.records.is_empty() {
+        out.records.push(RecordBatch::new_empty(schema));
+    }
+    Ok(out)
+}
+
+/// Parse, validate, transform and deduplicate a sequence of records (a whole batch, or one piece of it).
+fn process_records<'a>(
+    source: impl Iterator<Item = SourceRecord<'a>>,
+    opts: BatchOptions<'_>,
+    schema: &SchemaRef,
+    expected_ids: usize,
+) -> Result<Piece> {
     let mut builders = Builders::new(opts.schema, opts.include_raw);
     let mut chunks = Vec::new();
     let mut rejects = Vec::new();
-    let mut dedupe = Deduper::with_capacity(data.len() / 256);
-    debug_assert_eq!(schema.field(0).name(), "event_id", "RowIds reads event ids from column 0");
+    let mut dedupe = Deduper::with_capacity(expected_ids);
     let mut duplicates = 0usize;
     let mut received = 0usize;
     let mut violations = Vec::new();
@@ -320,10 +527,10 @@ pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput>
             Ok(Cow::Borrowed(t)) => *t,
             Ok(Cow::Owned(_)) => {
                 if let Some(p) = pending.take() {
-                    p.handle(opts, &schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
+                    p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
                 }
                 // CSV rows are rendered as owned JSON text: handle them without borrowing past this iteration.
-                process_owned(&rec, opts, &schema, &mut builders, &mut chunks, &mut rejects, &mut duplicates, &mut dedupe)?;
+                process_owned(&rec, opts, schema, &mut builders, &mut chunks, &mut rejects, &mut duplicates, &mut dedupe)?;
                 continue;
             }
             Err(why) => {
@@ -334,16 +541,16 @@ pub fn process_batch(data: &[u8], opts: BatchOptions<'_>) -> Result<BatchOutput>
         let Some(ev) = checked(&rec, text, opts.schema, &mut violations, &mut rejects) else { continue };
         let hash = dedupe.hash(&ev.event_id);
         if let Some(p) = pending.replace(Pending { ev, hash, line: rec.line, text }) {
-            p.handle(opts, &schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
+            p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
         }
     }
     if let Some(p) = pending.take() {
-        p.handle(opts, &schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
+        p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
     }
     if builders.rows > 0 || chunks.is_empty() {
-        chunks.push(builders.finish(&schema, 0)?);
+        chunks.push(builders.finish(schema, 0)?);
     }
-    Ok(BatchOutput { schema, records: chunks, rejects, duplicates, received })
+    Ok(Piece { chunks, rejects, duplicates, received })
 }
 
 /// A valid event of borrowed input text waiting for its dedupe probe.
@@ -539,6 +746,34 @@ mod tests {
     }
 
     #[test]
+    fn threads_keep_rows_order_and_first_wins_across_pieces() {
+        let line = |id: usize, ts: &str| format!("{{\"event_id\":\"e{id}\",\"event_type\":\"click\",\"timestamp\":\"{ts}\"}}\n");
+        let mut data = String::from("\u{feff}");
+        for i in 0..400 {
+            // Every 7th line repeats an id from far back (another piece), every 11th is invalid, blank lines too.
+            data.push_str(&line(if i % 7 == 6 { i / 3 } else { i }, if i % 11 == 10 { "bad" } else { "2026-01-01T00:00:00Z" }));
+            if i % 13 == 0 {
+                data.push_str("\r\n  \n");
+            }
+        }
+        let schema = Schema::envelope();
+        for format in [Format::Ndjson, Format::Json] {
+            let opts = BatchOptions { format, schema: &schema, job_id: Some("j"), include_raw: true };
+            let one = process_batch(data.as_bytes(), opts).unwrap();
+            assert!(one.duplicates > 0 && !one.rejects.is_empty());
+            for (threads, min_piece) in [(2, 1), (3, 1), (4, 1000), (16, 1), (2, MIN_PIECE_BYTES)] {
+                let many = process_batch_pieces(data.as_bytes(), opts, threads, min_piece).unwrap();
+                assert!(one.same_as(&many), "{threads} threads, pieces of {min_piece} bytes");
+            }
+        }
+        let array = format!("[{}]", (0..300).map(|i| format!("{{\"event_id\":\"e{}\",\"event_type\":\"click\",\"timestamp\":\"2026-01-01T00:00:00Z\"}}", i % 250)).collect::<Vec<_>>().join(","));
+        let opts = BatchOptions { format: Format::Json, schema: &schema, job_id: None, include_raw: false };
+        let one = process_batch(array.as_bytes(), opts).unwrap();
+        assert_eq!(one.duplicates, 50);
+        assert!(one.same_as(&process_batch_pieces(array.as_bytes(), opts, 3, 1).unwrap()));
+    }
+
+    #[test]
     fn csv_batches() {
         let schema = Schema::envelope();
         let data = "event_id,event_type,timestamp,properties\ne1,click,2026-01-01T00:00:00Z,\"{\"\"a\"\":1}\"\ne2,click,bad,\n";
@@ -546,5 +781,13 @@ mod tests {
         assert_eq!(out.num_rows(), 1);
         assert_eq!(out.rejects[0].line, 3);
         assert_eq!(out.rejects[0].raw, "e2,click,bad,");
+        let mut rows = String::from("event_id,event_type,timestamp,properties\n");
+        for i in 0..200 {
+            rows.push_str(&format!("e{},click,2026-01-01T00:00:0{}Z,\"{{\"\"n\"\":{i}}}\"\n", i % 150, i % 10));
+        }
+        let opts = BatchOptions { format: Format::Csv, schema: &schema, job_id: None, include_raw: true };
+        let one = process_batch(rows.as_bytes(), opts).unwrap();
+        assert_eq!((one.num_rows(), one.duplicates), (150, 50));
+        assert!(one.same_as(&process_batch_pieces(rows.as_bytes(), opts, 4, 1).unwrap()));
     }
 }

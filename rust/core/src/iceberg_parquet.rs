@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -13,6 +14,7 @@ use arrow_array::types::{
 use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, RecordBatchReader};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -343,6 +345,19 @@ pub fn write_iceberg_parquet(
     iceberg_schema: &str,
     codec: Codec,
 ) -> Result<DataFileMeta> {
+    write_iceberg_parquet_threads(batches, path, iceberg_schema, codec, 1)
+}
+
+/// [`write_iceberg_parquet`] with the columns of each row group encoded and compressed on up to `threads`
+/// threads (the file is byte for byte the one a single thread writes; with more than one thread the batches
+/// are held until the end of their row group instead of being encoded as they come).
+pub fn write_iceberg_parquet_threads(
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    path: &str,
+    iceberg_schema: &str,
+    codec: Codec,
+    threads: usize,
+) -> Result<DataFileMeta> {
     let fields = parse_iceberg_schema(iceberg_schema)?;
     let target: SchemaRef = Arc::new(arrow_schema_for(&fields));
     let compression = match codec {
@@ -375,7 +390,7 @@ pub fn write_iceberg_parquet(
     let props = builder.build();
     let file = File::create(path).map_err(|e| Error::Io { path: path.to_string(), message: e.to_string() })?;
     let rest = first.into_iter().map(Ok).chain(batches.map(|b| b.and_then(|b| conform(&b, &fields, &target))));
-    let written = write_file(file, rest, path, &fields, &target, props);
+    let written = write_file(file, rest, path, &fields, &target, props, threads.max(1));
     if written.is_err() {
         // Best effort: a half-written file must not be mistaken for a data file.
         let _ = std::fs::remove_file(path);
@@ -414,8 +429,12 @@ fn write_file(
     fields: &[IcebergField],
     target: &SchemaRef,
     props: WriterProperties,
+    threads: usize,
 ) -> Result<DataFileMeta> {
+    let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX);
+    debug_assert!(props.max_row_group_bytes().is_none(), "row groups are cut by rows only (write_parallel)");
     let mut writer = ArrowWriter::try_new(file, target.clone(), Some(props))?;
+    let mut held = Vec::new();
     let mut bounds = vec![Bounds::None; fields.len()];
     let mut meta = DataFileMeta { path: path.to_string(), ..DataFileMeta::default() };
     for batch in batches {
@@ -429,9 +448,13 @@ fn write_file(
             }
         }
         meta.record_count += batch.num_rows() as i64;
-        writer.write(&batch)?;
+        if threads > 1 {
+            held.push(batch);
+        } else {
+            writer.write(&batch)?;
+        }
     }
-    let parquet_meta = writer.close()?;
+    let parquet_meta = if threads > 1 { write_parallel(writer, held, target, max_rows, threads)? } else { writer.close()? };
     for f in fields {
         meta.value_counts.entry(f.id).or_default();
         meta.null_value_counts.entry(f.id).or_default();
@@ -468,6 +491,75 @@ fn write_file(
         .map_err(|e| Error::Io { path: path.to_string(), message: e.to_string() })?
         .len() as i64;
     Ok(meta)
+}
+
+/// Cut batches into row groups of `max_rows` rows, as `ArrowWriter::write` does (empty batches skipped).
+fn row_groups(batches: Vec<RecordBatch>, max_rows: usize) -> Vec<Vec<RecordBatch>> {
+    let mut groups: Vec<Vec<RecordBatch>> = Vec::new();
+    let mut filled = max_rows;
+    for mut batch in batches {
+        while batch.num_rows() > 0 {
+            if filled == max_rows {
+                groups.push(Vec::new());
+                filled = 0;
+            }
+            let take = batch.num_rows().min(max_rows - filled);
+            let group = groups.last_mut().expect("a group was started above");
+            group.push(batch.slice(0, take));
+            filled += take;
+            batch = batch.slice(take, batch.num_rows() - take);
+        }
+    }
+    groups
+}
+
+/// Write `batches` through `writer`'s file writer, encoding each row group's columns on up to `threads` threads:
+/// the largest columns first, each taken by whichever thread is free (the calling thread works too). The column
+/// chunks are then appended in schema order, so the file is the one `ArrowWriter` writes alone.
+fn write_parallel(
+    writer: ArrowWriter<File>,
+    batches: Vec<RecordBatch>,
+    target: &SchemaRef,
+    max_rows: usize,
+    threads: usize,
+) -> Result<parquet::file::metadata::ParquetMetaData> {
+    let (mut file_writer, factory) = writer.into_serialized_writer()?;
+    for (g, group) in row_groups(batches, max_rows).iter().enumerate() {
+        let writers = factory.create_column_writers(g)?;
+        if writers.len() != target.fields().len() {
+            return Err(Error::Iceberg("nested columns are not supported by the parallel writer".into()));
+        }
+        let size = |i: usize| group.iter().map(|b| b.column(i).get_array_memory_size()).sum::<usize>();
+        let mut order: Vec<usize> = (0..writers.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(size(i)));
+        let writers: Vec<Mutex<Option<ArrowColumnWriter>>> = writers.into_iter().map(|w| Mutex::new(Some(w))).collect();
+        let chunks: Vec<Mutex<Option<Result<ArrowColumnChunk>>>> = (0..writers.len()).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let work = || {
+            while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let mut w = writers[i].lock().expect("no worker panics holding it").take().expect("each column is taken once");
+                let field = target.field(i);
+                let encoded = group
+                    .iter()
+                    .try_for_each(|b| compute_leaves(field, b.column(i))?.iter().try_for_each(|leaf| w.write(leaf)))
+                    .and_then(|()| w.close());
+                *chunks[i].lock().expect("no worker panics holding it") = Some(encoded.map_err(Error::from));
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..threads.min(order.len()) {
+                scope.spawn(work);
+            }
+            work();
+        });
+        let mut row_group = file_writer.next_row_group()?;
+        for chunk in chunks {
+            let chunk = chunk.into_inner().expect("no worker panicked").expect("every column was encoded")?;
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+    }
+    Ok(file_writer.close()?)
 }
 
 /// Open a Parquet data file for reading as Arrow batches (field ids stay in the field metadata).
@@ -533,6 +625,37 @@ mod tests {
         assert_eq!(schema.field(9).metadata()["PARQUET:field_id"], "100");
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn threads_write_the_same_file() {
+        let schema = Schema::envelope();
+        let data: String = (0..3000)
+            .map(|i| format!("{{\"event_id\":\"e{i}\",\"event_type\":\"click\",\"user_id\":\"u{}\",\"timestamp\":\"2026-01-01T00:00:{:02}Z\",\"properties\":{{\"n\":{i}}}}}\n", i % 7, i % 60))
+            .collect();
+        let out = process_batch(data.as_bytes(), BatchOptions { format: Format::Ndjson, schema: &schema, job_id: None, include_raw: false }).unwrap();
+        // Small batches, so that several go into each row group.
+        let batches: Vec<RecordBatch> = out.records.iter().flat_map(|b| (0..b.num_rows()).step_by(700).map(|s| b.slice(s, 700.min(b.num_rows() - s)))).collect();
+        let dir = std::env::temp_dir().join(format!("ep-threads-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut files = Vec::new();
+        for threads in [1, 2, 5] {
+            let path = dir.join(format!("t{threads}.parquet"));
+            let meta = write_iceberg_parquet_threads(batches.iter().cloned().map(Ok), path.to_str().unwrap(), ICEBERG, Codec::Zstd, threads).unwrap();
+            assert_eq!(meta.record_count, 3000);
+            files.push((std::fs::read(&path).unwrap(), format!("{:?}", (meta.lower_bounds, meta.upper_bounds, meta.column_sizes, meta.split_offsets))));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(files.iter().all(|f| *f == files[0]), "the same bytes and metrics on 1, 2 and 5 threads");
+    }
+
+    #[test]
+    fn row_groups_are_cut_like_the_arrow_writer() {
+        let schema = Arc::new(ArrowSchema::new(vec![Field::new("x", DataType::Int32, false)]));
+        let batch = |n: i32| RecordBatch::try_new(schema.clone(), vec![Arc::new(arrow_array::Int32Array::from_iter_values(0..n)) as ArrayRef]).unwrap();
+        let groups = row_groups(vec![batch(5), batch(0), batch(7), batch(3)], 4);
+        let sizes: Vec<Vec<usize>> = groups.iter().map(|g| g.iter().map(RecordBatch::num_rows).collect()).collect();
+        assert_eq!(sizes, vec![vec![4], vec![1, 3], vec![4], vec![3]]);
     }
 
     #[test]

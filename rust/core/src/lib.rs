@@ -13,7 +13,7 @@ pub mod schema;
 pub mod transform;
 pub mod validate;
 
-pub use batch::{process_batch, records_schema, BatchOptions, BatchOutput, Reject};
+pub use batch::{available_threads, process_batch, process_batch_threads, records_schema, BatchOptions, BatchOutput, Reject};
 pub use error::{Error, Result};
 pub use parse::{parse, parse_csv, parse_json, parse_ndjson, Format};
 pub use schema::Schema;

@@ -51,11 +51,11 @@ fn trim_ws(s: &str) -> &str {
     s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
 }
 
-fn first_non_ws(data: &[u8]) -> Option<u8> {
+pub(crate) fn first_non_ws(data: &[u8]) -> Option<u8> {
     data.iter().copied().find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
-fn strip_bom(data: &[u8]) -> &[u8] {
+pub(crate) fn strip_bom(data: &[u8]) -> &[u8] {
     data.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(data)
 }
 
@@ -239,7 +239,14 @@ fn split_lines(data: &[u8]) -> Vec<SourceRecord<'_>> {
 
 /// The non-blank lines of NDJSON as records, lazily (the fast path never holds them all).
 pub fn iter_lines(data: &[u8]) -> impl Iterator<Item = SourceRecord<'_>> {
-    LineSplit { data: strip_bom(data), pos: 0 }.enumerate().filter_map(|(index, line)| {
+    lines_from(strip_bom(data), 0)
+}
+
+/// The non-blank lines of `data` (no byte-order mark stripped: a piece of a larger input), numbered from
+/// `first` (the 0-based index of its first line in the whole input).
+pub(crate) fn lines_from(data: &[u8], first: usize) -> impl Iterator<Item = SourceRecord<'_>> {
+    LineSplit { data, pos: 0 }.enumerate().filter_map(move |(index, line)| {
+        let index = index + first;
         let line = trim_ascii_ws(line);
         if line.is_empty() {
             return None;

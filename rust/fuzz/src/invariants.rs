@@ -3,7 +3,7 @@
 //! no panic, a batch accounts for every record it received, and the ingest path (`ingest::ingest_batch`, which
 //! splits JSON arrays by their structure alone) agrees with the batch path on what is valid.
 
-use eventpipe_core::batch::{process_batch, BatchOptions};
+use eventpipe_core::batch::{process_batch, process_batch_pieces, BatchOptions};
 use eventpipe_core::ingest::{ingest_batch, IngestOptions, KeyField};
 use eventpipe_core::parse::{parse, Format};
 use eventpipe_core::schema::Schema;
@@ -41,6 +41,12 @@ pub fn check_all(data: &[u8], format: Format) {
         }
     }
     let batch = process_batch(data, BatchOptions { format, schema: &schema, job_id: None, include_raw: false });
+    if let Ok(one) = &batch {
+        // The same batch cut into pieces as small as one byte, on three threads: the same result.
+        let opts = BatchOptions { format, schema: &schema, job_id: None, include_raw: false };
+        let three = process_batch_pieces(data, opts, 3, 1).expect("the pieces read what the whole batch read");
+        assert!(one.same_as(&three), "three threads give what one thread gives");
+    }
     let opts = IngestOptions {
         format,
         schema: &schema,

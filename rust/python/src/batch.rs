@@ -3,6 +3,7 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use eventpipe_core::Format;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyCapsule, PyList};
@@ -56,8 +57,17 @@ impl BatchResult {
     }
 }
 
+/// `threads` of a call: None = the cores this process may use (its affinity and quota); at least 1.
+pub(crate) fn threads_or_default(threads: Option<usize>) -> PyResult<usize> {
+    match threads {
+        None => Ok(eventpipe_core::available_threads()),
+        Some(0) => Err(PyValueError::new_err("threads must be at least 1")),
+        Some(n) => Ok(n),
+    }
+}
+
 #[pyfunction]
-#[pyo3(signature = (data, *, format = "ndjson", schema = None, job_id = None, include_raw = false))]
+#[pyo3(signature = (data, *, format = "ndjson", schema = None, job_id = None, include_raw = false, threads = None))]
 pub fn process_batch(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
@@ -65,14 +75,17 @@ pub fn process_batch(
     schema: Option<&Bound<'_, Schema>>,
     job_id: Option<&str>,
     include_raw: bool,
+    threads: Option<usize>,
 ) -> PyResult<BatchResult> {
     guard(|| {
+        let threads = threads_or_default(threads)?;
         let format = core(Format::from_name(format))?;
         let schema = schema_of(schema);
         let input = input_bytes(data)?;
         let bytes = input.as_slice();
         let out = without_gil(py, "processing the batch", || {
-            eventpipe_core::process_batch(bytes, eventpipe_core::BatchOptions { format, schema: &schema, job_id, include_raw })
+            let opts = eventpipe_core::BatchOptions { format, schema: &schema, job_id, include_raw };
+            eventpipe_core::process_batch_threads(bytes, opts, threads)
         })?;
         Ok(BatchResult {
             schema: out.schema,

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::arrow::{import_batches, pyarrow_table, StreamHolder};
+use crate::batch::threads_or_default;
 use crate::errors::{core, guard, without_gil};
 
 /// What an Iceberg manifest entry needs to know about a written data file.
@@ -72,19 +73,21 @@ fn bounds_dict<'py>(py: Python<'py>, m: &BTreeMap<i32, Vec<u8>>) -> PyResult<Bou
 }
 
 #[pyfunction]
-#[pyo3(signature = (records, path, iceberg_schema, compression = "zstd"))]
+#[pyo3(signature = (records, path, iceberg_schema, compression = "zstd", *, threads = None))]
 pub fn write_iceberg_parquet(
     py: Python<'_>,
     records: &Bound<'_, PyAny>,
     path: &str,
     iceberg_schema: &str,
     compression: &str,
+    threads: Option<usize>,
 ) -> PyResult<DataFileMeta> {
     guard(|| {
+        let threads = threads_or_default(threads)?;
         let codec = core(Codec::from_name(compression))?;
         let batches = import_batches(py, records)?;
         let meta = without_gil(py, "writing Parquet", || {
-            iceberg_parquet::write_iceberg_parquet(batches.into_iter().map(Ok), path, iceberg_schema, codec)
+            iceberg_parquet::write_iceberg_parquet_threads(batches.into_iter().map(Ok), path, iceberg_schema, codec, threads)
         })?;
         Ok(DataFileMeta { inner: meta })
     })

@@ -118,6 +118,7 @@ def process_batch(
     schema: Schema | None = None,
     job_id: str | None = None,
     include_raw: bool = False,
+    threads: int | None = None,  # None: the cores this process may use (os.sched_getaffinity)
 ) -> BatchResult: ...
 
 # ---------------------------------------------------------------- ingest
@@ -172,5 +173,7 @@ def write_iceberg_parquet(
     path: str,
     iceberg_schema: str,         # the table schema as Iceberg JSON (pyiceberg: schema.model_dump_json())
     compression: Literal["zstd", "snappy"] = "zstd",
+    *,
+    threads: int | None = None,  # columns encoded in parallel; None: the cores this process may use
 ) -> DataFileMeta: ...
 def read_iceberg_parquet(path: str) -> pa.Table: ...
