@@ -5,9 +5,9 @@
 Steps: the Rust core's ingest path (parse, validate, dedupe, lines with _job_id, partition keys, packing into one
 record per shard of 4; and the consumer's process_batch for comparison), the PutRecords body (base64 + JSON +
 SHA-256, in Rust), SigV4 signing (ingest's signer; botocore's for comparison), parsing the answer, the job store on
-SQLite (the one write per request, alone and as one of a group of 8 concurrent requests; and the two
-transactions it replaced), one thread hand-off (asyncio.to_thread of a no-op), and for comparison botocore's own
-validation + serialization of the same call. Medians of `repeat` runs, CPU time of this process (time.process_time) and
+SQLite (the one write per request, alone and as one of a group of 8 concurrent requests), one thread hand-off
+(asyncio.to_thread of a no-op), and for comparison botocore's own validation
++ serialization of the same call. Medians of `repeat` runs, CPU time of this process (time.process_time) and
 wall-clock time. `--postgres` also runs the job-store steps against a PostgreSQL server started on 127.0.0.1
 (tests/helpers/servers.py; the production job store), where the wall time includes its round trips. Not a test.
 """
@@ -30,9 +30,10 @@ import orjson
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
-from eventpipe_common.jobstore import JobState, JobStore, NewJob
 from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, put_records_body, record_results
 from eventpipe_ingest.sigv4 import PostSigner
+from eventpipe_jobs.schema import JobState, NewJob
+from eventpipe_jobs.store import JobStore
 
 from bench.w2_events import SCHEMA, json_array_batches
 
@@ -49,15 +50,10 @@ def median_ms(step: Callable[[int], Any], repeat: int) -> tuple[float, float]:
 
 
 def job_store_steps(store: JobStore, label: str) -> dict[str, Callable[[int], Any]]:
-    """The job store's write per request (alone, in a group of 8) and the two transactions it replaced."""
+    """The job store's write per request (alone, in a group of 8)."""
 
     def new_job() -> NewJob:
         return NewJob(str(uuid.uuid4()), 500, 490, 10, state=JobState.PUBLISHED)
-
-    def two_transactions(_: int) -> None:
-        job_id = str(uuid.uuid4())
-        store.create_job(job_id, 500, 490, 10)
-        store.mark_published(job_id)
 
     steps: dict[str, Callable[[int], Any]] = {}
     if store.writes_nowait:
@@ -71,7 +67,6 @@ def job_store_steps(store: JobStore, label: str) -> dict[str, Callable[[int], An
         f"job store ({label}): one write, create_jobs of 1 row": lambda _: store.create_jobs([new_job()]),
         f"job store ({label}): create_jobs of 8 rows, per row": lambda _: store.create_jobs(
             [new_job() for _ in range(8)]),
-        f"job store ({label}) before: create_job + mark_published": two_transactions,
     }
 
 

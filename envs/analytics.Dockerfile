@@ -39,13 +39,15 @@ RUN sed -e '/^# tests and dev tools/,$d' -e '/^-e /d' envs/analytics.txt > /tmp/
 COPY --from=core /wheels /wheels
 COPY services/common/pyproject.toml services/common/pyproject.toml
 COPY services/common/src services/common/src
+COPY services/jobs/pyproject.toml services/jobs/pyproject.toml
+COPY services/jobs/src services/jobs/src
 COPY services/consumer/pyproject.toml services/consumer/pyproject.toml
 COPY services/consumer/src services/consumer/src
 COPY gx/pyproject.toml gx/pyproject.toml
 COPY gx/src gx/src
 COPY dbt/python dbt/python
 RUN sed -e '/^# tests and dev tools/,$d' -e 's/^-e //' envs/analytics.txt > /tmp/image.txt \
- && /opt/uv/bin/uv pip install --python /opt/venv/bin/python -r /tmp/image.txt ./services/consumer \
+ && /opt/uv/bin/uv pip install --python /opt/venv/bin/python -r /tmp/image.txt ./services/jobs ./services/consumer \
       /wheels/eventpipe_core-*.whl
 
 FROM python:3.11-slim-bookworm

@@ -40,6 +40,8 @@ RUN sed -e '/^# tests and dev tools/,$d' -e '/^-e /d' envs/services.txt > /tmp/d
 COPY --from=core /wheels /wheels
 COPY services/common/pyproject.toml services/common/pyproject.toml
 COPY services/common/src services/common/src
+COPY services/jobs/pyproject.toml services/jobs/pyproject.toml
+COPY services/jobs/src services/jobs/src
 COPY services/ingest/pyproject.toml services/ingest/pyproject.toml
 COPY services/ingest/src services/ingest/src
 COPY services/consumer/pyproject.toml services/consumer/pyproject.toml

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
-# Usage: scripts/test.sh [stage ...]   (stages: static rust python-lint core fuzz ingest consumer cli docs dbt gx operator
-#                                              airflow e2e monitoring dashboard images cluster)
+# Usage: scripts/test.sh [stage ...]   (stages: static rust python-lint core fuzz jobs ingest consumer cli docs dbt gx
+#                                              operator airflow e2e monitoring dashboard images cluster)
 # Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/helpers/servers.py).
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
@@ -45,8 +45,9 @@ stage_python_lint() {
   "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" operator &&
   "$REPO_ROOT/scripts/venv.sh" analytics &&
   "$VENVS_DIR/services/bin/ruff" check . &&
-  mypy_packages services "services/common/src:services/ingest/src:services/consumer/src:services/cli/src" \
-    eventpipe_common eventpipe_ingest eventpipe_consumer eventpipe_cli &&
+  mypy_packages services \
+    "services/common/src:services/jobs/src:services/ingest/src:services/consumer/src:services/cli/src" \
+    eventpipe_common eventpipe_jobs eventpipe_ingest eventpipe_consumer eventpipe_cli &&
   mypy_packages operator "operator/src:services/common/src" eventpipe_operator &&
   mypy_packages analytics "gx/src:dbt/python:services/common/src" eventpipe_quality eventpipe_transform
 }
@@ -57,6 +58,7 @@ stage_python_lint() {
 stage_static()    { "$REPO_ROOT/scripts/static.sh"; }
 stage_core()      { pytest_in services tests/core; }
 stage_fuzz()      { "$REPO_ROOT/scripts/fuzz.sh" 45; }   # bounded libFuzzer run of the core's parser (nightly)
+stage_jobs()      { pytest_in services tests/jobs; }   # the job store on SQLite and a real PostgreSQL
 stage_ingest()    { pytest_in services tests/ingest tests/common; }
 stage_cli()       { pytest_in services tests/cli; }
 # The docs' commands (README.md, the component READMEs, the stack's "Where to look") against a live local stack,
@@ -119,7 +121,7 @@ stage_cluster()   {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(static rust python-lint core fuzz ingest consumer cli docs dbt gx operator airflow e2e monitoring dashboard images cluster)
+[ ${#stages[@]} -gt 0 ] || stages=(static rust python-lint core fuzz jobs ingest consumer cli docs dbt gx operator airflow e2e monitoring dashboard images cluster)
 for stage in "${stages[@]}"; do
   run_stage "$stage" "stage_${stage//-/_}"
 done

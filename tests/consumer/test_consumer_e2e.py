@@ -14,11 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
-from eventpipe_common.jobstore import JobStore
 from eventpipe_common.logging import configure_logging
 from eventpipe_consumer import checkpoints, iceberg
 from eventpipe_consumer.leases import SqlLeaseStore
 from eventpipe_consumer.retry import BatchFailedError, with_retries
+from eventpipe_jobs.schema import NewJob
+from eventpipe_jobs.store import JobStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,8 +44,8 @@ def test_events_rejects_and_resends_flow_into_iceberg(stream: Stream, tmp_path: 
     files, the record count, the shards and their sequence ranges, and they match the table."""
     settings = settings_for(tmp_path / "state", stream, consumer_commit_max_records=150)
     jobs = JobStore.from_dsn(settings.resolved_job_store_dsn())
-    jobs.create_job("job-1", received=300, accepted=300, rejected=0)
-    jobs.create_job("job-2", received=20, accepted=20, rejected=0)
+    jobs.create_jobs([NewJob("job-1", received=300, accepted=300, rejected=0)])
+    jobs.create_jobs([NewJob("job-2", received=20, accepted=20, rejected=0)])
     events = [make_event(i) for i in range(300)]
     garbage = [b"{not json", b'{"event_type":"page_view"}', json.dumps(make_event(999), indent=1).encode()]
     stream.put([encode(e) for e in events[:150]] + garbage + [encode(e) for e in events[150:]])
@@ -139,8 +140,8 @@ def test_resends_across_requests_bring_every_job_to_committed(stream: Stream, tm
     jobs = JobStore.from_dsn(settings.resolved_job_store_dsn())
     first = [make_event(i, job_id="job-a") for i in range(20)]
     second = [e | {"_job_id": "job-b"} for e in first[10:]] + [make_event(i, job_id="job-b") for i in range(20, 30)]
-    jobs.create_job("job-a", received=20, accepted=20, rejected=0)
-    jobs.create_job("job-b", received=20, accepted=20, rejected=0)
+    jobs.create_jobs([NewJob("job-a", received=20, accepted=20, rejected=0)])
+    jobs.create_jobs([NewJob("job-b", received=20, accepted=20, rejected=0)])
     if together:
         stream.put_events(first + second)
         asyncio.run(run_consumer_until(settings, lambda c: committed(c) >= 30, jobs=jobs))
@@ -231,7 +232,7 @@ def test_property_16_failed_commit_stops_the_shard(stream: Stream, tmp_path: Pat
     blocker = _block_partition(settings, "2026-11-27")
     attempts: list[float] = []
     jobs = JobStore.from_dsn(settings.resolved_job_store_dsn())
-    jobs.create_job("job-1", received=40, accepted=40, rejected=0)
+    jobs.create_jobs([NewJob("job-1", received=40, accepted=40, rejected=0)])
 
     def heal_after_faults(delay: float) -> None:
         attempts.append(delay)
@@ -350,7 +351,7 @@ def test_production_stores(stream: Stream, tmp_path: Path, stores: str, request:
     settings = settings_for(tmp_path / "state", stream, **overrides)
     jobs = JobStore.from_dsn(settings.resolved_job_store_dsn())
     job_id = f"job-{suffix}"
-    jobs.create_job(job_id, received=40, accepted=40, rejected=0)
+    jobs.create_jobs([NewJob(job_id, received=40, accepted=40, rejected=0)])
     events = [make_event(i, job_id=job_id) for i in range(40)]
     stream.put_events(events)
     consumer = asyncio.run(run_consumer_until(settings, lambda c: committed(c) >= 40, jobs=jobs))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import urllib.request
-import uuid
 from pathlib import Path
 
-from eventpipe_common.jobstore import JobState, JobStore
 from eventpipe_consumer.metrics import ConsumerMetrics
+from eventpipe_jobs.schema import JobState
+from eventpipe_jobs.store import JobStore
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers.job_states_exporter import make_jobs
 from tests.helpers.servers import free_port
 
 
@@ -27,22 +28,9 @@ def job_samples(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -
             if name == "eventpipe_consumer_jobs"}
 
 
-def make_jobs(store: JobStore, published: int, committed: int, failed: int) -> None:
-    for n in range(published + committed + failed):
-        job_id = str(uuid.uuid4())
-        store.create_job(job_id, 1, 1, 0)
-        if n < published:
-            store.mark_published(job_id)
-        elif n < published + committed:
-            store.record_committed({job_id: 1})
-        else:
-            store.mark_failed(job_id, "publish failed")
-
-
 def test_jobs_per_state_are_scraped_from_the_job_store(tmp_path: Path) -> None:
     store = JobStore.from_dsn(f"sqlite:///{tmp_path / 'jobs.db'}")
-    make_jobs(store, published=2, committed=3, failed=1)
-    store.create_job(str(uuid.uuid4()), 1, 1, 0)  # stays accepted
+    make_jobs(store, accepted=1, published=2, committed=3, failed=1)
     metrics = ConsumerMetrics()
     metrics.watch_jobs(store.count_by_state, refresh_seconds=0)
     port = free_port()

@@ -19,10 +19,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from eventpipe_common.jobstore import JobState, JobStore
 from eventpipe_common.logging import configure_logging
 from eventpipe_consumer import checkpoints, iceberg, jobcounts
 from eventpipe_consumer.consumer import Consumer
+from eventpipe_jobs.schema import JobState, NewJob
+from eventpipe_jobs.store import JobStore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyiceberg.catalog import Catalog
@@ -74,8 +75,8 @@ def test_poison_events_are_quarantined_and_the_pipeline_goes_on(stream: Stream, 
     packed = b"\n".join(encode(e) for e in [*packed_good[:2], packed_poison, *packed_good[2:]])
     datas = [encode(e) for e in good[:20]] + [encode(poison[0])] + [encode(e) for e in good[20:]] \
         + [encode(poison[1]), packed]
-    jobs.create_job(job_id, received=len(datas) + 5, accepted=len(good) + len(poison) + 6, rejected=0,
-                    state=JobState.PUBLISHED)
+    jobs.create_jobs([NewJob(job_id, received=len(datas) + 5, accepted=len(good) + len(poison) + 6, rejected=0,
+                             state=JobState.PUBLISHED)])
     stream.put(datas)
     settings = settings_for(tmp_path / "state", stream, job_store_dsn=postgres_dsn)
     expected = good + packed_good
@@ -123,7 +124,7 @@ def test_a_storage_failure_stops_the_shard_loudly_and_a_restart_resumes_it(strea
     job_id = f"job-{uuid.uuid4().hex[:8]}"
     jobs = _job_store(postgres_dsn)
     events = [make_event(2 * i, job_id=job_id) for i in range(30)]  # all on 2026-11-27
-    jobs.create_job(job_id, received=30, accepted=30, rejected=0, state=JobState.PUBLISHED)
+    jobs.create_jobs([NewJob(job_id, received=30, accepted=30, rejected=0, state=JobState.PUBLISHED)])
     stream.put_events(events)
     settings = settings_for(tmp_path / "state", stream, job_store_dsn=postgres_dsn, consumer_metrics_port=port,
                             consumer_failed_shard_cooldown_seconds=600.0)
@@ -164,7 +165,7 @@ def test_counts_of_a_commit_whose_job_update_never_happened_are_reconciled_once(
     a job store. The next consumer to start applies the counts from the snapshots, and only once."""
     job_id = f"job-{uuid.uuid4().hex[:8]}"
     jobs = _job_store(postgres_dsn)
-    jobs.create_job(job_id, received=25, accepted=25, rejected=0, state=JobState.PUBLISHED)
+    jobs.create_jobs([NewJob(job_id, received=25, accepted=25, rejected=0, state=JobState.PUBLISHED)])
     stream.put_events([make_event(i, job_id=job_id) for i in range(25)])
     settings = settings_for(tmp_path / "state", stream, job_store_dsn=postgres_dsn)
     asyncio.run(run_consumer_until(settings, lambda c: committed(c) >= 25))
@@ -183,7 +184,7 @@ def test_a_commit_that_landed_although_the_client_saw_an_error_counts_once(
     finds nothing left to commit; the counts come from the snapshot, once."""
     job_id = f"job-{uuid.uuid4().hex[:8]}"
     jobs = _job_store(postgres_dsn)
-    jobs.create_job(job_id, received=20, accepted=20, rejected=0, state=JobState.PUBLISHED)
+    jobs.create_jobs([NewJob(job_id, received=20, accepted=20, rejected=0, state=JobState.PUBLISHED)])
     events = [make_event(i, job_id=job_id) for i in range(20)]
     stream.put_events(events)
     settings = settings_for(tmp_path / "state", stream, job_store_dsn=postgres_dsn)
@@ -225,8 +226,8 @@ def test_failed_job_moves_to_committed_when_its_events_all_land(postgres_dsn: st
     """`failed` is final only when events cannot land: a job whose committed count reaches accepted is committed."""
     jobs = _job_store(postgres_dsn)
     job_id = f"job-{uuid.uuid4().hex[:8]}"
-    jobs.create_job(job_id, received=5, accepted=5, rejected=0)
-    jobs.mark_failed(job_id, "publish timed out")
+    jobs.create_jobs([NewJob(job_id, received=5, accepted=5, rejected=0, state=JobState.FAILED,
+                             reason="publish timed out")])
     assert jobs.record_committed({job_id: 3}, f"t:{job_id}:1")
     assert not jobs.record_committed({job_id: 3}, f"t:{job_id}:1"), "a snapshot's counts are applied once"
     job = jobs.get(job_id)

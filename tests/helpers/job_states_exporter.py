@@ -16,8 +16,25 @@ import threading
 import uuid
 from pathlib import Path
 
-from eventpipe_common.jobstore import JobStore
 from eventpipe_consumer.metrics import ConsumerMetrics
+from eventpipe_jobs.schema import JobState, NewJob
+from eventpipe_jobs.store import JobStore
+
+
+def make_jobs(store: JobStore, accepted: int = 0, published: int = 0, committed: int = 0, failed: int = 0) -> None:
+    """Create jobs in the states given, each as the service would leave it (committed through the consumer's
+    record_committed)."""
+    for n in range(accepted + published + committed + failed):
+        job_id = str(uuid.uuid4())
+        if n < accepted:
+            store.create_jobs([NewJob(job_id, 1, 1, 0)])
+        elif n < accepted + published:
+            store.create_jobs([NewJob(job_id, 1, 1, 0, state=JobState.PUBLISHED)])
+        elif n < accepted + published + committed:
+            store.create_jobs([NewJob(job_id, 1, 1, 0)])
+            store.record_committed({job_id: 1})
+        else:
+            store.create_jobs([NewJob(job_id, 1, 1, 0, state=JobState.FAILED, reason="publish failed")])
 
 
 def main() -> None:
@@ -28,17 +45,7 @@ def main() -> None:
         parser.add_argument(f"--{state}", type=int, default=0)
     args = parser.parse_args()
     store = JobStore.from_dsn(f"sqlite:///{args.db}")
-    for n in range(args.accepted + args.published + args.committed + args.failed):
-        job_id = str(uuid.uuid4())
-        store.create_job(job_id, 1, 1, 0)
-        if n < args.accepted:
-            continue
-        if n < args.accepted + args.published:
-            store.mark_published(job_id)
-        elif n < args.accepted + args.published + args.committed:
-            store.record_committed({job_id: 1})
-        else:
-            store.mark_failed(job_id, "publish failed")
+    make_jobs(store, args.accepted, args.published, args.committed, args.failed)
     metrics = ConsumerMetrics()
     metrics.watch_jobs(store.count_by_state, refresh_seconds=0)
     server = metrics.serve("127.0.0.1", args.port)

@@ -16,11 +16,11 @@ import boto3
 import httpx
 import pytest
 from eventpipe_common.errors import ConfigurationError
-from eventpipe_common.jobstore import JobStore
 from eventpipe_ingest.app import create_app
 from eventpipe_ingest.auth import hash_key
 from eventpipe_ingest.settings import IngestSettings
 from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult, StreamError
+from eventpipe_jobs.store import JobStore
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

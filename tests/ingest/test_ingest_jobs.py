@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from eventpipe_common.jobstore import JobStore, jobs_table
 from eventpipe_ingest.api.routes.ingest import INLINE_CORE_MAX_BYTES
 from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult
+from eventpipe_jobs.schema import jobs_table
+from eventpipe_jobs.store import JobStore
 
 from tests.helpers.ingest_events import valid_event
 

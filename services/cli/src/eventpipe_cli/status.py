@@ -94,9 +94,9 @@ def consumer_readiness(readyz_url: str) -> dict[str, Any]:
 
 
 def jobs(state_dir: Path) -> dict[str, Any]:
-    """Job counts by state and their event counts, from the job store (eventpipe_common.jobstore)."""
+    """Job counts by state and their event counts, from the job store (eventpipe_jobs)."""
     import sqlalchemy as sa
-    from eventpipe_common.jobstore import jobs_table
+    from eventpipe_jobs.schema import jobs_table
 
     db = state_dir / "jobs.db"
     if not db.exists():

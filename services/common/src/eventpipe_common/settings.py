@@ -37,7 +37,7 @@ class PipelineSettings(BaseSettings):
         "Empty means the embedded SQL catalog on SQLite under state_dir.",
     )
 
-    # Job store shared by ingest (writes accepted/published) and the consumer (writes committed)
+    # Job store (eventpipe_jobs) shared by ingest (writes published/failed) and the consumer (writes committed)
     job_store_dsn: str | None = Field(None, description="SQLAlchemy URL; empty means SQLite under state_dir.")
 
     # The pipeline's event schema (JSON), compiled by eventpipe_core.Schema; empty means the envelope contract.

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from aiobotocore.session import get_session
-from eventpipe_common.jobstore import JobStore
 from eventpipe_common.logging import configure_logging, get_logger
+from eventpipe_jobs.store import JobStore
 
 from eventpipe_consumer.consumer import Consumer
 from eventpipe_consumer.iceberg import open_catalog

@@ -15,8 +15,9 @@ from typing import Any
 import eventpipe_core
 from aiobotocore.session import get_session
 from eventpipe_common.errors import ConfigurationError
-from eventpipe_common.jobstore import JobStore, JobWriter
 from eventpipe_common.logging import get_logger
+from eventpipe_jobs.store import JobStore
+from eventpipe_jobs.writer import JobWriter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from eventpipe_common.jobstore import JobState
+from eventpipe_jobs.schema import JobState
 from pydantic import BaseModel, ConfigDict, Field
 
 

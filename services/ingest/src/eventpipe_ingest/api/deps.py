@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import eventpipe_core
-from eventpipe_common.jobstore import JobStore, JobWriter
+from eventpipe_jobs.store import JobStore
+from eventpipe_jobs.writer import JobWriter
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import eventpipe_core
 import orjson
-from eventpipe_common.jobstore import JobState, JobWriter, NewJob
 from eventpipe_common.logging import get_logger
+from eventpipe_jobs.schema import JobState, NewJob
+from eventpipe_jobs.writer import JobWriter
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 

@@ -13,15 +13,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from eventpipe_common.jobstore import (
-    JobExistsError,
-    JobState,
-    JobStore,
-    JobWriter,
-    NewJob,
-    jobs_table,
-    unknown_commits_table,
-)
+from eventpipe_jobs.schema import JobExistsError, JobState, NewJob, jobs_table, unknown_commits_table
+from eventpipe_jobs.store import JobStore
+from eventpipe_jobs.writer import JobWriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,12 +35,12 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def test_lifecycle_accepted_published_committed(store: JobStore) -> None:
+def test_lifecycle_published_committed(store: JobStore) -> None:
     job_id = new_id()
-    job = store.create_job(job_id, received=10, accepted=8, rejected=2, pipeline="shop")
-    assert (job.state, job.received, job.accepted, job.rejected, job.committed) == (JobState.ACCEPTED, 10, 8, 2, 0)
-    assert store.mark_published(job_id)
-    assert store.get(job_id).state == JobState.PUBLISHED  # type: ignore[union-attr]
+    assert store.create_jobs([NewJob(job_id, 10, 8, 2, pipeline="shop", state=JobState.PUBLISHED)]) == set()
+    job = store.get(job_id)
+    assert job is not None
+    assert (job.state, job.received, job.accepted, job.rejected, job.committed) == (JobState.PUBLISHED, 10, 8, 2, 0)
     store.record_committed({job_id: 5})
     job = store.get(job_id)
     assert job is not None and (job.state, job.committed) == (JobState.PUBLISHED, 5)
@@ -60,28 +54,11 @@ def test_unknown_job_is_none(store: JobStore) -> None:
     assert store.get(new_id()) is None
 
 
-def test_duplicate_create_raises(store: JobStore) -> None:
-    job_id = new_id()
-    store.create_job(job_id, 1, 1, 0)
-    with pytest.raises(JobExistsError, match=job_id):
-        store.create_job(job_id, 1, 1, 0)
-
-
-def test_consumer_faster_than_publish_ack(store: JobStore) -> None:
-    """The consumer may commit before ingest marks the job published; mark_published never moves it back."""
-    job_id = new_id()
-    store.create_job(job_id, 3, 3, 0)
-    store.record_committed({job_id: 3})
-    assert not store.mark_published(job_id)
-    assert store.get(job_id).state == JobState.COMMITTED  # type: ignore[union-attr]
-
-
-def test_mark_failed_keeps_reason_and_counts_later_commits(store: JobStore) -> None:
+def test_failed_keeps_reason_and_counts_later_commits(store: JobStore) -> None:
     """`failed` stays while some events are missing; once every accepted event is committed (the publish timed
     out on the client's side but landed) the job is committed, keeping the reason of the failure it overcame."""
     job_id = new_id()
-    store.create_job(job_id, 4, 4, 0)
-    assert store.mark_failed(job_id, "publish deadline of 5.0s exceeded")
+    store.create_jobs([NewJob(job_id, 4, 4, 0, state=JobState.FAILED, reason="publish deadline of 5.0s exceeded")])
     store.record_committed({job_id: 3})
     job = store.get(job_id)
     assert job is not None
@@ -92,41 +69,19 @@ def test_mark_failed_keeps_reason_and_counts_later_commits(store: JobStore) -> N
     assert (job.state, job.reason, job.committed) == (JobState.COMMITTED, "publish deadline of 5.0s exceeded", 4)
 
 
-def test_mark_failed_does_not_undo_committed(store: JobStore) -> None:
-    job_id = new_id()
-    store.create_job(job_id, 1, 1, 0)
-    store.record_committed({job_id: 1})
-    assert not store.mark_failed(job_id, "late")
-    assert store.get(job_id).state == JobState.COMMITTED  # type: ignore[union-attr]
-
-
-def test_unknown_job_ids_are_recorded_and_reconciled(store: JobStore) -> None:
+def test_unknown_job_ids_are_recorded_and_folded_in(store: JobStore) -> None:
     known, unknown = new_id(), new_id()
-    store.create_job(known, 2, 2, 0)
+    store.create_jobs([NewJob(known, 2, 2, 0)])
     store.record_committed({known: 1, unknown: 7})
     store.record_committed({unknown: 3, "": 5})
     assert store.unknown_commits()[unknown] == 10
     assert "" not in store.unknown_commits()
     assert store.get(known).committed == 1  # type: ignore[union-attr]
-    # The job row appears later (e.g. restored from another store): create_job folds the count in.
-    job = store.create_job(unknown, 10, 10, 0)
-    assert (job.committed, job.state) == (10, JobState.COMMITTED)
+    # The job row appears later (e.g. restored from another store): create_jobs folds the count in.
+    assert store.create_jobs([NewJob(unknown, 10, 10, 0)]) == set()
+    job = store.get(unknown)
+    assert job is not None and (job.committed, job.state) == (10, JobState.COMMITTED)
     assert unknown not in store.unknown_commits()
-
-
-def test_reconcile_folds_counts_of_jobs_created_later(store: JobStore) -> None:
-    job_id = new_id()
-    store.record_committed({job_id: 2})
-    # Simulate the create/record race: the job row exists but the count landed among the unknowns.
-    with store.engine.begin() as conn:
-        now = datetime.now(UTC)
-        conn.execute(jobs_table.insert().values(job_id=job_id, pipeline="", state="published", received=2,
-                                                accepted=2, rejected=0, duplicates=0, committed=0,
-                                                created_at=now, updated_at=now))
-    assert store.unknown_commits()[job_id] == 2
-    assert store.reconcile() >= 1
-    job = store.get(job_id)
-    assert job is not None and (job.committed, job.state) == (2, JobState.COMMITTED)
 
 
 def test_get_folds_counts_recorded_before_the_job_row(store: JobStore) -> None:
@@ -147,9 +102,7 @@ def test_get_folds_counts_recorded_before_the_job_row(store: JobStore) -> None:
 def test_concurrent_writers_lose_no_increment(store: JobStore) -> None:
     """Several threads (each its own connection) add to the same jobs at once: every increment counts."""
     jobs = [new_id() for _ in range(3)]
-    for job_id in jobs:
-        store.create_job(job_id, 10_000, 10_000, 0)
-        store.mark_published(job_id)
+    store.create_jobs([NewJob(job_id, 10_000, 10_000, 0, state=JobState.PUBLISHED) for job_id in jobs])
     other = JobStore.from_dsn(str(store.engine.url.render_as_string(hide_password=False)))
     errors: list[BaseException] = []
 
@@ -176,8 +129,7 @@ def test_concurrent_writers_lose_no_increment(store: JobStore) -> None:
 def test_committed_is_the_sum_and_state_follows(store: JobStore, accepted: int, increments: list[int]) -> None:
     """The committed count is the sum of the positive increments; the state is committed iff it reaches accepted."""
     job_id = new_id()
-    store.create_job(job_id, accepted, accepted, 0)
-    store.mark_published(job_id)
+    store.create_jobs([NewJob(job_id, accepted, accepted, 0, state=JobState.PUBLISHED)])
     for n in increments:
         store.record_committed({job_id: n})
     job = store.get(job_id)
@@ -218,8 +170,7 @@ def test_create_jobs_writes_every_state_in_one_call(store: JobStore) -> None:
 
 def test_create_jobs_names_known_ids_and_creates_the_others(store: JobStore) -> None:
     known = new_id()
-    store.create_job(known, 1, 1, 0)
-    store.mark_published(known)
+    store.create_jobs([NewJob(known, 1, 1, 0, state=JobState.PUBLISHED)])
     fresh = [new_id(), new_id()]
     existing = store.create_jobs([NewJob(fresh[0], 2, 2, 0), NewJob(known, 9, 9, 0, state=JobState.FAILED),
                                   NewJob(fresh[1], 3, 3, 0)])
@@ -254,7 +205,7 @@ def test_create_jobs_on_postgresql_is_one_pipelined_transaction(postgres_dsn: st
         statements.append(statement)
 
     counted, fresh, known = new_id(), new_id(), new_id()
-    store.create_job(known, 1, 1, 0)
+    store.create_jobs([NewJob(known, 1, 1, 0)])
     store.record_committed({counted: 2})
     sa.event.listen(store.engine, "before_cursor_execute", seen)
     try:
@@ -341,7 +292,7 @@ def test_job_writer_groups_concurrent_creates(store: JobStore) -> None:
 
 def test_job_writer_refuses_only_the_known_id(store: JobStore) -> None:
     known, fresh = new_id(), new_id()
-    store.create_job(known, 1, 1, 0)
+    store.create_jobs([NewJob(known, 1, 1, 0)])
 
     async def main() -> list[BaseException | None]:
         writer = JobWriter(store)
@@ -432,7 +383,7 @@ def test_job_writer_on_sqlite_leaves_known_ids_and_early_counts_to_the_full_path
     """A known id is still refused, alone; counts the consumer recorded before the row are still folded in."""
     store = JobStore.from_dsn(f"sqlite:///{tmp_path / 'jobs.db'}")
     known, counted, fresh = new_id(), new_id(), new_id()
-    store.create_job(known, 1, 1, 0)
+    store.create_jobs([NewJob(known, 1, 1, 0)])
     store.record_committed({counted: 2})
 
     async def main() -> BaseException | None:
@@ -494,7 +445,7 @@ def test_job_writer_on_postgresql_writes_on_the_event_loop(postgres_dsn: str) ->
     store = JobStore.from_dsn(postgres_dsn)
     counted, known = new_id(), new_id()
     fresh = [new_id() for _ in range(6)]
-    store.create_job(known, 1, 1, 0)
+    store.create_jobs([NewJob(known, 1, 1, 0)])
     store.record_committed({counted: 3})
 
     async def main() -> BaseException | None:
@@ -522,12 +473,10 @@ def test_count_by_state_counts_every_state(store: JobStore) -> None:
     before = store.count_by_state()
     assert set(before) == set(JobState)
     ids = [new_id() for _ in range(7)]
-    for job_id in ids:
-        store.create_job(job_id, 2, 2, 0)
-    store.mark_published(ids[0])
-    store.mark_published(ids[1])
+    states = [JobState.PUBLISHED, JobState.PUBLISHED, JobState.ACCEPTED, JobState.ACCEPTED, JobState.ACCEPTED,
+              JobState.FAILED, JobState.ACCEPTED]
+    store.create_jobs([NewJob(job_id, 2, 2, 0, state=state) for job_id, state in zip(ids, states, strict=True)])
     store.record_committed({ids[2]: 2, ids[3]: 2, ids[4]: 2})
-    store.mark_failed(ids[5], "publish deadline exceeded")
     after = store.count_by_state()
     delta = {state: after[state] - before[state] for state in JobState}
     assert delta == {JobState.ACCEPTED: 1, JobState.PUBLISHED: 2, JobState.COMMITTED: 3, JobState.FAILED: 1}
