@@ -89,7 +89,7 @@ def test_every_pod_task_renders_the_pipelines_pod() -> None:
             assert "/airflow/xcom/return.json" in base.args[0]
             sidecar = next(c for c in spec.containers if c.name == "airflow-xcom-sidecar")
             assert (sidecar.image, sidecar.image_pull_policy) == (IMAGE, base.image_pull_policy)
-        assert {v.name: v.empty_dir is not None for v in spec.volumes} >= {"tmp": True, "state": True}
+        assert {v.name: v.empty_dir is not None for v in spec.volumes}.items() >= {"tmp": True, "state": True}.items()
 
 
 OPERATOR_IMAGE = "registry.example/eventpipe/analytics:from-operator"
