@@ -20,6 +20,8 @@ HOME = Path(tempfile.mkdtemp(prefix="eventpipe-airflow-cluster-"))
 # absolute file paths mean the same on the host and in every pod. Pods run as UID 10001: the folder is theirs too.
 STATE = HOME / "state"
 STATE.mkdir()
+DEFINITIONS = HOME / "definitions"  # the DAG file's folder: dag.test() runs the DAG the DAG file builds from it
+DEFINITIONS.mkdir()
 HOME.chmod(0o755)
 STATE.chmod(0o777)
 
@@ -49,6 +51,7 @@ os.environ.update({
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "EVENTPIPE_DAGS_MODE": "kubernetes",
+    "EVENTPIPE_DAGS_DEFINITIONS_DIR": str(DEFINITIONS),
     "EVENTPIPE_DAGS_STATE_HOST_PATH": str(STATE),
     "EVENTPIPE_DAGS_RETRIES": "1",
     "EVENTPIPE_DAGS_RETRY_DELAY_SECONDS": "2",
@@ -73,6 +76,7 @@ class Node:
     env: dict[str, str]
     state: Path
     repo: Path
+    definitions: Path
 
 
 @pytest.fixture(scope="session")
@@ -80,4 +84,4 @@ def node() -> Node:
     if not CLUSTER_ENV:
         pytest.fail("no cluster: run `scripts/cluster.sh up services operator analytics` first "
                     "(scripts/test.sh cluster does)")
-    return Node({**os.environ, **CLUSTER_ENV}, STATE, REPO)
+    return Node({**os.environ, **CLUSTER_ENV}, STATE, REPO, DEFINITIONS)

@@ -115,7 +115,9 @@ def test_one_dag_run_runs_dbt_and_gx_as_pods_on_the_node(node: Any, kube: Kube) 
     snapshot = commit_snapshot(repo, state, 300, seed=11)
     settings = DagsSettings()
     assert (settings.mode, settings.state_host_path) == ("kubernetes", str(state))
-    dag = build_dag(PipelineDag.model_validate(definition(image)), settings)
+    data = definition(image)
+    (node.definitions / "shop.json").write_text(json.dumps(data))  # what the operator's ConfigMap would carry
+    dag = build_dag(PipelineDag.model_validate(data), settings)
 
     run = dag.test()
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
