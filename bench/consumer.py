@@ -171,9 +171,7 @@ async def _end_to_end(count: int) -> dict[str, Any]:
     from eventpipe_consumer.settings import ConsumerSettings
 
     from bench.w1_data import SCHEMA, lines
-
-    sys.path.insert(0, str(REPO / "tests"))
-    from servers import start_kinesalite
+    from tests.helpers.servers import start_kinesalite
 
     server = start_kinesalite()
     endpoint = f"http://127.0.0.1:{server.port}"

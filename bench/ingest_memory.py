@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
+from tests.helpers.servers import ServerProcess, free_port, start_process
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from servers import ServerProcess, free_port, start_process  # noqa: E402
 
 LIMIT = 10 * 1024 * 1024
 POD_LIMIT_MIB = 512

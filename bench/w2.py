@@ -39,10 +39,9 @@ from typing import Any
 import httpx
 
 from bench.w2_events import SCHEMA, json_array_batches
+from tests.helpers.servers import ServerProcess, free_port, start_postgres, start_process
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from servers import ServerProcess, free_port, start_postgres, start_process  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

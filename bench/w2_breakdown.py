@@ -9,7 +9,7 @@ SQLite (the one write per request, alone and as one of a group of 8 concurrent r
 transactions it replaced), one thread hand-off (asyncio.to_thread of a no-op), and for comparison botocore's own
 validation + serialization of the same call. Medians of `repeat` runs, CPU time of this process (time.process_time) and
 wall-clock time. `--postgres` also runs the job-store steps against a PostgreSQL server started on 127.0.0.1
-(tests/servers.py; the production job store), where the wall time includes its round trips. Not a test.
+(tests/helpers/servers.py; the production job store), where the wall time includes its round trips. Not a test.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -139,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         out = {name: median_ms(step, args.repeat) for name, step in steps.items()}
         store.close()
     if args.postgres:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-        from servers import start_postgres
+        from tests.helpers.servers import start_postgres
 
         server, dsn = start_postgres()
         try:

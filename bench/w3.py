@@ -42,9 +42,7 @@ from eventpipe_cli.generator import GeneratorConfig, generate
 from eventpipe_cli.ratelimit import TokenBucket
 from eventpipe_cli.state import StatePaths, read_dev_key, read_json
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from servers import free_port  # noqa: E402
+from tests.helpers.servers import free_port
 
 BATCH = 500
 

@@ -47,5 +47,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /opt/eventpipe
 USER 10001:10001
 EXPOSE 8501
+# Streamlit's own health endpoint (Kubernetes uses the chart's probes; this is for docker/podman runs).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
 CMD ["streamlit", "run", "dashboard/app.py", "--server.address=0.0.0.0", "--server.port=8501", \
      "--server.headless=true", "--browser.gatherUsageStats=false"]

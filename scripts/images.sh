@@ -82,8 +82,9 @@ ensure_base() {
   echo "$key"
 }
 
-# The Rust core wheel (scripts/build-core.sh, cached by the hash of rust/) as an image holding /wheels, passed to
-# the Dockerfiles as CORE_IMAGE so the container build does not compile the core a second time.
+# The Rust core wheel (scripts/build-core.sh, cached by the hash of rust/; no `testing` feature, as the
+# Dockerfiles' own core-build stage) as an image holding /wheels, passed to the Dockerfiles as CORE_IMAGE so the
+# container build does not compile the core a second time.
 ensure_core_image() {
   "$REPO_ROOT/scripts/build-core.sh"
   local wheel; wheel="$(cat "$VENVS_DIR/core-wheel.path")"

@@ -8,6 +8,7 @@
 #        scripts/k8s-tools.sh --node     -> also the node's binaries (scripts/cluster.sh): kubelet,
 #                                           kube-controller-manager, kube-scheduler, kube-proxy, same version
 #        scripts/k8s-tools.sh --node-only -> only those
+#        scripts/k8s-tools.sh --helm     -> only helm (the static checks need nothing else)
 source "$(dirname "$0")/common.sh"
 
 K8S_VERSION="${EVENTPIPE_K8S_VERSION:-1.34.4}"      # k8s.io/kubernetes v1.Y.Z; staging modules are v0.Y.Z
@@ -124,6 +125,7 @@ build_helm() {
   stamp helm "$HELM_VERSION"
 }
 
+if [ "${1:-}" = "--helm" ]; then have helm "$HELM_VERSION" || build_helm; echo "$bin"; exit 0; fi
 # Only the node's binaries (another build of the control plane's may be under way in the same cache).
 if [ "${1:-}" = "--node-only" ]; then build_node; echo "$bin"; exit 0; fi
 have kube-apiserver "$K8S_VERSION" && have kubectl "$K8S_VERSION" || build_kubernetes

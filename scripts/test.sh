@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: Rust tests and lints, then each image's Python tests in its own virtualenv.
-# Usage: scripts/test.sh [stage ...]   (stages: rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e
-#                                              monitoring dashboard images cluster)
-# Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/servers.py).
+# Usage: scripts/test.sh [stage ...]   (stages: static rust python-lint core fuzz ingest consumer cli dbt gx operator
+#                                              airflow e2e monitoring dashboard images cluster)
+# Every server a test needs is started by the tests' fixtures on 127.0.0.1 (tests/helpers/servers.py).
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 toolchain="$(rustc --version | awk '{print $2}')"
@@ -51,6 +51,10 @@ stage_python_lint() {
   mypy_packages analytics "gx/src:dbt/python:services/common/src" eventpipe_quality eventpipe_transform
 }
 
+# Every deployable file, statically (scripts/static.sh): actionlint, yamllint, tofu fmt/validate, helm lint,
+# kubeconform against Kubernetes 1.34's schemas, and one checkov run over terraform/, the Dockerfiles, the
+# workflows, the rendered chart and the operator's rendered children of the examples.
+stage_static()    { "$REPO_ROOT/scripts/static.sh"; }
 stage_core()      { pytest_in services tests/core; }
 stage_fuzz()      { "$REPO_ROOT/scripts/fuzz.sh" 45; }   # bounded libFuzzer run of the core's parser (nightly)
 stage_ingest()    { pytest_in services tests/ingest tests/common; }
@@ -114,7 +118,7 @@ stage_cluster()   {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e monitoring dashboard images cluster)
+[ ${#stages[@]} -gt 0 ] || stages=(static rust python-lint core fuzz ingest consumer cli dbt gx operator airflow e2e monitoring dashboard images cluster)
 for stage in "${stages[@]}"; do
   run_stage "$stage" "stage_${stage//-/_}"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create or update the virtualenv .venvs/NAME from envs/NAME.txt (one environment per container image).
-# A line "# needs: eventpipe_core" in the file installs the Rust core wheel built by scripts/build-core.sh.
+# A line "# needs: eventpipe_core" in the file installs the Rust core wheel built by scripts/build-core.sh, with the
+# `testing` feature (these venvs run the tests and benchmarks; the images install the wheel without it).
 # Usage: scripts/venv.sh NAME
 source "$(dirname "$0")/common.sh"
 name="${1:?usage: scripts/venv.sh NAME}"
@@ -11,8 +12,8 @@ ensure_uv
 
 core_wheel=""
 if grep -q '^# needs: eventpipe_core' "$req"; then
-  "$REPO_ROOT/scripts/build-core.sh" >&2
-  core_wheel="$(cat "$VENVS_DIR/core-wheel.path")"
+  "$REPO_ROOT/scripts/build-core.sh" testing >&2
+  core_wheel="$(cat "$VENVS_DIR/core-wheel-testing.path")"
 fi
 
 stamp="$(cat "$req" | sha256sum | cut -c1-16)-${core_wheel:-none}"

@@ -1,21 +1,19 @@
 """Fixtures shared by every test suite: real servers on 127.0.0.1, started once per session.
 
 Only the standard library is imported here because each component's tests run in the virtualenv of its
-image (.venvs/services, .venvs/analytics, .venvs/operator).
+image (.venvs/services, .venvs/analytics, .venvs/operator). Fixtures live in conftest.py files; what tests import
+(helpers, constants, strategies) lives in the tests/helpers package, imported as `from tests.helpers.<module> import`
+(pyproject.toml's pytest `pythonpath` puts the repository root on sys.path).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from servers import ServerProcess, start_kinesalite, start_moto, start_postgres
+from tests.helpers.servers import ServerProcess, start_kinesalite, start_moto, start_postgres
 
 # Dummy credentials for the local AWS API servers; they check none, but the SDKs insist on having some.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ANALYTICS_PYTHON, STATE, commit_snapshot, definition, write_definition
+
+from tests.helpers.airflow_helpers import ANALYTICS_PYTHON, STATE, commit_snapshot, definition, write_definition
 
 
 def flaky_python(folder: Path) -> Path:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, definition, operator_config_maps, write_definition
+
+from tests.helpers.airflow_helpers import REPO, definition, operator_config_maps, write_definition
 
 TASKS = ["resolve_snapshot", "dbt_build", "gx_staging", "gx_marts", "publish_results", "mark_processed"]
 
@@ -53,7 +54,7 @@ def _pipeline(name: str, namespace: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def kube() -> Iterator[Any]:
-    from kubecluster import start_cluster
+    from tests.helpers.kubecluster import start_cluster
 
     workdir = Path(tempfile.mkdtemp(prefix="eventpipe-airflow-k8s-"))
     cluster = start_cluster(workdir)

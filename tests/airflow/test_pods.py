@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import definition, operator_config_maps
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.airflow_helpers import definition, operator_config_maps
 
 IMAGE = "registry.example/eventpipe/analytics:test"
 SECRET_ENV = ("EVENTPIPE_ALERT_WEBHOOK_URL", "EVENTPIPE_JOB_STORE_DSN")

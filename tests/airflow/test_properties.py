@@ -172,11 +172,12 @@ def test_task_failures_execute_retry_logic(retries: int, delay: float, cap: floa
     """Property 18: Task failures execute retry logic — every task that can fail for a transient reason gets the
     configured retries with exponential backoff under a cap, and the failure/retry callbacks; the publish step,
     whose failure is a data verdict, is never retried."""
-    from conftest import definition
     from eventpipe_dags.callbacks import on_task_failure, on_task_retry
     from eventpipe_dags.definition import PipelineDag
     from eventpipe_dags.factory import build_dag
     from eventpipe_dags.settings import DagsSettings
+
+    from tests.helpers.airflow_helpers import definition
 
     dag = build_dag(PipelineDag.model_validate(definition("shop")),
                     DagsSettings(retries=retries, retry_delay_seconds=delay, max_retry_delay_seconds=cap))

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sys
 import urllib.request
 from pathlib import Path
 
 import duckdb
 from eventpipe_cli.quality_metrics import TransformMetrics, latest_suite_runs
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import REPO_ROOT, free_port
+from tests.helpers.servers import REPO_ROOT, free_port
 
 
 def results_ddl() -> str:

@@ -114,7 +114,8 @@ def test_status_shows_stopped_shards_from_the_consumer_readiness(tmp_path: Path,
 
     import boto3
     from eventpipe_consumer.metrics import ConsumerMetrics
-    from servers import free_port
+
+    from tests.helpers.servers import free_port
 
     stream = f"status-{uuid.uuid4().hex[:8]}"
     kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint, region_name="us-east-1")

@@ -20,8 +20,7 @@ from eventpipe_cli.state import StatePaths, read_json
 from eventpipe_cli.status import pid_alive, shards
 from eventpipe_cli.supervisor import RestartPolicy
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import free_port
+from tests.helpers.servers import free_port
 
 
 def _stack(tmp_path: Path, policy: RestartPolicy | None = None) -> Stack:

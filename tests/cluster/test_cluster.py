@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,8 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import REPO_ROOT, ServerProcess, start_kinesalite, start_moto, start_postgres
+from tests.helpers.servers import REPO_ROOT, ServerProcess, start_kinesalite, start_moto, start_postgres
 
 CHART = REPO_ROOT / "helm" / "eventpipe-operator"
 NS = "shop"

@@ -8,12 +8,13 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
-from consumer_helpers import STREAM, commit, new_tables, piece, raw_rows
 from eventpipe_consumer import checkpoints, iceberg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
+
+from tests.helpers.consumer_helpers import STREAM, commit, new_tables, piece, raw_rows
 
 
 def test_tables_are_created_once_with_zstd_and_no_pyiceberg_retries(tables: tuple[Catalog, Table, Table]) -> None:

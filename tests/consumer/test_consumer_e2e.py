@@ -14,7 +14,15 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import (
+from eventpipe_common.jobstore import JobStore
+from eventpipe_common.logging import configure_logging
+from eventpipe_consumer import checkpoints, iceberg
+from eventpipe_consumer.leases import SqlLeaseStore
+from eventpipe_consumer.retry import BatchFailedError, with_retries
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.helpers.consumer_helpers import (
     Stream,
     committed,
     encode,
@@ -24,13 +32,6 @@ from conftest import (
     start_child,
     table_rows,
 )
-from eventpipe_common.jobstore import JobStore
-from eventpipe_common.logging import configure_logging
-from eventpipe_consumer import checkpoints, iceberg
-from eventpipe_consumer.leases import SqlLeaseStore
-from eventpipe_consumer.retry import BatchFailedError, with_retries
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def _audit_lines(log: io.StringIO) -> list[dict[str, Any]]:
@@ -304,7 +305,7 @@ def test_s3_warehouse_on_moto(stream: Stream, tmp_path: Path, moto_endpoint: str
 def test_metrics_endpoint_serves_millis_behind_latest(stream: Stream, tmp_path: Path) -> None:
     import urllib.request
 
-    from servers import free_port
+    from tests.helpers.servers import free_port
 
     port = free_port()
     settings = settings_for(tmp_path / "state", stream, consumer_metrics_port=port)

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-from conftest import ChildConsumer, Stream, make_event, settings_for, start_child, table_rows
 from eventpipe_consumer.leases import SHARD_END, SqlLeaseStore
 from eventpipe_consumer.settings import ConsumerSettings
+
+from tests.helpers.consumer_helpers import ChildConsumer, Stream, make_event, settings_for, start_child, table_rows
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str,

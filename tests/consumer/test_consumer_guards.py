@@ -9,13 +9,22 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import Stream, committed, make_event, run_consumer_until, settings_for, table_rows
-from consumer_helpers import new_tables, raw_rows
 from eventpipe_consumer import checkpoints, guards, iceberg, maintenance
 from eventpipe_consumer.settings import ConsumerSettings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyiceberg.table import Table
+
+from tests.helpers.consumer_helpers import (
+    Stream,
+    committed,
+    make_event,
+    new_tables,
+    raw_rows,
+    run_consumer_until,
+    settings_for,
+    table_rows,
+)
 
 RETRIES = "commit.retry.num-retries"
 

@@ -9,11 +9,12 @@ import asyncio
 import time
 
 from aiobotocore.session import get_session
-from conftest import Stream, encode, make_event
 from eventpipe_consumer.kinesis import ShardReader, lag_seconds
 from eventpipe_consumer.records import StreamRecord
 from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.helpers.consumer_helpers import Stream, encode, make_event
 
 NOW_US = 1_800_000_000_000_000
 

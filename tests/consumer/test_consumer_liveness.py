@@ -11,7 +11,8 @@ import urllib.request
 
 from eventpipe_consumer.app import heartbeat
 from eventpipe_consumer.metrics import ConsumerMetrics
-from servers import free_port
+
+from tests.helpers.servers import free_port
 
 
 def _status(port: int) -> int:

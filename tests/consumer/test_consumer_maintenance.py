@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-from consumer_helpers import STREAM, commit, piece, raw_rows
 from eventpipe_consumer import checkpoints, iceberg, maintenance
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
+
+from tests.helpers.consumer_helpers import STREAM, commit, piece, raw_rows
 
 
 def _sorted(rows: pa.Table) -> pa.Table:
@@ -137,8 +138,9 @@ def test_maintenance_command(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from conftest import REPO, settings_env
     from eventpipe_consumer.settings import ConsumerSettings
+
+    from tests.helpers.consumer_helpers import REPO, settings_env
 
     settings = ConsumerSettings(state_dir=tmp_path, stream_name=STREAM)  # type: ignore[call-arg]
     catalog = iceberg.open_catalog(settings.catalog_name, settings.resolved_catalog_properties())

@@ -15,7 +15,6 @@ import duckdb_extension_iceberg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from consumer_helpers import STREAM, raw_rows
 from eventpipe_common import tables as table_defs
 from eventpipe_consumer import iceberg
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +24,8 @@ from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform, MonthTransform, Transform
+
+from tests.helpers.consumer_helpers import STREAM, raw_rows
 
 BASE = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 TRANSFORMS: dict[str, Transform[object, object]] = {

@@ -19,7 +19,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import Stream, committed, encode, make_event, run_consumer_until, settings_for, table_rows
 from eventpipe_common.jobstore import JobState, JobStore
 from eventpipe_common.logging import configure_logging
 from eventpipe_consumer import checkpoints, iceberg, jobcounts
@@ -27,6 +26,16 @@ from eventpipe_consumer.consumer import Consumer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyiceberg.catalog import Catalog
+
+from tests.helpers.consumer_helpers import (
+    Stream,
+    committed,
+    encode,
+    make_event,
+    run_consumer_until,
+    settings_for,
+    table_rows,
+)
 
 # Timestamps the ingest checks of today let through and the table cannot hold: their UTC instant is outside
 # Python's dates (year 1..9999), so partition values, Parquet statistics or the commit fail on them.
@@ -108,7 +117,7 @@ def test_a_storage_failure_stops_the_shard_loudly_and_a_restart_resumes_it(strea
                                                                            postgres_dsn: str) -> None:
     """Not content: no row is quarantined, the shard stops, readiness answers 503 naming it, the gauge counts it,
     the job stays published (not failed: its events land later), and a restart commits everything once."""
-    from servers import free_port
+    from tests.helpers.servers import free_port
 
     port = free_port()
     job_id = f"job-{uuid.uuid4().hex[:8]}"

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import eventpipe_core
-from conftest import encode, make_event
-from consumer_helpers import STREAM, new_tables
 from eventpipe_consumer import iceberg
 from eventpipe_consumer.records import (
     DedupeWindow,
@@ -21,6 +19,8 @@ from eventpipe_consumer.records import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.consumer_helpers import STREAM, encode, make_event, new_tables
 
 ENVELOPE = eventpipe_core.Schema.envelope()
 

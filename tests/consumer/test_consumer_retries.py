@@ -13,12 +13,23 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import ChildConsumer, Stream, encode, make_event, settings_for, start_child, table_rows
-from consumer_helpers import commit, new_tables, raw_rows
 from eventpipe_consumer import checkpoints, iceberg, recent_ids
 from eventpipe_consumer.settings import ConsumerSettings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.consumer_helpers import (
+    ChildConsumer,
+    Stream,
+    commit,
+    encode,
+    make_event,
+    new_tables,
+    raw_rows,
+    settings_for,
+    start_child,
+    table_rows,
+)
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str, child: ChildConsumer) -> None:

@@ -13,12 +13,13 @@ import duckdb
 import eventpipe_core as ec
 import pyarrow as pa
 import pytest
-from core_strategies import events, ndjson
 from eventpipe_common.tables import TABLE_PROPERTIES, raw_events_partition_spec, raw_events_schema
 from eventpipe_core.iceberg import commit_data_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyiceberg.catalog.sql import SqlCatalog
+
+from tests.helpers.core_strategies import events, ndjson
 
 PROMOTED = [("amount", "double")]
 SCHEMA = ec.Schema({"promote": [{"path": "properties.amount", "column": "amount", "type": "double"}]})

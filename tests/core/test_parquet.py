@@ -10,10 +10,11 @@ from typing import Any
 import eventpipe_core as ec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from core_strategies import events, ndjson
 from eventpipe_common.tables import raw_events_schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.core_strategies import events, ndjson
 
 PROMOTED = [("amount", "double"), ("currency", "string")]
 SCHEMA = ec.Schema(

@@ -11,9 +11,10 @@ from typing import Any
 
 import eventpipe_core as ec
 import pytest
-from core_strategies import events, json_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.core_strategies import events, json_values
 
 
 @settings(max_examples=60, deadline=None)

@@ -8,9 +8,10 @@ from typing import Any
 
 import eventpipe_core as ec
 import pyarrow as pa
-from core_strategies import events, instants, ndjson, rfc3339, utc_micros
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.core_strategies import events, instants, ndjson, rfc3339, utc_micros
 
 PROMOTING = ec.Schema(
     {

@@ -8,9 +8,10 @@ from typing import Any
 
 import eventpipe_core as ec
 import pytest
-from core_strategies import EVENT_TYPES, events, ndjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.core_strategies import EVENT_TYPES, events, ndjson
 
 SCHEMA = ec.Schema(
     {

@@ -1,21 +1,16 @@
 """The dashboard's tests run in its own virtualenv (.venvs/dashboard); the package is dashboard/src.
 
 `live_stack` is one `eventpipe up` (with Prometheus and the dashboard) for the whole session, started only by
-the tests that need it (browser, Grafana PromQL).
+the tests that need it (browser, Grafana PromQL); it is built in tests/helpers/live_stack.py.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from live_stack import LiveStack, start, stop
+from tests.helpers.live_stack import LiveStack, start, stop
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from marts_data import Event, Marts, create_marts, write_results
-from servers import free_port
 from streamlit.testing.v1 import AppTest
+
+from tests.helpers.marts_data import Event, Marts, create_marts, write_results
+from tests.helpers.servers import free_port
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 TIMEOUT = 60

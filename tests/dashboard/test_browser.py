@@ -14,7 +14,6 @@ from pathlib import Path
 import duckdb
 import pytest
 from eventpipe_dashboard import prometheus as prom
-from live_stack import LiveStack
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -23,6 +22,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.helpers.live_stack import LiveStack
 
 WAIT = 120
 

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from live_stack import LiveStack
+
+from tests.helpers.live_stack import LiveStack
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "helm" / "eventpipe-operator" / "dashboards"
 TARGETS = [(path.stem, panel["title"], target["expr"])

@@ -13,7 +13,8 @@ import pytest
 from eventpipe_dashboard import explore, quality
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from marts_data import Event, Marts, MemoryWarehouse, create_marts, write_results
+
+from tests.helpers.marts_data import Event, Marts, MemoryWarehouse, create_marts, write_results
 
 ZONES = sorted(zoneinfo.available_timezones())
 # Offsets that are not whole hours, and zones with DST changes inside the generated window (late March 2026).

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Pipeline, ReusedPipeline
 from hypothesis import HealthCheck, given, settings
 from pyiceberg.transforms import DayTransform
-from shop_events import TRAITS, first_ingests, shop_batches, user_versions, utc, version_at
+
+from tests.helpers.dbt_pipelines import Pipeline, ReusedPipeline
+from tests.helpers.shop_events import TRAITS, first_ingests, shop_batches, user_versions, utc, version_at
 
 EPOCH = dt.date(1970, 1, 1)
 # 25 examples of Iceberg commits and model builds (and the session's dbt compile, in the first test) outlast the

@@ -30,9 +30,10 @@ from typing import Any
 
 import pytest
 import snowflake.connector
-from conftest import Pipeline
 from eventpipe_transform.runner import run_dbt
 from eventpipe_transform.settings import TransformSettings
+
+from tests.helpers.dbt_pipelines import Pipeline
 
 T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
 RAW_COLUMNS = ("event_id varchar, event_type varchar, event_ts timestamp_tz, event_date date, event_hour int, "

@@ -9,7 +9,8 @@ import pytest
 from eventpipe_common.errors import ConfigurationError
 from eventpipe_common.tables import raw_events_schema
 from eventpipe_transform.sources import open_catalog, promoted_columns, resolve_sources
-from pipeline_writer import NAMESPACE, PipelineWriter, catalog_properties
+
+from tests.helpers.pipeline_writer import NAMESPACE, PipelineWriter, catalog_properties
 
 
 def test_promoted_columns_are_the_columns_beyond_the_envelope() -> None:

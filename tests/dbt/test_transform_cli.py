@@ -10,8 +10,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import Pipeline, run_cli
-from pipeline_writer import SHOP_SCHEMA, PipelineWriter
+
+from tests.helpers.dbt_pipelines import Pipeline, run_cli
+from tests.helpers.pipeline_writer import SHOP_SCHEMA, PipelineWriter
 
 T0 = dt.datetime(2024, 4, 2, 23, 30, tzinfo=dt.UTC)
 EVENTS = [

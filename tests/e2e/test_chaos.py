@@ -39,11 +39,13 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
-from conftest import RunningStack, pid_alive, stack_env, start_stack, stop_stack, wait_until
 from eventpipe_cli.catalog import load_table, settings_for
 from eventpipe_cli.generator import GeneratorConfig, generate
 from eventpipe_cli.state import StatePaths, read_dev_key
 from eventpipe_cli.supervisor import RestartPolicy
+
+from tests.helpers.e2e_stack import RunningStack, pid_alive, start_stack, stop_stack, wait_until
+from tests.helpers.servers import stack_env
 
 ROUNDS = int(os.environ.get("EVENTPIPE_CHAOS_ROUNDS", "12"))
 KILLS_PER_COMPONENT = int(os.environ.get("EVENTPIPE_CHAOS_KILLS", "2"))

@@ -19,13 +19,23 @@ import boto3
 import duckdb
 import httpx
 import pyarrow as pa
-from conftest import AlertReceiver, RunningStack, child_pids, pid_alive, stack_env, start_stack, stop_stack, wait_until
 from eventpipe_cli.batching import batches
 from eventpipe_cli.catalog import load_table, settings_for
 from eventpipe_cli.generator import GeneratedLine, GeneratorConfig, generate
 from eventpipe_cli.state import StatePaths, read_dev_key, read_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.helpers.e2e_stack import (
+    AlertReceiver,
+    RunningStack,
+    child_pids,
+    pid_alive,
+    start_stack,
+    stop_stack,
+    wait_until,
+)
+from tests.helpers.servers import stack_env
 
 BATCH = 250
 # One start time for every round: a round's lines, timestamps included, depend only on what hypothesis drew.

@@ -1,19 +1,17 @@
 """Fixtures of the GX tests: real receivers for alerts (HTTP, SMTP) on 127.0.0.1, vendored assets, log capture.
 
 GX imports slowly (10-30 s), so every GX test runs in this one pytest process and shares these session
-fixtures; the only subprocess is the test of `python -m eventpipe_quality` itself.
+fixtures; the only subprocess is the test of `python -m eventpipe_quality` itself. The helpers are in
+tests/helpers/ (gx_receivers.py, gx_support.py, warehouse_data.py).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,29 +20,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from servers import free_port
-
-SMTP_USER = "quality-bot"
-SMTP_PASSWORD = "smtp-Pa55-never-logged"
-
-
-@dataclass
-class WebhookReceiver:
-    """A Slack-compatible incoming webhook: a real HTTP server that records each JSON body POSTed to it."""
-
-    url: str
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    status: int = 200
-    received: threading.Event = field(default_factory=threading.Event)
-
-    def clear(self) -> None:
-        self.bodies.clear()
-        self.paths.clear()
-        self.status = 200
-        self.received.clear()
+from tests.helpers.gx_receivers import SMTP_PASSWORD, SMTP_USER, MailReceiver, WebhookReceiver
+from tests.helpers.servers import free_port
 
 
 @pytest.fixture(scope="session")
@@ -72,18 +49,6 @@ def webhook() -> Iterator[WebhookReceiver]:
     yield receiver
     server.shutdown()
     server.server_close()
-
-
-@dataclass
-class MailReceiver:
-    host: str
-    port: int
-    messages: list[Message] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-
-    def clear(self) -> None:
-        self.messages.clear()
-        self.logins.clear()
 
 
 class _Handler:
@@ -135,4 +100,3 @@ def log_stream() -> Iterator[io.StringIO]:
     configure_logging("quality", stream=stream)
     yield stream
     configure_logging("quality")
-

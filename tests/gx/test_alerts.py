@@ -9,14 +9,15 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SMTP_PASSWORD, SMTP_USER, MailReceiver, WebhookReceiver
 from eventpipe_quality.alerts import compose_alert, dispatch
 from eventpipe_quality.results import Outcome, RunReport
 from eventpipe_quality.settings import QualitySettings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from support import log_records
+
+from tests.helpers.gx_receivers import SMTP_PASSWORD, SMTP_USER, MailReceiver, WebhookReceiver
+from tests.helpers.gx_support import log_records
 
 # The test SMTP server takes AUTH without TLS on 127.0.0.1; aiosmtpd warns about that on every connection.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

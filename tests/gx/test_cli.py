@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SMTP_PASSWORD, SMTP_USER, MailReceiver, WebhookReceiver
 from eventpipe_quality.cli import app
 from eventpipe_quality.results import read_results
 from typer.testing import CliRunner
-from warehouse_data import event_row, marts_rows, user_row, write_marts, write_staging
+
+from tests.helpers.gx_receivers import SMTP_PASSWORD, SMTP_USER, MailReceiver, WebhookReceiver
+from tests.helpers.warehouse_data import event_row, marts_rows, user_row, write_marts, write_staging
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

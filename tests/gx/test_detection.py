@@ -11,8 +11,9 @@ import pytest
 from eventpipe_quality.suites import SuiteParams, staging_suite
 from hypothesis import given
 from hypothesis import strategies as st
-from support import NOW, gx_examples, outcomes_for, run_on
-from warehouse_data import EVENT_TYPES, STG_EVENTS_DDL, event_row, user_row, write_staging
+
+from tests.helpers.gx_support import NOW, gx_examples, outcomes_for, run_on
+from tests.helpers.warehouse_data import EVENT_TYPES, STG_EVENTS_DDL, event_row, user_row, write_staging
 
 PARAMS = SuiteParams(now=NOW, event_types=EVENT_TYPES)
 KEY_COLUMNS = ("event_id", "event_type", "event_ts", "event_date", "ingested_at")

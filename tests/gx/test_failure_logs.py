@@ -12,8 +12,9 @@ from eventpipe_quality.runner import log_failures
 from eventpipe_quality.suites import SuiteParams, staging_suite
 from hypothesis import given
 from hypothesis import strategies as st
-from support import NOW, gx_examples, log_records, run_on
-from warehouse_data import EVENT_TYPES, event_row, user_row, write_staging
+
+from tests.helpers.gx_support import NOW, gx_examples, log_records, run_on
+from tests.helpers.warehouse_data import EVENT_TYPES, event_row, user_row, write_staging
 
 PARAMS = SuiteParams(now=NOW, event_types=EVENT_TYPES)
 

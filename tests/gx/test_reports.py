@@ -21,8 +21,9 @@ from eventpipe_quality.suites import SuiteParams, marts_suite, staging_suite
 from eventpipe_quality.warehouse import BatchLoadError, DuckDBWarehouse, SqlAlchemyWarehouse
 from hypothesis import given
 from hypothesis import strategies as st
-from support import NOW, gx_examples, run_on
-from warehouse_data import EVENT_TYPES, event_row, marts_rows, user_row, write_marts, write_staging
+
+from tests.helpers.gx_support import NOW, gx_examples, run_on
+from tests.helpers.warehouse_data import EVENT_TYPES, event_row, marts_rows, user_row, write_marts, write_staging
 
 PARAMS = SuiteParams(now=NOW, event_types=EVENT_TYPES)
 LOCAL_REF = re.compile(r"""\b(?:src|href)=["']([^"'#][^"']*)["']""")

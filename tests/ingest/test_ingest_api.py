@@ -16,7 +16,6 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from conftest import create_stream, read_stream, shard_of_key
 from eventpipe_common.errors import ConfigurationError
 from eventpipe_common.jobstore import JobStore
 from eventpipe_ingest.app import create_app
@@ -25,7 +24,9 @@ from eventpipe_ingest.publisher import PutRecords
 from eventpipe_ingest.settings import IngestSettings
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from ingest_events import batches, encode, held_stream, invalid_event, line_of, valid_event
+
+from tests.helpers.ingest_events import batches, encode, held_stream, invalid_event, line_of, valid_event
+from tests.helpers.ingest_helpers import create_stream, read_stream, shard_of_key
 
 HYPOTHESIS = settings(max_examples=12, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

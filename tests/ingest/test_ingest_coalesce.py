@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
-from conftest import create_stream, read_stream
 from eventpipe_ingest.coalesce import CoalescedPutRecords, ShortAnswerError
 from eventpipe_ingest.publisher import PutRecords
+
+from tests.helpers.ingest_helpers import create_stream, read_stream
 
 
 def entries(tag: str, n: int, size: int = 10) -> list[dict[str, Any]]:

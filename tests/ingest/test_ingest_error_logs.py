@@ -14,11 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import create_stream, kinesis_client
 from eventpipe_common.logging import configure_logging
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ingest_events import valid_event
+
+from tests.helpers.ingest_events import valid_event
+from tests.helpers.ingest_helpers import create_stream, kinesis_client
 
 JSON = {"Content-Type": "application/json"}
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import serve
 from eventpipe_ingest.httpclient import Answer, HttpClient, HttpError
-from servers import free_port
+
+from tests.helpers.ingest_helpers import serve
+from tests.helpers.servers import free_port
 
 
 async def echo(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],

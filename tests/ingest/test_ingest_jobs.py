@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from eventpipe_common.jobstore import JobStore, jobs_table
 from eventpipe_ingest.app import INLINE_CORE_MAX_BYTES
 from eventpipe_ingest.publisher import PutRecords
-from ingest_events import valid_event
+
+from tests.helpers.ingest_events import valid_event
 
 # The job id inside a record's Data (the event JSON carries "_job_id"; found by pattern so that it does not
 # depend on how events are laid out in records).

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import serve
 from eventpipe_ingest.app import create_app
 from eventpipe_ingest.settings import IngestSettings
 from hypothesis import HealthCheck, settings
@@ -20,6 +19,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.helpers.ingest_helpers import serve
 
 
 @pytest.fixture(scope="module")

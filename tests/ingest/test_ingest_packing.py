@@ -10,12 +10,14 @@ from typing import Any
 
 import eventpipe_core
 import pytest
-from conftest import create_stream, kinesis_client, kinesis_hash_key, read_stream, shard_of_key
+from eventpipe_core import _native
 from eventpipe_ingest.records import MAX_BYTES_PER_RECORD, ShardMap, record_size
 from eventpipe_ingest.shards import ShardMapCache
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ingest_events import valid_event
+
+from tests.helpers.ingest_events import valid_event
+from tests.helpers.ingest_helpers import create_stream, kinesis_client, kinesis_hash_key, read_stream, shard_of_key
 
 FOUR_SHARDS = ShardMap(starts=(0, 2**126, 2**127, 3 * 2**126), shard_ids=("s0", "s1", "s2", "s3"))
 JOB_ID = "5f0c8a9e-2b1d-4c3e-9f7a-0123456789ab"
@@ -141,7 +143,7 @@ def test_shard_map_routes_like_kinesalite(kinesis_endpoint: str) -> None:
     shard_map = ShardMap.from_shards(client.list_shards(StreamName=stream)["Shards"])
     keys = [f"u_{n}" for n in range(60)]
     answer = client.put_records(StreamName=stream, Records=[{"Data": b"{}", "PartitionKey": k} for k in keys])
-    packed_alone = [shard_map.shard_ids[eventpipe_core.pack_records([b"{}"], [k], list(shard_map.starts), 1024)[0][2]]
+    packed_alone = [shard_map.shard_ids[_native.pack_records([b"{}"], [k], list(shard_map.starts), 1024)[0][2]]
                     for k in keys]
     assert [r["ShardId"] for r in answer["Records"]] == packed_alone
 

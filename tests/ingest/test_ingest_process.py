@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import httpx
-from ingest_events import valid_event
-from servers import free_port, start_process
+
+from tests.helpers.ingest_events import valid_event
+from tests.helpers.servers import free_port, start_process
 
 
 def test_secret_key_never_appears_in_logs(kinesis_endpoint: str, stream: str, keys_file: Path, api_key: str,

@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import create_stream, read_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_events import held_stream, valid_event
+
+from tests.helpers.ingest_events import held_stream, valid_event
+from tests.helpers.ingest_helpers import create_stream, read_stream
 
 FEW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 NDJSON = {"Content-Type": "application/x-ndjson"}

@@ -1,4 +1,5 @@
 """Fixtures of the operator suite: a real API server (kubecluster.py), the CRDs, the operator in-process.
+The helpers they use are in tests/helpers/op_helpers.py and tests/helpers/kubecluster.py.
 
 The operator's settings are environment variables read when its handlers module is imported, so they are
 set here, before any test imports it: a 1 s monitor period keeps the scaling and status tests short.
@@ -6,24 +7,21 @@ set here, before any test imports it: a 1 s monitor period keeps the scaling and
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubecluster import KubeCluster, start_cluster
 from kubernetes import client, config
 from kubernetes.config import kube_config
-from op_helpers import CRD, REPO
-from servers import free_port
 
-OPERATOR_METRICS_PORT = free_port()
+from tests.helpers.kubecluster import KubeCluster, start_cluster
+from tests.helpers.op_helpers import CRD, OPERATOR_METRICS_PORT, REPO, run_operator
+
 os.environ.update({
     "EVENTPIPE_OPERATOR_MONITOR_INTERVAL_SECONDS": "1",
     "EVENTPIPE_OPERATOR_MONITOR_INITIAL_DELAY_SECONDS": "0.5",
@@ -76,52 +74,7 @@ def apps(api: client.ApiClient) -> client.AppsV1Api:
     return client.AppsV1Api(api)
 
 
-def ensure_namespace(core: client.CoreV1Api, name: str) -> None:
-    try:
-        core.create_namespace({"metadata": {"name": name}})
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
-
-
-@contextlib.contextmanager
-def run_operator(custom: client.CustomObjectsApi, priority: int = 0) -> Iterator[Any]:
-    """The operator in this process (kopf's KopfRunner), watching every namespace, with peering on."""
-    from kopf.testing import KopfRunner
-
-    try:
-        custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings",
-                                            {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
-                                             "metadata": {"name": "eventpipe-tests"}})
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
-    with KopfRunner(["run", "-A", "--peering", "eventpipe-tests", "--priority", str(priority),
-                     "-m", "eventpipe_operator.handlers"], timeout=60) as runner:
-        yield runner
-    assert runner.exception is None, runner.output
-    assert runner.exit_code == 0, runner.output
-
-
 @pytest.fixture(scope="module")
 def operator(cluster: KubeCluster, custom: client.CustomObjectsApi) -> Iterator[Any]:
     with run_operator(custom) as runner:
         yield runner
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.25) -> Any:
-    """Poll until probe() returns something truthy; fail with the last value (or error) otherwise."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except client.ApiException as exc:
-            last = f"{exc.status} {exc.reason}"
-            if exc.status not in (404, 409):
-                raise
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")

@@ -16,7 +16,8 @@ from eventpipe_operator.checks import (
     orphan_grace_floor,
 )
 from eventpipe_operator.spec import Pipeline
-from op_helpers import body, shop_schema
+
+from tests.helpers.op_helpers import body, shop_schema
 
 
 def test_the_shop_schema_passes() -> None:
@@ -99,7 +100,8 @@ def test_dag_names_must_exist() -> None:
 def test_dag_names_agree_with_dbt_profiles_and_the_gx_command() -> None:
     """The names the operator accepts are the ones dbt/profiles.yml and the GX command really offer."""
     import yaml
-    from op_helpers import REPO
+
+    from tests.helpers.op_helpers import REPO
 
     profiles = yaml.safe_load((REPO / "dbt" / "profiles.yml").read_text())
     assert set(DBT_TARGETS) == set(profiles["eventpipe"]["outputs"])

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ensure_namespace
-from kubecluster import KubeCluster
 from kubernetes import client
-from op_helpers import REPO, example, merge
+
+from tests.helpers.kubecluster import KubeCluster
+from tests.helpers.op_helpers import REPO, ensure_namespace, example, merge
 
 NS = "crd-checks"
 
@@ -162,7 +162,7 @@ def test_identity_fields_are_immutable(custom: client.CustomObjectsApi, start: d
 
 
 def _gone(custom: client.CustomObjectsApi, name: str) -> None:
-    from conftest import wait_for
+    from tests.helpers.op_helpers import wait_for
 
     def absent() -> bool:
         try:

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ensure_namespace, wait_for
-from kubecluster import KubeCluster
 from kubernetes import client
-from op_helpers import CHART
-from servers import free_port
 from test_operator import NS, G, P, condition, pipeline_doc
+
+from tests.helpers.kubecluster import KubeCluster
+from tests.helpers.op_helpers import CHART, ensure_namespace, wait_for
+from tests.helpers.servers import free_port
 
 V_ = "v1alpha1"
 

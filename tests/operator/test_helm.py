@@ -7,10 +7,10 @@ import filecmp
 import json
 
 import yaml
-from conftest import ensure_namespace
-from kubecluster import KubeCluster
 from kubernetes import client
-from op_helpers import CHART, REPO
+
+from tests.helpers.kubecluster import KubeCluster
+from tests.helpers.op_helpers import CHART, REPO, ensure_namespace
 
 RELEASE_NS = "eventpipe-system"
 

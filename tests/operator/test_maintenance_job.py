@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ensure_namespace
 from eventpipe_operator import manifests, provision
 from eventpipe_operator.kube import Kube
 from eventpipe_operator.spec import Pipeline
 from kubernetes import client
-from op_helpers import REPO, body
+
+from tests.helpers.op_helpers import REPO, body, ensure_namespace
 
 NS = "maint"
 SERVICES_PYTHON = REPO / ".venvs" / "services" / "bin" / "python"

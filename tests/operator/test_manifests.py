@@ -12,7 +12,8 @@ from eventpipe_operator import manifests
 from eventpipe_operator.spec import Pipeline
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from op_helpers import body, shop_schema
+
+from tests.helpers.op_helpers import body, shop_schema
 
 ANALYTICS = "ghcr.io/eventpipe/analytics:1.2.3"
 OPTS = manifests.BuildOptions(image="ghcr.io/eventpipe/services:1.2.3", consumer_replicas=2,

@@ -18,12 +18,12 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import OPERATOR_METRICS_PORT, ensure_namespace, wait_for
-from kubecluster import KubeCluster
 from kubernetes import client
-from op_helpers import example, merge
 from pyiceberg.catalog import load_catalog
-from servers import free_port
+
+from tests.helpers.kubecluster import KubeCluster
+from tests.helpers.op_helpers import OPERATOR_METRICS_PORT, ensure_namespace, example, merge, wait_for
+from tests.helpers.servers import free_port
 
 G, V, P = "eventpipe.io", "v1alpha1", "eventpipelines"
 NS = "shop"

@@ -11,7 +11,8 @@ import pytest
 from eventpipe_common import tables
 from eventpipe_operator import provision
 from eventpipe_operator.spec import Pipeline
-from op_helpers import body, merge
+
+from tests.helpers.op_helpers import body, merge
 
 
 def sql_catalog(tmp: Path) -> dict[str, str]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ensure_namespace, run_operator, wait_for
-from kubecluster import KubeCluster
 from kubernetes import client
-from op_helpers import example, merge
+
+from tests.helpers.kubecluster import KubeCluster
+from tests.helpers.op_helpers import ensure_namespace, example, merge, run_operator, wait_for
 
 G, V, P = "eventpipe.io", "v1alpha1", "eventpipelines"
 NS = "resume"

@@ -2,7 +2,10 @@
 //! generator (byte flips, insertions of JSON/CSV tokens, truncations, splices), checked against the same
 //! invariants as the libFuzzer target in rust/fuzz. Deterministic, so a failure reproduces.
 
-use eventpipe_core::invariants::check_all;
+#[path = "../../fuzz/src/invariants.rs"]
+mod invariants;
+
+use invariants::check_all;
 use eventpipe_core::Format;
 
 const SEEDS: &[&[u8]] = &[

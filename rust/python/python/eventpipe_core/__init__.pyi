@@ -120,13 +120,6 @@ def process_batch(
     include_raw: bool = False,
 ) -> BatchResult: ...
 
-def pack_records(
-    lines: list[bytes], keys: list[str], starts: list[int], max_bytes: int
-) -> list[tuple[bytes, int, int, int]]:
-    """Kinesis records from NDJSON lines: per shard (MD5 of the partition key against the open shards'
-    starting hash keys, ascending), lines joined by newline into records of at most max_bytes (data + first
-    key). One (data, index of the first line, shard index, lines) per record; a lone oversize line alone."""
-
 # ---------------------------------------------------------------- ingest
 class IngestBatch:
     records: list[tuple[bytes, str, int | None, int]]

@@ -23,7 +23,8 @@ from eventpipe_transform import cli
 from eventpipe_transform.duckdb_plugin import load_iceberg
 from eventpipe_transform.settings import DEFAULT_PROJECT_DIR
 from eventpipe_transform.sources import SourceTables, resolve_sources
-from pipeline_writer import PipelineWriter
+
+from tests.helpers.pipeline_writer import PipelineWriter
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-//! Invariants every input must keep, shared by the libFuzzer target (rust/fuzz) and the bounded fuzz test:
+//! Invariants every input must keep, shared by the libFuzzer target (rust/fuzz) and the bounded fuzz test in
+//! rust/core/tests (both include this file by path, so it is no part of the shipped crate's API):
 //! no panic, a batch accounts for every record it received, and the ingest path (`ingest::ingest_batch`, which
 //! splits JSON arrays by their structure alone) agrees with the batch path on what is valid.
 
-use crate::batch::{process_batch, BatchOptions};
-use crate::parse::{parse, Format};
-use crate::schema::Schema;
+use eventpipe_core::batch::{process_batch, BatchOptions};
+use eventpipe_core::ingest::{ingest_batch, IngestOptions, KeyField};
+use eventpipe_core::parse::{parse, Format};
+use eventpipe_core::schema::Schema;
 
 /// The pipeline schema the fuzzers run with: event types, rules on envelope and properties, promotions.
 pub fn fuzz_schema() -> Schema {
@@ -23,7 +25,7 @@ pub fn fuzz_schema() -> Schema {
 pub fn check_all(data: &[u8], format: Format) {
     let _ = parse(data, format);
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = crate::transform::parse_rfc3339_micros(text);
+        let _ = eventpipe_core::transform::parse_rfc3339_micros(text);
         let _ = Schema::from_json(text);
     }
     let schema = fuzz_schema();
@@ -39,21 +41,21 @@ pub fn check_all(data: &[u8], format: Format) {
         }
     }
     let batch = process_batch(data, BatchOptions { format, schema: &schema, job_id: None, include_raw: false });
-    let opts = crate::ingest::IngestOptions {
+    let opts = IngestOptions {
         format,
         schema: &schema,
         job_id: "fuzz",
-        key_field: crate::ingest::KeyField::UserId,
+        key_field: KeyField::UserId,
         shard_starts: &[0, 1 << 127],
         pack_max_bytes: 4096,
         max_record_bytes: usize::MAX,
         max_events: 0,
     };
-    match (crate::ingest::ingest_batch(data, &opts), batch) {
+    match (ingest_batch(data, &opts), batch) {
         (Ok(ingest), Ok(batch)) => {
             assert_eq!((ingest.received, ingest.duplicates), (batch.received, batch.duplicates));
             assert_eq!(ingest.accepted, batch.num_rows(), "the same events are valid on both paths");
-            let lines = |rejects: &[crate::batch::Reject]| rejects.iter().map(|r| r.line).collect::<Vec<_>>();
+            let lines = |rejects: &[eventpipe_core::batch::Reject]| rejects.iter().map(|r| r.line).collect::<Vec<_>>();
             assert_eq!(lines(&ingest.rejects), lines(&batch.rejects));
             assert_eq!(ingest.records.iter().map(|r| r.events()).sum::<usize>(), ingest.accepted);
             for record in &ingest.records {

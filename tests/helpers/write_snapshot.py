@@ -1,7 +1,8 @@
 """Commits shop events to a state dir's Iceberg tables as the consumer does; run with the analytics venv's python
-(it has the Rust core): `python write_snapshot.py STATE_DIR COUNT SEED`. Prints the new raw_events snapshot id.
+(it has the Rust core), from the repository root: `python -m tests.helpers.write_snapshot STATE_DIR COUNT SEED`.
+Prints the new raw_events snapshot id.
 
-Reuses tests/dbt/pipeline_writer.py (core batch processing + pyiceberg append) and the CLI's sample generator.
+Reuses tests/helpers/pipeline_writer.py (core batch processing + pyiceberg append) and the CLI's sample generator.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "dbt"))
+from tests.helpers.pipeline_writer import PipelineWriter
 
-from pipeline_writer import PipelineWriter  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _generator():  # type: ignore[no-untyped-def]

@@ -14,7 +14,6 @@ import ipaddress
 import json
 import ssl
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -25,8 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import REPO_ROOT, ServerProcess, free_port, start_process
+from tests.helpers.servers import REPO_ROOT, ServerProcess, free_port, start_process
 
 
 def k8s_bin_dir() -> Path:

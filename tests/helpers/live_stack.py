@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from servers import REPO_ROOT, free_port, stack_env, stack_logs
+from tests.helpers.servers import REPO_ROOT, free_port, stack_env, stack_logs
 
 EVENTPIPE = REPO_ROOT / ".venvs" / "services" / "bin" / "eventpipe"
 
