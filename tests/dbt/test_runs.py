@@ -12,10 +12,13 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
-from conftest import REPO_ROOT, run_cli
 from eventpipe_transform import cli
 from eventpipe_transform.settings import TransformSettings
-from pipeline_writer import SHOP_SCHEMA, PipelineWriter
+
+from tests.helpers.dbt_pipelines import run_cli
+from tests.helpers.pipeline_writer import SHOP_SCHEMA, PipelineWriter
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 NOW = dt.datetime.now(dt.UTC)
 

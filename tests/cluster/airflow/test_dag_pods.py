@@ -72,10 +72,10 @@ def analytics_python(repo: Path) -> str:
 
 
 def commit_snapshot(repo: Path, state: Path, count: int, seed: int) -> str:
-    """A consumer-style commit (Rust core + pyiceberg, tests/airflow/write_snapshot.py) into the shared folder,
+    """A consumer-style commit (Rust core + pyiceberg, tests/helpers/write_snapshot.py) into the shared folder,
     which the pods (UID 10001) then read and write."""
-    out = subprocess.run([analytics_python(repo), str(repo / "tests" / "airflow" / "write_snapshot.py"),
-                          str(state), str(count), str(seed)], check=True, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([analytics_python(repo), "-m", "tests.helpers.write_snapshot", str(state), str(count),
+                          str(seed)], check=True, capture_output=True, text=True, timeout=300, cwd=repo)
     subprocess.run(["chmod", "-R", "a+rwX", str(state)], check=True)
     return out.stdout.strip().splitlines()[-1]
 
