@@ -31,7 +31,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from eventpipe_common.jobstore import JobState, JobStore, NewJob
-from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, put_records_body
+from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, put_records_body, record_results
 from eventpipe_ingest.sigv4 import PostSigner
 
 from bench.w2_events import SCHEMA, json_array_batches
@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         return eventpipe_core.ingest_batch(bodies[i % len(bodies)], job_id=job_id, format="json", schema=schema,
                                            shard_starts=starts, pack_max_bytes=256 * 1024)
 
-    entries = [{"Data": data, "PartitionKey": key} for data, key, _, _ in ingest_batch(0).records]
-    body, body_sha256 = put_records_body("bench", entries)
+    pairs = [(data, key) for data, key, _, _ in ingest_batch(0).records]
+    entries = [{"Data": data, "PartitionKey": key} for data, key in pairs]  # botocore's shape, for its serializer
+    body, body_sha256 = put_records_body("bench", pairs)
     answer = b'{"FailedRecordCount":0,"Records":[' + b",".join(
         [b'{"SequenceNumber":"49600000000000000000000000000000000000000000","ShardId":"shardId-000000000000"}']
         * len(entries)) + b"]}"
@@ -125,10 +126,10 @@ def main(argv: list[str] | None = None) -> int:
                 bodies[i % len(bodies)]),
             "for comparison: Rust core process_batch (Arrow columns + raw)": lambda i: eventpipe_core.process_batch(
                 bodies[i % len(bodies)], format="json", schema=schema, job_id=job_id, include_raw=True),
-            "PutRecords body: base64 + JSON + SHA-256 (Rust)": lambda _: put_records_body("bench", entries),
+            "PutRecords body: base64 + JSON + SHA-256 (Rust)": lambda _: put_records_body("bench", pairs),
             "SigV4 signing (ingest's signer, body hash given)": lambda _: signer.headers(credentials, body_sha256),
             "for comparison: SigV4 signing (botocore's signer)": botocore_sign,
-            "parse the PutRecords answer (orjson)": lambda _: orjson.loads(answer),
+            "parse the PutRecords answer (orjson, per-record results)": lambda _: record_results(orjson.loads(answer)),
             **job_store_steps(store, "SQLite"),
             "thread hand-off: asyncio.to_thread round trip, per call": hand_off,
             "for comparison: botocore validate + serialize PutRecords": lambda _: validating.serialize_to_request(

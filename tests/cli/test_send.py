@@ -48,7 +48,9 @@ def ingest() -> Iterator[tuple[str, FakeIngest]]:
             state.keys.append(self.headers.get("X-API-Key"))
             if state.throttle_next:
                 state.throttle_next -= 1
-                self._json(429, {"code": "too_many_requests", "message": "busy"}, {"Retry-After": "0"})
+                self._json(429, {"type": "about:blank", "title": "Too many requests in flight", "status": 429,
+                                 "detail": "busy", "instance": "/api/v1/ingest", "code": "too_many_requests"},
+                           {"Retry-After": "0"})
                 return
             state.bodies.append(body)
             lines = [line for line in body.splitlines() if line]

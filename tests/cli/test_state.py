@@ -52,7 +52,7 @@ def test_every_child_binds_localhost_and_shares_the_state_dir(tmp_path: Path) ->
     assert kinesalite.argv[kinesalite.argv.index("--host") + 1] == HOST
     assert kinesalite.argv[kinesalite.argv.index("--path") + 1] == str(paths.kinesis)
     assert consumer.env["EVENTPIPE_CONSUMER_METRICS_HOST"] == HOST
-    assert ingest.env["EVENTPIPE_INGEST_HOST"] == HOST
+    assert ingest.env["EVENTPIPE_INGEST_HOST"] == HOST == ingest.env["EVENTPIPE_INGEST_METRICS_HOST"]
     assert all(url.startswith(f"http://{HOST}:") for url in urls(config).values())
     assert json.dumps([s.argv for s in specs]).count(HOST) >= 1
 
@@ -76,7 +76,8 @@ def test_monitoring_adds_prometheus_and_the_dashboard_on_localhost(tmp_path: Pat
     monkeypatch.setenv("EVENTPIPE_DASHBOARD_PYTHON", str(dashboard_python))
     paths = StatePaths.at(tmp_path)
     config = StackConfig(state_dir=paths.root, ingest_port=18000, consumer_metrics_port=19102,
-                         prometheus_port=19090, dashboard_port=18501, transform_metrics_port=19103)
+                         prometheus_port=19090, dashboard_port=18501, transform_metrics_port=19103,
+                         ingest_metrics_port=19104)
     specs = {s.name: s for s in plan_components(config, paths, Path("/bin/kinesalite"), python="/venv/python")}
     assert list(specs)[-2:] == ["prometheus", "dashboard"]
     assert f"--web.listen-address={HOST}:19090" in specs["prometheus"].argv
@@ -85,7 +86,8 @@ def test_monitoring_adds_prometheus_and_the_dashboard_on_localhost(tmp_path: Pat
     assert specs["transform"].argv[-2:] == ["--metrics-port", "19103"]
     scrape = monitoring.prometheus_config(config)
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]}
-    assert targets == {"ingest": [f"{HOST}:18000"], "consumer": [f"{HOST}:19102"],
+    assert {job["job_name"]: job["metrics_path"] for job in scrape["scrape_configs"]}["ingest"] == "/metrics"
+    assert targets == {"ingest": [f"{HOST}:19104"], "consumer": [f"{HOST}:19102"],
                        "operator": [f"{HOST}:{monitoring.OPERATOR_METRICS_PORT}"], "transform": [f"{HOST}:19103"]}
     assert Path(scrape["rule_files"][0]).is_file()
     assert urls(config)["prometheus"] == f"http://{HOST}:19090"

@@ -53,13 +53,14 @@ class RunningStack:
 
 def start_stack(state_dir: Path, env: dict[str, str]) -> RunningStack:
     state_dir.mkdir(parents=True, exist_ok=True)
-    ports = {"ingest": free_port(), "kinesis": free_port(), "metrics": free_port(), "transform": free_port()}
+    ports = {"ingest": free_port(), "kinesis": free_port(), "metrics": free_port(), "transform": free_port(),
+             "ingest-metrics": free_port()}
     log_path = state_dir.parent / f"up-{state_dir.name}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [str(EVENTPIPE), "up", "--state-dir", str(state_dir), "--ingest-port", str(ports["ingest"]),
              "--kinesis-port", str(ports["kinesis"]), "--metrics-port", str(ports["metrics"]),
-             "--transform-metrics-port", str(ports["transform"]),
+             "--transform-metrics-port", str(ports["transform"]), "--ingest-metrics-port", str(ports["ingest-metrics"]),
              "--commit-interval", "1", "--transform-interval", "1", "--transform-settle", "4", "--no-monitoring"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     stack = RunningStack(state_dir, ports["ingest"], ports["kinesis"], ports["metrics"], proc, log_path)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from eventpipe_ingest.publisher import PutRecords
+from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult
 from hypothesis import strategies as st
 
 EVENT_TYPES = ["page_view", "product_view", "add_to_cart", "purchase", "signup"]
@@ -78,11 +78,11 @@ def line_of(index: int, fmt: str) -> int:
     return index + 2 if fmt == "csv" else index + 1
 
 
-def held_stream(release: threading.Event) -> Callable[[PutRecords], PutRecords]:
-    """A wrap_put_records that holds every PutRecords call until `release` is set, so a request stays in flight
+def held_stream(release: threading.Event) -> Callable[[PutRecordsTransport], PutRecordsTransport]:
+    """A wrap_transport that holds every PutRecords call until `release` is set, so a request stays in flight
     (injected: kinesalite answers at once, and the tests need a slow stream)."""
-    def wrap(real: PutRecords) -> PutRecords:
-        async def put(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def wrap(real: PutRecordsTransport) -> PutRecordsTransport:
+        async def put(entries: list[Record], /) -> list[RecordResult]:
             while not release.is_set():
                 await asyncio.sleep(0.01)
             return await real(entries)

@@ -91,7 +91,7 @@ def dashboard_stack_env() -> dict[str, str]:
 def start(root: Path) -> LiveStack:
     state = root / "state"
     state.mkdir(parents=True)
-    names = ("ingest", "kinesis", "metrics", "prometheus", "dashboard", "transform")
+    names = ("ingest", "kinesis", "metrics", "prometheus", "dashboard", "transform", "ingest-metrics")
     ports = {name: free_port() for name in names}
     log_path = root / "up.log"
     with open(log_path, "ab") as log:
@@ -99,7 +99,8 @@ def start(root: Path) -> LiveStack:
             [str(EVENTPIPE), "up", "--state-dir", str(state), "--ingest-port", str(ports["ingest"]),
              "--kinesis-port", str(ports["kinesis"]), "--metrics-port", str(ports["metrics"]),
              "--prometheus-port", str(ports["prometheus"]), "--dashboard-port", str(ports["dashboard"]),
-             "--transform-metrics-port", str(ports["transform"]), "--no-persist-stream",
+             "--transform-metrics-port", str(ports["transform"]), "--ingest-metrics-port", str(ports["ingest-metrics"]),
+             "--no-persist-stream",
              "--commit-interval", "1", "--transform-interval", "1", "--transform-settle", "3"],
             stdout=log, stderr=subprocess.STDOUT, env=dashboard_stack_env(), start_new_session=True)
     stack = LiveStack(state, ports, proc, log_path)

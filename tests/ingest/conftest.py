@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from eventpipe_ingest.app import PutRecordsWrapper, create_app
+from eventpipe_ingest.app import TransportWrapper, create_app
 from eventpipe_ingest.auth import hash_key
 from eventpipe_ingest.settings import IngestSettings
 
@@ -46,7 +46,7 @@ def ingest_app(kinesis_endpoint: str, stream: str, keys_file: Path, job_store_ds
     """`with ingest_app(**settings) as client:` an httpx client (API key set) on a served app."""
 
     @contextmanager
-    def make(wrap_put_records: PutRecordsWrapper | None = None, auth: bool = True,
+    def make(wrap_transport: TransportWrapper | None = None, auth: bool = True,
              **overrides: Any) -> Iterator[httpx.Client]:
         values: dict[str, Any] = {
             "kinesis_endpoint_url": kinesis_endpoint, "stream_name": stream, "job_store_dsn": job_store_dsn,
@@ -54,7 +54,7 @@ def ingest_app(kinesis_endpoint: str, stream: str, keys_file: Path, job_store_ds
         }
         values.update(overrides)
         settings = IngestSettings(**values)
-        app = create_app(settings, wrap_put_records=wrap_put_records)
+        app = create_app(settings, wrap_transport=wrap_transport)
         with serve(app) as url:
             headers = {"Authorization": f"Bearer {api_key}"} if auth else {}
             with httpx.Client(base_url=url, headers=headers, timeout=60) as client:

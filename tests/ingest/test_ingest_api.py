@@ -15,13 +15,12 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from botocore.exceptions import ClientError
 from eventpipe_common.errors import ConfigurationError
 from eventpipe_common.jobstore import JobStore
 from eventpipe_ingest.app import create_app
 from eventpipe_ingest.auth import hash_key
-from eventpipe_ingest.publisher import PutRecords
 from eventpipe_ingest.settings import IngestSettings
+from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult, StreamError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -121,28 +120,26 @@ def test_property_2_ingested_events_appear_in_kinesis(client: httpx.Client, kine
         assert {k: v for k, v in record.items() if k != "_job_id"} == sent
 
 
-def flaky(seed: int, failure_rate: float, throttle_calls: int = 1) -> Callable[[PutRecords], PutRecords]:
+def flaky(seed: int, failure_rate: float,
+          throttle_calls: int = 1) -> Callable[[PutRecordsTransport], PutRecordsTransport]:
     """Partial failures and throttling injected at the client boundary: kinesalite never produces them.
 
-    The first `throttle_calls` calls fail whole (ProvisionedThroughputExceeded from botocore); after that each
+    The first `throttle_calls` calls fail whole (ProvisionedThroughputExceeded); after that each
     call sends a random subset to the real stream and reports the rest as failed, the way Kinesis does.
     """
     rng = random.Random(seed)
     calls = {"n": 0}
 
-    def wrap(real: PutRecords) -> PutRecords:
-        async def put(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def wrap(real: PutRecordsTransport) -> PutRecordsTransport:
+        async def put(entries: list[Record], /) -> list[RecordResult]:
             calls["n"] += 1
             if calls["n"] <= throttle_calls:
-                raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
-                                             "Message": "Rate exceeded"}}, "PutRecords")
+                raise StreamError("ProvisionedThroughputExceededException", "Rate exceeded", 400)
             fail = [rng.random() < failure_rate for _ in entries]
             sent = [e for e, f in zip(entries, fail, strict=True) if not f]
-            answer = await real(sent) if sent else {"Records": []}
-            real_results = iter(answer["Records"])
-            results = [{"ErrorCode": rng.choice(["ProvisionedThroughputExceededException", "InternalFailure"]),
-                        "ErrorMessage": "injected"} if f else next(real_results) for f in fail]
-            return {"FailedRecordCount": sum(fail), "Records": results}
+            real_results = iter(await real(sent) if sent else [])
+            return [RecordResult(error_code=rng.choice(["ProvisionedThroughputExceededException", "InternalFailure"]),
+                                 error_message="injected") if f else next(real_results) for f in fail]
 
         return put
 
@@ -158,7 +155,7 @@ def test_property_2_with_partial_failures_and_throttling(ingest_app: Callable[..
     """Property 2: with throttling and partial PutRecords failures, a 202 still means every event is in the
     stream exactly once (the failed records, and only those, were sent again), packed or not; without packing,
     requests over 500 events use several calls."""
-    with ingest_app(wrap_put_records=flaky(seed, 0.3), ingest_retry_base_seconds=0.001,
+    with ingest_app(wrap_transport=flaky(seed, 0.3), ingest_retry_base_seconds=0.001,
                     ingest_retry_max_seconds=0.01, ingest_pack_max_bytes=pack_max_bytes) as client:
         events = [valid_event(i % 7) for i in range(n)]
         answer = client.post("/api/v1/ingest", json=events)
@@ -181,13 +178,13 @@ def test_never_202_when_kinesis_does_not_acknowledge(ingest_app: Callable[..., A
                                                      stream: str, job_store_dsn: str) -> None:
     """Property 2: a stream that keeps throttling (injected: kinesalite does not throttle) gets 503 with
     Retry-After within the deadline, the job is failed, and nothing of it is in the stream."""
-    with ingest_app(wrap_put_records=flaky(0, 1.0, throttle_calls=10**9), ingest_publish_deadline_seconds=0.5,
+    with ingest_app(wrap_transport=flaky(0, 1.0, throttle_calls=10**9), ingest_publish_deadline_seconds=0.5,
                     ingest_retry_base_seconds=0.01, ingest_retry_max_seconds=0.05) as client:
         answer = client.post("/api/v1/ingest", json=[valid_event(1), valid_event(2)])
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] == "1"
         body = answer.json()
-        assert body["code"] == "publish_timeout" and "0.5s" in body["message"]
+        assert body["code"] == "publish_timeout" and "0.5s" in body["detail"]
         status = client.get(f"/api/v1/status/{body['job_id']}").json()
         assert status["state"] == "failed" and "did not acknowledge" in status["reason"]
     assert records_of_job(kinesis_endpoint, stream, body["job_id"]) == []
@@ -212,7 +209,7 @@ def test_missing_stream_is_503_and_job_failed(ingest_app: Callable[..., Any], ki
         answer = client.post("/api/v1/ingest", json=[valid_event(1)])
         assert answer.status_code == 503
         assert answer.json()["code"] == "publish_failed"
-        assert "ResourceNotFoundException" in answer.json()["message"]
+        assert "ResourceNotFoundException" in answer.json()["detail"]
         assert client.get(f"/api/v1/status/{answer.json()['job_id']}").json()["state"] == "failed"
         assert client.get("/api/v1/ready").status_code == 503
 
@@ -308,7 +305,7 @@ def test_property_4_unsupported_content_type_is_415(client: httpx.Client, conten
     """Property 4: a Content-Type other than JSON, NDJSON or CSV gets 415 naming the supported ones."""
     answer = client.post("/api/v1/ingest", content=b"[]", headers={"Content-Type": content_type})
     assert answer.status_code == 415
-    assert "application/x-ndjson" in answer.json()["message"]
+    assert "application/x-ndjson" in answer.json()["detail"]
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -324,7 +321,7 @@ def test_property_4_oversize_body_is_413(ingest_app: Callable[..., Any], extra: 
     with ingest_app(ingest_max_body_bytes=limit) as client:
         answer = client.post("/api/v1/ingest", content=body, headers=headers)
     assert answer.status_code == 413, answer.text
-    assert str(limit) in answer.json()["message"]
+    assert str(limit) in answer.json()["detail"]
 
 
 def test_property_4_too_many_events_is_413(ingest_app: Callable[..., Any]) -> None:
@@ -332,7 +329,7 @@ def test_property_4_too_many_events_is_413(ingest_app: Callable[..., Any]) -> No
     with ingest_app(ingest_max_events=5) as client:
         answer = client.post("/api/v1/ingest", json=[valid_event(i) for i in range(6)])
         assert answer.status_code == 413
-        assert "limit is 5" in answer.json()["message"]
+        assert "limit is 5" in answer.json()["detail"]
         assert client.post("/api/v1/ingest", json=[valid_event(i) for i in range(5)]).status_code == 202
 
 
@@ -348,7 +345,7 @@ def test_gzip_body_is_accepted(client: httpx.Client) -> None:
 def test_bad_gzip_is_400_and_unknown_encoding_415(client: httpx.Client) -> None:
     bad = client.post("/api/v1/ingest", content=b"not gzip at all",
                       headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
-    assert bad.status_code == 400 and "gzip" in bad.json()["message"]
+    assert bad.status_code == 400 and "gzip" in bad.json()["detail"]
     other = client.post("/api/v1/ingest", content=b"[]",
                         headers={"Content-Type": "application/json", "Content-Encoding": "br"})
     assert other.status_code == 415
@@ -470,7 +467,7 @@ def test_backpressure_429_when_too_many_in_flight(ingest_app: Callable[..., Any]
 
     slow = held_stream(release)
 
-    with ingest_app(wrap_put_records=slow, ingest_max_concurrent_requests=1) as client:
+    with ingest_app(wrap_transport=slow, ingest_max_concurrent_requests=1) as client:
         first: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: first.update(
             r=client.post("/api/v1/ingest", json=[valid_event(1)])))

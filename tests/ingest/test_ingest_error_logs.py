@@ -115,7 +115,7 @@ def test_property_38_every_failure_is_logged_with_details(ingest_app: Callable[.
                 body = answer.json()
                 assert line["component"] == "ingest"
                 assert line["status"] == status and line["code"] == body["code"]
-                assert line["reason"] == body["message"] and line["reason"]
+                assert line["reason"] == body["detail"] and line["reason"]
                 assert line["error"]
                 assert line["request"] == "POST /api/v1/ingest" and line["peer"].startswith("127.0.0.1:")
                 assert line["level"] == ("error" if status >= 500 else "info")

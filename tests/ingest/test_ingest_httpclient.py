@@ -208,3 +208,253 @@ def test_header_values_with_line_breaks_are_refused(http_url: str) -> None:
 def test_urls_it_cannot_post_to(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not an http"):
         HttpClient(f"file://{tmp_path}")
+
+
+# The faults below (a proxy in the path, a 1xx, an answer nobody asked for, an oversized answer, a server that
+# keeps an idle connection open) cannot be caused with kinesalite or uvicorn, so small servers on raw sockets
+# written here stand in for them; everything else is real (TCP, TLS, the client's code).
+
+class Proxy:
+    """An HTTP proxy on 127.0.0.1: CONNECT tunnels and absolute-form requests, relayed to the target. It
+    records each request line, and refuses (407) a request whose Proxy-Authorization is not `expected_auth`."""
+
+    def __init__(self, expected_auth: str | None = None) -> None:
+        self.seen: list[str] = []
+        self.expected_auth = expected_auth
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> Proxy:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.seen.append(lines[0])
+        auth = next((line.split(":", 1)[1].strip() for line in lines if line.lower().startswith(
+            "proxy-authorization:")), None)
+        if self.expected_auth is not None and auth != self.expected_auth:
+            writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        method, target, _ = lines[0].split(" ")
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:  # absolute form: http://host:port/path
+            host, port = target.split("/")[2].rsplit(":", 1)
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            up_writer.write(head)
+        await asyncio.gather(relay(reader, up_writer), relay(up_reader, writer))
+
+    async def __aenter__(self) -> Proxy:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass  # the other side closed mid-relay: the relay ends, as a proxy's would
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def trusted_ca_bundle(ca: trustme.CA, folder: Path) -> str:
+    path = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+def test_https_through_the_proxy_of_https_proxy(https_url: str, ca: trustme.CA, no_proxy_env: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    """HTTPS_PROXY with credentials: a CONNECT tunnel to the endpoint, TLS inside it (trusting AWS_CA_BUNDLE)."""
+    no_proxy_env.setenv("AWS_CA_BUNDLE", trusted_ca_bundle(ca, tmp_path))
+    target = https_url.removeprefix("https://")
+
+    async def scenario() -> tuple[list[str], list[Answer]]:
+        async with Proxy(expected_auth="Basic dXNlcjpwQHNz") as proxy:  # user:p@ss
+            no_proxy_env.setenv("HTTPS_PROXY", f"http://user:p%40ss@127.0.0.1:{proxy.port}")
+            async with HttpClient(f"{https_url}/put") as client:
+                answers = [await client.post({}, b"through the tunnel") for _ in range(2)]
+            return proxy.seen, answers
+
+    seen, answers = run(scenario())
+    assert seen == [f"CONNECT {target} HTTP/1.1"], "one tunnel, reused for the second request"
+    assert [decoded(a)["size"] for a in answers] == [len(b"through the tunnel")] * 2
+    assert decoded(answers[0])["headers"]["host"] == target
+
+
+def test_http_through_the_proxy_of_http_proxy(http_url: str, no_proxy_env: pytest.MonkeyPatch) -> None:
+    async def scenario() -> tuple[list[str], Answer]:
+        async with Proxy() as proxy:
+            no_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+            async with HttpClient(f"{http_url}/put") as client:
+                return proxy.seen, await client.post({}, b"plain")
+
+    seen, answer = run(scenario())
+    assert seen == [f"POST {http_url}/put HTTP/1.1"]
+    assert decoded(answer)["size"] == len(b"plain")
+
+
+def test_no_proxy_names_hosts_reached_directly(http_url: str, no_proxy_env: pytest.MonkeyPatch) -> None:
+    async def scenario() -> tuple[list[str], Answer]:
+        async with Proxy() as proxy:
+            no_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+            no_proxy_env.setenv("NO_PROXY", "example.com,127.0.0.1")
+            async with HttpClient(f"{http_url}/put") as client:
+                return proxy.seen, await client.post({}, b"direct")
+
+    seen, answer = run(scenario())
+    assert seen == []
+    assert decoded(answer)["size"] == len(b"direct")
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_an_error(https_url: str, no_proxy_env: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        async with Proxy(expected_auth="Basic c29tZW9uZTplbHNl") as proxy:
+            no_proxy_env.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+            async with HttpClient(f"{https_url}/put") as client:
+                await client.post({}, b"x")
+
+    with pytest.raises(HttpError, match="proxy refused CONNECT .* 407"):
+        run(scenario())
+
+
+def test_aws_ca_bundle_is_the_trust_for_https(https_url: str, ca: trustme.CA, no_proxy_env: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    async def scenario() -> Answer:
+        async with HttpClient(f"{https_url}/put") as client:
+            return await client.post({}, b"trusted by the bundle")
+
+    no_proxy_env.setenv("AWS_CA_BUNDLE", trusted_ca_bundle(ca, tmp_path))
+    assert decoded(run(scenario()))["size"] == len(b"trusted by the bundle")
+    other = trustme.CA()
+    no_proxy_env.setenv("AWS_CA_BUNDLE", trusted_ca_bundle(other, tmp_path / ".."))
+    with pytest.raises(HttpError, match="CERTIFICATE_VERIFY_FAILED"):
+        run(scenario())
+
+
+class KeepAliveServer:
+    """Answers every request on a connection with `answer` (then `extra`, unasked, when given) and keeps the
+    connection open; counts connections and notes when the client closes one."""
+
+    def __init__(self, answer: bytes, extra: bytes = b"", extra_apart: bool = False) -> None:
+        self.answer, self.extra, self.extra_apart = answer, extra, extra_apart
+        self.connections = 0
+        self.closed_by_client: asyncio.Event | None = None
+        self.port = 0
+
+    async def start(self) -> asyncio.Server:
+        self.closed_by_client = asyncio.Event()
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                await reader.readexactly(length)
+                if self.extra and not self.extra_apart:
+                    writer.write(self.answer + self.extra)
+                else:
+                    writer.write(self.answer)
+                    await writer.drain()
+                    if self.extra:
+                        await asyncio.sleep(0.05)  # the first answer has been read: the extra one comes unasked
+                        writer.write(self.extra)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            assert self.closed_by_client is not None
+            self.closed_by_client.set()
+        finally:
+            writer.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
+    server = KeepAliveServer(OK)
+
+    async def scenario() -> list[Answer]:
+        async with await server.start(), HttpClient(f"http://127.0.0.1:{server.port}/", idle_timeout=0.2) as client:
+            first = await client.post({}, b"x")
+            assert server.closed_by_client is not None
+            # Bounded wait for the client to close the idle connection (it never would without the idle timeout).
+            await asyncio.wait_for(server.closed_by_client.wait(), 10)
+            return [first, await client.post({}, b"x")]
+
+    answers = run(scenario())
+    assert [a.body for a in answers] == [b"ok", b"ok"]
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(("extra", "apart"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra", False),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nthe start of an answer", True),
+], ids=["whole, in the same packet", "its start, later, on the idle connection"])
+def test_an_unsolicited_answer_closes_the_connection(extra: bytes, apart: bool) -> None:
+    """An answer nobody asked for must never be read as (part of) the next request's answer."""
+    server = KeepAliveServer(OK, extra=extra, extra_apart=apart)
+
+    async def scenario() -> list[Answer]:
+        async with await server.start(), HttpClient(f"http://127.0.0.1:{server.port}/") as client:
+            first = await client.post({}, b"x")
+            assert server.closed_by_client is not None
+            await asyncio.wait_for(server.closed_by_client.wait(), 10)
+            return [first, await client.post({}, b"x")]
+
+    answers = run(scenario())
+    assert [a.body for a in answers] == [b"ok", b"ok"]
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("informational", [
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+])
+def test_an_informational_answer_is_an_error(informational: bytes) -> None:
+    async def scenario() -> None:
+        server, port = await raw_server(informational + OK)()
+        async with server, HttpClient(f"http://127.0.0.1:{port}/") as client:
+            await client.post({}, b"x")
+
+    with pytest.raises(HttpError, match="informational answer"):
+        run(scenario())
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000,
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"400\r\n" + b"y" * 1024 + b"\r\n" * 1 +
+    b"400\r\n" + b"y" * 1024 + b"\r\n0\r\n\r\n",
+], ids=["content-length", "chunked"])
+def test_an_answer_over_the_size_limit_is_an_error(answer: bytes) -> None:
+    async def scenario() -> None:
+        server, port = await raw_server(answer)()
+        async with server, HttpClient(f"http://127.0.0.1:{port}/", max_answer_bytes=1500) as client:
+            await client.post({}, b"x")
+
+    with pytest.raises(HttpError, match="over the limit of 1500 bytes"):
+        run(scenario())

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from eventpipe_common.jobstore import JobStore, jobs_table
-from eventpipe_ingest.app import INLINE_CORE_MAX_BYTES
-from eventpipe_ingest.publisher import PutRecords
+from eventpipe_ingest.api.routes.ingest import INLINE_CORE_MAX_BYTES
+from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult
 
 from tests.helpers.ingest_events import valid_event
 
@@ -33,10 +33,10 @@ def test_counts_the_consumer_records_before_the_row_exists_are_kept(ingest_app: 
     events = [valid_event(i % 5) for i in range(30)]
     seen: list[str] = []
 
-    def fast_consumer(real: PutRecords) -> PutRecords:
-        async def put(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def fast_consumer(real: PutRecordsTransport) -> PutRecordsTransport:
+        async def put(entries: list[Record], /) -> list[RecordResult]:
             answer = await real(entries)
-            match = JOB_ID_IN_DATA.search(entries[0]["Data"])
+            match = JOB_ID_IN_DATA.search(entries[0][0])
             assert match is not None
             job_id = match.group(1).decode()
             store = JobStore.from_dsn(dsn)
@@ -47,7 +47,7 @@ def test_counts_the_consumer_records_before_the_row_exists_are_kept(ingest_app: 
 
         return put
 
-    with ingest_app(wrap_put_records=fast_consumer, job_store_dsn=dsn) as client:
+    with ingest_app(wrap_transport=fast_consumer, job_store_dsn=dsn) as client:
         answer = client.post("/api/v1/ingest", json=events)
         assert answer.status_code == 202, answer.text
         job_id = answer.json()["job_id"]

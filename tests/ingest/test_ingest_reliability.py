@@ -105,7 +105,7 @@ def test_multi_member_gzip_is_read_whole_trailing_data_is_400(ingest_app: Callab
     everything = [e["event_id"] for m in members for e in m]
     if truncate or garbage:
         assert answer.status_code == 400, answer.text
-        message = answer.json()["message"]
+        message = answer.json()["detail"]
         assert ("truncated" in message or "trailing data" in message or "not valid gzip" in message), message
         assert published_ids(kinesis_endpoint, stream) == []
     elif not everything:
@@ -120,7 +120,7 @@ def test_too_many_gzip_members_is_400(client: httpx.Client) -> None:
     empty = gzip.compress(b"")
     answer = client.post("/api/v1/ingest", content=gzip.compress(ndjson([valid_event(1)])) + empty * 1100,
                          headers=GZIP_NDJSON)
-    assert answer.status_code == 400 and "more than 1024 members" in answer.json()["message"]
+    assert answer.status_code == 400 and "more than 1024 members" in answer.json()["detail"]
 
 
 def test_raw_deflate_after_a_member_is_trailing_data(client: httpx.Client) -> None:
@@ -128,7 +128,7 @@ def test_raw_deflate_after_a_member_is_trailing_data(client: httpx.Client) -> No
     raw = deflate.compress(ndjson([valid_event(2)])) + deflate.flush()
     answer = client.post("/api/v1/ingest", content=gzip.compress(ndjson([valid_event(1)])) + raw,
                          headers=GZIP_NDJSON)
-    assert answer.status_code == 400 and "trailing data after member 1" in answer.json()["message"]
+    assert answer.status_code == 400 and "trailing data after member 1" in answer.json()["detail"]
 
 
 # ---------------------------------------------------------------- item 5: memory bounded by the limits
@@ -156,7 +156,7 @@ def test_ten_mib_of_tiny_invalid_events_is_413_before_any_reject(ingest_app: Cal
         answer = client.post("/api/v1/ingest", content=compressed,
                              headers={"Content-Type": content_type, "Content-Encoding": "gzip"})
         assert answer.status_code == 413, answer.text[:300]
-        assert answer.json()["message"] == f"{count} events in one request; the limit is 1000"
+        assert answer.json()["detail"] == f"{count} events in one request; the limit is 1000"
         small = client.post("/api/v1/ingest", content=build(1000), headers={"Content-Type": content_type})
         assert small.status_code == 202, small.text[:300]
         assert small.json()["rejected"] == 1000 and len(small.json()["rejects"]) == 1000
@@ -177,11 +177,11 @@ def test_body_bytes_in_flight_are_capped(ingest_app: Callable[..., Any]) -> None
     big = json.dumps([valid_event(i, properties={"pad": "x" * 3000}) for i in range(10)]).encode()
     small = json.dumps([valid_event(99)]).encode()
     cap = len(big) + 2 * len(small)
-    with ingest_app(wrap_put_records=slow, ingest_max_body_bytes_in_flight=len(big) - 1) as lone:
+    with ingest_app(wrap_transport=slow, ingest_max_body_bytes_in_flight=len(big) - 1) as lone:
         release.set()
         assert lone.post("/api/v1/ingest", content=big, headers={"Content-Type": "application/json"}).status_code == 202
     release.clear()
-    with ingest_app(wrap_put_records=slow, ingest_max_body_bytes_in_flight=cap) as client:
+    with ingest_app(wrap_transport=slow, ingest_max_body_bytes_in_flight=cap) as client:
         first: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: first.update(r=client.post(
             "/api/v1/ingest", content=big, headers={"Content-Type": "application/json"})))
@@ -192,7 +192,7 @@ def test_body_bytes_in_flight_are_capped(ingest_app: Callable[..., Any]) -> None
             time.sleep(0.01)
         second = client.post("/api/v1/ingest", content=big, headers={"Content-Type": "application/json"})
         assert second.status_code == 429 and second.headers["Retry-After"] == "1", second.text
-        assert "body bytes are being processed" in second.json()["message"]
+        assert "body bytes are being processed" in second.json()["detail"]
         small_thread = threading.Thread(target=lambda: first.update(s=client.post(
             "/api/v1/ingest", content=small, headers={"Content-Type": "application/json"})))
         small_thread.start()

@@ -93,7 +93,7 @@ def test_lean_put_records_body_equals_botocores(records: list[tuple[bytes, str]]
     entries = [{"Data": d, "PartitionKey": k} for d, k in records]
     expected = client._serializer.serialize_to_request(
         {"StreamName": "s-1", "Records": entries}, client.meta.service_model.operation_model("PutRecords"))
-    body, body_sha256 = put_records_body("s-1", entries)
+    body, body_sha256 = put_records_body("s-1", records)
     assert json.loads(body) == json.loads(expected["body"])
     assert body_sha256 == hashlib.sha256(body).hexdigest()
     assert expected["headers"]["X-Amz-Target"] == TARGET

@@ -60,6 +60,8 @@ def test_monitoring_children_only_when_the_crds_exist() -> None:
         assert objs[kind]["metadata"]["labels"]["eventpipe.io/pipeline"] == "shop"
     for endpoint in [*objs["ServiceMonitor"]["spec"]["endpoints"], *objs["PodMonitor"]["spec"]["podMetricsEndpoints"]]:
         assert endpoint["interval"] == "15s" and endpoint["scrapeTimeout"] == "5s"
+        # Only the metrics ports are scraped: the ingest API port has no unauthenticated metrics.
+        assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
     rule = objs["PrometheusRule"]["spec"]["groups"][0]["rules"][0]
     assert rule["expr"].startswith("max(eventpipe_consumer_lag_seconds{") and rule["expr"].endswith("> 300")
 
@@ -115,6 +117,14 @@ def test_pods_are_locked_down_with_probes_and_resources() -> None:
     assert ingest["command"] == ["python", "-m", "eventpipe_ingest"]
     assert ingest["livenessProbe"]["httpGet"]["path"] == "/api/v1/health"
     assert ingest["readinessProbe"]["httpGet"]["path"] == "/api/v1/ready"
+    # Metrics on a port of their own, which the Service, the NetworkPolicy and the settings name too.
+    assert {p["name"]: p["containerPort"] for p in ingest["ports"]} == {"http": 8000, "metrics": 9104}
+    service_ports = {p["name"]: p["targetPort"] for p in children[("Service", "shop-ingest")]["spec"]["ports"]}
+    assert service_ports == {"http": "http", "metrics": "metrics"}
+    policy = children[("NetworkPolicy", "shop-ingest")]["spec"]["ingress"][0]["ports"]
+    assert sorted(p["port"] for p in policy) == [8000, 9104]
+    settings = children[("ConfigMap", "shop-config")]["data"]
+    assert (settings["EVENTPIPE_INGEST_METRICS_HOST"], settings["EVENTPIPE_INGEST_METRICS_PORT"]) == ("0.0.0.0", "9104")
     # /ready may wait READY_WAIT_SECONDS before answering: the probe must not time out first.
     assert ingest["readinessProbe"]["timeoutSeconds"] > manifests.READY_WAIT_SECONDS
     consumer = children[("Deployment", "shop-consumer")]

@@ -115,6 +115,9 @@ def settings_env(pipeline: Pipeline) -> dict[str, str]:
         "EVENTPIPE_CATALOG_PROPERTIES": json.dumps(spec.iceberg.catalog_properties, sort_keys=True),
         "EVENTPIPE_INGEST_HOST": "0.0.0.0",
         "EVENTPIPE_INGEST_PORT": str(INGEST_PORT),
+        # Metrics on a port of their own: the API port (public, behind the Service) has none unauthenticated.
+        "EVENTPIPE_INGEST_METRICS_HOST": "0.0.0.0",
+        "EVENTPIPE_INGEST_METRICS_PORT": str(spec.ingest.metrics_port),
         "EVENTPIPE_CONSUMER_COMMIT_MAX_RECORDS": str(spec.consumer.batch_size),
         "EVENTPIPE_CONSUMER_COMMIT_INTERVAL_SECONDS": str(spec.consumer.commit_interval_seconds),
         "EVENTPIPE_CONSUMER_METRICS_HOST": "0.0.0.0",
@@ -319,7 +322,8 @@ def ingest_deployment(pipeline: Pipeline, opts: BuildOptions) -> dict[str, Any]:
 
     container = {
         "command": ["python", "-m", "eventpipe_ingest"],
-        "ports": [{"name": "http", "containerPort": INGEST_PORT, "protocol": "TCP"}],
+        "ports": [{"name": "http", "containerPort": INGEST_PORT, "protocol": "TCP"},
+                  {"name": "metrics", "containerPort": pipeline.spec.ingest.metrics_port, "protocol": "TCP"}],
         "startupProbe": probe("/api/v1/health", 2, 30),
         "livenessProbe": probe("/api/v1/health", 10, 3),
         # /ready waits up to READY_WAIT_SECONDS (the stream, then the job store): time out only after that.
@@ -415,7 +419,9 @@ def ingest_service(pipeline: Pipeline) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": selector(pipeline, "ingest"),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                      {"name": "metrics", "port": pipeline.spec.ingest.metrics_port, "targetPort": "metrics",
+                       "protocol": "TCP"}],
         },
     }
 
@@ -449,7 +455,7 @@ def ingest_pdb(pipeline: Pipeline) -> dict[str, Any]:
 
 def network_policies(pipeline: Pipeline) -> list[dict[str, Any]]:
     """Only the ports each component serves are reachable; egress stays open (AWS endpoints, catalogs)."""
-    def policy(component: str, port: int) -> dict[str, Any]:
+    def policy(component: str, *ports: int) -> dict[str, Any]:
         return {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
@@ -457,11 +463,12 @@ def network_policies(pipeline: Pipeline) -> list[dict[str, Any]]:
             "spec": {
                 "podSelector": {"matchLabels": selector(pipeline, component)},
                 "policyTypes": ["Ingress"],
-                "ingress": [{"ports": [{"protocol": "TCP", "port": port}]}],
+                "ingress": [{"ports": [{"protocol": "TCP", "port": port} for port in ports]}],
             },
         }
 
-    return [policy("ingest", INGEST_PORT), policy("consumer", pipeline.spec.consumer.metrics_port)]
+    return [policy("ingest", INGEST_PORT, pipeline.spec.ingest.metrics_port),
+            policy("consumer", pipeline.spec.consumer.metrics_port)]
 
 
 def dag_pods(pipeline: Pipeline, analytics_image: str) -> dict[str, Any]:
@@ -534,7 +541,8 @@ def service_monitor(pipeline: Pipeline) -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/instance": pipeline.name, "eventpipe.io/metrics": "true"}},
             "namespaceSelector": {"matchNames": [pipeline.namespace]},
-            "endpoints": [_endpoint(pipeline, "http", "/api/v1/metrics"), _endpoint(pipeline, "metrics", "/metrics")],
+            # Ingest and consumer Services both name their metrics port "metrics".
+            "endpoints": [_endpoint(pipeline, "metrics", "/metrics")],
         },
     }
 
@@ -548,8 +556,7 @@ def pod_monitor(pipeline: Pipeline) -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/instance": pipeline.name}},
             "namespaceSelector": {"matchNames": [pipeline.namespace]},
-            "podMetricsEndpoints": [_endpoint(pipeline, "http", "/api/v1/metrics"),
-                                    _endpoint(pipeline, "metrics", "/metrics")],
+            "podMetricsEndpoints": [_endpoint(pipeline, "metrics", "/metrics")],
         },
     }
 

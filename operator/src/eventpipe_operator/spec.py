@@ -81,6 +81,7 @@ class IngestAuth(_Model):
 class IngestSpec(_Model):
     replicas: int = Field(default=2, ge=1)
     max_unavailable: int = Field(default=1, ge=1)
+    metrics_port: int = 9104
     auth: IngestAuth | None = None
     resources: Resources | None = None
     pod: PodSpec = Field(default_factory=PodSpec)

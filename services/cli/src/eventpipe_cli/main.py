@@ -60,6 +60,7 @@ def up(
     state_dir: StateDir = DEFAULT_STATE,
     ingest_port: Annotated[int, typer.Option(help="Ingest API port on 127.0.0.1.")] = 8000,
     kinesis_port: Annotated[int, typer.Option(help="kinesalite port on 127.0.0.1.")] = 4567,
+    ingest_metrics_port: Annotated[int, typer.Option(help="Ingest /metrics port on 127.0.0.1.")] = 9104,
     metrics_port: Annotated[int, typer.Option(help="Consumer /metrics port on 127.0.0.1.")] = 9102,
     shards: Annotated[int, typer.Option(min=1, help="Shards of a new stream (an existing one is kept).")] = 2,
     commit_interval: Annotated[float, typer.Option(help="Consumer commit interval, seconds.")] = 2.0,
@@ -81,6 +82,7 @@ def up(
     Ctrl-C stops it."""
     paths = StatePaths.at(state_dir)
     config = StackConfig(state_dir=paths.root, ingest_port=ingest_port, kinesis_port=kinesis_port,
+                         ingest_metrics_port=ingest_metrics_port,
                          consumer_metrics_port=metrics_port, shards=shards, commit_interval=commit_interval,
                          transform_interval=transform_interval, transform_settle=transform_settle,
                          transform=transform, persist_stream=persist_stream, monitoring=monitoring,

@@ -53,7 +53,7 @@ def scrape_config(name: str, port: int, path: str = "/metrics") -> dict[str, Any
 def prometheus_config(config: StackConfig) -> dict[str, Any]:
     """prometheus.yml of the local stack: every component on 127.0.0.1, the project's rules loaded."""
     jobs = [
-        scrape_config("ingest", config.ingest_port, "/api/v1/metrics"),
+        scrape_config("ingest", config.ingest_metrics_port),
         scrape_config("consumer", config.consumer_metrics_port),
     ]
     if not (config.airflow and config.airflow_port == OPERATOR_METRICS_PORT):

@@ -55,6 +55,21 @@ def retry_after(response: httpx.Response, default: float = 1.0) -> float:
     return min(30.0, max(0.1, value))
 
 
+def describe_refusal(response: httpx.Response) -> str:
+    """One line for an answer other than 202: ingest's problem details (RFC 9457: code and detail, and where in
+    the body for a parse error), or the start of whatever else answered (a proxy's HTML page)."""
+    if response.headers.get("content-type", "").startswith("application/problem+json"):
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = None
+        if isinstance(problem, dict) and "detail" in problem:
+            where = f" (line {problem['line']})" if problem.get("line") is not None else ""
+            return f"HTTP {response.status_code} {problem.get('code') or problem.get('title', '')}: " \
+                   f"{problem['detail']}{where}"
+    return f"HTTP {response.status_code}: {response.text[:300]}"
+
+
 def post_batch(client: httpx.Client, url: str, api_key: str, lines: list[str], summary: SendSummary,
                max_retries: int = 10) -> None:
     body = ("\n".join(lines) + "\n").encode()
@@ -79,7 +94,7 @@ def post_batch(client: httpx.Client, url: str, api_key: str, lines: list[str], s
     summary.requests += 1
     if response.status_code != 202:
         summary.failed_requests += 1
-        summary.errors.append(f"HTTP {response.status_code}: {response.text[:300]}")
+        summary.errors.append(describe_refusal(response))
         return
     answer = response.json()
     summary.received += int(answer.get("received", len(lines)))

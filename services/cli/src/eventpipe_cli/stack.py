@@ -39,6 +39,8 @@ class StackConfig:
 
     state_dir: Path
     ingest_port: int = 8000
+    ingest_metrics_port: int = 9104
+    """Ingest's /metrics, off the API port (as in the pods the operator makes)."""
     kinesis_port: int = 4567
     consumer_metrics_port: int = 9102
     shards: int = 2
@@ -112,6 +114,7 @@ def plan_components(config: StackConfig, paths: StatePaths, kinesalite: Path,
         ComponentSpec(
             "ingest", [python, "-m", "eventpipe_ingest"],
             {**base, "EVENTPIPE_INGEST_HOST": HOST, "EVENTPIPE_INGEST_PORT": str(config.ingest_port),
+             "EVENTPIPE_INGEST_METRICS_HOST": HOST, "EVENTPIPE_INGEST_METRICS_PORT": str(config.ingest_metrics_port),
              "EVENTPIPE_INGEST_API_KEYS_FILE": str(paths.api_keys)},
             port=config.ingest_port, ready_url=f"http://{HOST}:{config.ingest_port}/api/v1/ready"),
     ]
@@ -141,7 +144,7 @@ def urls(config: StackConfig) -> dict[str, str]:
     return {
         "ingest": f"http://{HOST}:{config.ingest_port}/api/v1/ingest",
         "api docs": f"http://{HOST}:{config.ingest_port}/docs",
-        "ingest metrics": f"http://{HOST}:{config.ingest_port}/api/v1/metrics",
+        "ingest metrics": f"http://{HOST}:{config.ingest_metrics_port}/metrics",
         "consumer metrics": f"http://{HOST}:{config.consumer_metrics_port}/metrics",
         "kinesis": f"http://{HOST}:{config.kinesis_port}",
         **(monitoring.urls(config) if config.monitoring else {}),

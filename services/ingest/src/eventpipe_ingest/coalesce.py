@@ -2,11 +2,12 @@
 
 Each PutRecords call costs the same fixed CPU whatever it carries (the HTTP client's request and response
 machinery, signing, the answer), and a call carries only a few packed records of one request (docs/benchmarks.md,
-W2). `CoalescedPutRecords` is a PutRecords function like the one it wraps. While fewer than `max_in_flight`
-calls are out, a call goes out at once, alone; otherwise it waits, and when a call comes back every waiting call
-that fits goes out together as one, within the service limits (500 records, 5 MiB). The answer is split back:
-Kinesis answers record by record, in order, so each caller gets its own slice, with its own FailedRecordCount, and
-retries its own failed records as before. A failed call fails every caller in it, and each retries on its own.
+W2). `CoalescedTransport` is a PutRecords transport (eventpipe_ingest.transport) like the one it wraps. While
+fewer than `max_in_flight` calls are out, a call goes out at once, alone; otherwise it waits, and when a call
+comes back every waiting call that fits goes out together as one, within the service limits (500 records,
+5 MiB). The answer is split back: Kinesis answers record by record, in order, so each caller gets its own slice
+of the results and retries its own failed records as before. A failed call fails every caller in it, and each
+retries on its own.
 A caller that gives up (its deadline) leaves the merged call to go on for the others; its records may still land,
 as with any cancelled call, which consumers' dedupe on event_id makes harmless.
 """
@@ -16,30 +17,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from botocore.exceptions import BotoCoreError
-
-from eventpipe_ingest.publisher import PutRecords
 from eventpipe_ingest.records import MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, record_size
-
-
-class ShortAnswerError(BotoCoreError):  # type: ignore[misc]  # botocore ships no type hints
-    """Fewer per-record results than records sent: nothing of the call counts as acknowledged (sent again)."""
-
-    fmt = "PutRecords answered {answered} records for {sent} sent"
+from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult, ShortAnswerError
 
 
 @dataclass
 class _Waiting:
-    entries: list[dict[str, Any]]
+    entries: list[Record]
     size: int
-    answer: asyncio.Future[dict[str, Any]]
+    answer: asyncio.Future[list[RecordResult]]
 
 
-class CoalescedPutRecords:
-    def __init__(self, put_records: PutRecords, *, max_in_flight: int = 1, max_records: int = MAX_RECORDS_PER_CALL,
-                 max_bytes: int = MAX_BYTES_PER_CALL, on_call: Callable[[int], object] | None = None) -> None:
+class CoalescedTransport:
+    def __init__(self, put_records: PutRecordsTransport, *, max_in_flight: int = 1,
+                 max_records: int = MAX_RECORDS_PER_CALL, max_bytes: int = MAX_BYTES_PER_CALL,
+                 on_call: Callable[[int], object] | None = None) -> None:
         """`on_call(callers)` is told of each call sent and how many callers it carries (metrics)."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -51,8 +44,8 @@ class CoalescedPutRecords:
         self._waiting: list[_Waiting] = []
         self._calls: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        size = sum(record_size(e["Data"], e["PartitionKey"]) for e in entries)
+    async def __call__(self, entries: list[Record], /) -> list[RecordResult]:
+        size = sum(record_size(data, key) for data, key in entries)
         waiting = _Waiting(entries, size, asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         self._send_next()
@@ -86,8 +79,7 @@ class CoalescedPutRecords:
     async def _send(self, group: list[_Waiting]) -> None:
         sent = sum(len(w.entries) for w in group)
         try:
-            answer = await self._put_records([e for w in group for e in w.entries])
-            results = answer["Records"]
+            results = await self._put_records([e for w in group for e in w.entries])
             if len(results) != sent:
                 raise ShortAnswerError(answered=len(results), sent=sent)
         except asyncio.CancelledError:  # shutdown: the callers are cancelled too
@@ -104,7 +96,7 @@ class CoalescedPutRecords:
             mine = results[start:start + len(w.entries)]
             start += len(w.entries)
             if not w.answer.done():
-                w.answer.set_result({"FailedRecordCount": sum(1 for r in mine if "ErrorCode" in r), "Records": mine})
+                w.answer.set_result(mine)
 
     async def aclose(self) -> None:
         """Wait for the calls in flight (at shutdown, before the HTTP client they use is closed)."""

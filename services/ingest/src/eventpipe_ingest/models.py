@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from eventpipe_common.jobstore import JobState
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ViolationOut(BaseModel):
@@ -31,23 +30,41 @@ class IngestAccepted(BaseModel):
     rejects: list[RejectOut]
 
 
-class IngestRefused(BaseModel):
-    """Whole-request refusal (reject mode `whole`): nothing was published."""
+class FieldError(BaseModel):
+    """One reason FastAPI refused the request before the route ran (422 `invalid_request`)."""
 
-    code: str
+    loc: list[str | int] = Field(description="Where: e.g. [\"path\", \"job_id\"].")
     message: str
-    received: int
-    rejected: int
-    rejects: list[RejectOut]
+    type: str
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    line: int | None = None
+class Problem(BaseModel):
+    """Every answer that is not 2xx: RFC 9457 problem details, as `application/problem+json`.
+
+    The standard members, then `code` (the last part of `type`, for programs) and the extensions that apply to
+    the problem: `line`/`column` (400 parse_error), `job_id` (503 with a job written failed, 404 unknown job),
+    `limit` (413, some 400s), `errors` (422 invalid_request), `received`/`rejected`/`rejects` (422 invalid_events),
+    `checks` (503 from /ready).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the kind of problem; the table in services/ingest/README.md "
+                                  "(#problem-<code>) explains each.")
+    title: str = Field(description="The kind of problem, in words (the same for every occurrence of a type).")
+    status: int = Field(description="The HTTP status of the answer.")
+    detail: str = Field(description="This occurrence, in words.")
+    instance: str = Field(description="The path of the request that got the answer.")
+    code: str = Field(description="A short machine-readable name of the type, e.g. parse_error.")
+    line: int | None = Field(default=None, description="The body's line (or array element) the problem is at.")
     column: int | None = None
     job_id: str | None = None
-    details: dict[str, Any] | None = None
+    limit: int | None = Field(default=None, description="The limit the request went over.")
+    errors: list[FieldError] | None = None
+    received: int | None = None
+    rejected: int | None = None
+    rejects: list[RejectOut] | None = None
+    checks: dict[str, str] | None = Field(default=None, description="503 not_ready: each readiness check.")
 
 
 class JobStatus(BaseModel):

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
 from eventpipe_common.errors import EventpipeError
 from eventpipe_common.logging import get_logger
 
 from eventpipe_ingest.metrics import IngestMetrics
 from eventpipe_ingest.records import OutgoingRecord, ShardMap, plan_batches, record_size
 from eventpipe_ingest.shards import ShardMapCache
-
-# One PutRecords call: the request entries in, the service's answer out (aiobotocore's client in production).
-PutRecords = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
+from eventpipe_ingest.transport import PutRecordsTransport, Record, RecordResult, StreamError, TransportError
 
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                             "LimitExceededException", "KMSThrottlingException"})
@@ -45,7 +41,7 @@ def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], floa
 
 
 class KinesisPublisher:
-    def __init__(self, put_records: PutRecords, metrics: IngestMetrics, *, concurrency: int = 8,
+    def __init__(self, put_records: PutRecordsTransport, metrics: IngestMetrics, *, concurrency: int = 8,
                  retry_base: float = 0.05, retry_max: float = 2.0, shards: ShardMapCache | None = None,
                  pack_max_bytes: int = 0) -> None:
         self._put_records = put_records
@@ -64,7 +60,7 @@ class KinesisPublisher:
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         """Return once every record is acknowledged; retry failures until cancelled (the caller's deadline)."""
-        entries = [{"Data": r.data, "PartitionKey": r.key} for r in records]
+        entries: list[Record] = [(r.data, r.key) for r in records]
         expected = [r.shard_id for r in records]
         batches = plan_batches([record_size(r.data, r.key) for r in records])
         if len(batches) == 1:
@@ -85,36 +81,32 @@ class KinesisPublisher:
             first = failures.exceptions[0]
             raise (first if isinstance(first, Exception) else failures) from None
 
-    async def _put_until_acknowledged(self, entries: list[dict[str, Any]], expected: list[str | None]) -> None:
+    async def _put_until_acknowledged(self, entries: list[Record], expected: list[str | None]) -> None:
         pending = entries
         pending_expected = expected
         attempt = 0
         while True:
             try:
-                answer = await self._put_records(pending)
-            except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                if code not in RETRYABLE_CALL_CODES:
-                    raise PublishError(f"PutRecords failed: {code}: {exc.response.get('Error', {}).get('Message')}",
-                                       aws_code=code) from exc
-                if code in THROTTLE_CODES:
+                results = await self._put_records(pending)
+            except StreamError as exc:
+                if exc.code not in RETRYABLE_CALL_CODES:
+                    raise PublishError(f"PutRecords failed: {exc.code}: {exc.message}", aws_code=exc.code) from exc
+                if exc.code in THROTTLE_CODES:
                     self._metrics.kinesis_throttles.inc()
                 failed = pending
-            except (BotoCoreError, OSError):
+            except (TransportError, OSError):
                 # Connection reset, endpoint down, read timeout: the records may or may not have landed; sending
                 # them again is safe because consumers deduplicate on event_id.
                 failed = pending
             else:
-                results = answer["Records"]
                 self._check_shards(results, pending_expected)
-                if not answer.get("FailedRecordCount"):
+                failed_at = [i for i, result in enumerate(results) if result.error_code is not None]
+                if not failed_at and len(results) == len(pending):
                     return
-                failed_at = [i for i, result in enumerate(results) if "ErrorCode" in result]
-                failed = [pending[i] for i in failed_at]
-                pending_expected = [pending_expected[i] for i in failed_at] if failed else pending_expected
-                # A failure count without per-record errors would be a broken answer: send everything again.
-                failed = failed or pending
-                throttled = sum(1 for result in results if result.get("ErrorCode") in THROTTLE_CODES)
+                # A short answer acknowledges nothing: everything is sent again.
+                failed = [pending[i] for i in failed_at] if failed_at else pending
+                pending_expected = [pending_expected[i] for i in failed_at] if failed_at else pending_expected
+                throttled = sum(1 for result in results if result.error_code in THROTTLE_CODES)
                 if throttled:
                     self._metrics.kinesis_throttles.inc(throttled)
             self._metrics.kinesis_retries.inc(len(failed))
@@ -122,12 +114,12 @@ class KinesisPublisher:
             attempt += 1
             pending = failed
 
-    def _check_shards(self, results: list[dict[str, Any]], expected: list[str | None]) -> None:
+    def _check_shards(self, results: list[RecordResult], expected: list[str | None]) -> None:
         """A packed record acknowledged on another shard than the map named: the map is stale (resharding)."""
         if self._shards is None:
             return
         for result, shard_id in zip(results, expected, strict=False):  # a short answer is retried above
-            landed = result.get("ShardId")
+            landed = result.shard_id
             if shard_id is not None and landed is not None and landed != shard_id:
                 log.warning("shard map is stale: reloading it", expected_shard=shard_id, actual_shard=landed)
                 self._shards.invalidate()

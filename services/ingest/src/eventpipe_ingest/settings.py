@@ -69,3 +69,10 @@ class IngestSettings(PipelineSettings):
 
     # HTTP
     ingest_cors_origins: list[str] = Field(default_factory=list)
+
+    # Metrics
+    ingest_metrics_host: str = "127.0.0.1"
+    ingest_metrics_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Serve Prometheus /metrics on this port, and not on the API port (no API key guards "
+                    "metrics: pods keep them off the public port); 0: at /api/v1/metrics on the API port.")
