@@ -75,7 +75,7 @@ stage_gx()        { pytest_in analytics tests/gx && "$VENVS_DIR/analytics/bin/my
 # the analytics venv. One pytest process (Airflow imports slowly); then lint and types of the package.
 stage_airflow()   { "$REPO_ROOT/scripts/venv.sh" analytics && "$REPO_ROOT/scripts/venv.sh" operator &&
                     "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && pytest_in airflow tests/airflow &&
-                    "$VENVS_DIR/airflow/bin/ruff" check dags tests/airflow &&
+                    "$VENVS_DIR/airflow/bin/ruff" check dags tests/airflow tests/cluster/airflow &&
                     mypy_packages airflow "dags/python/src:services/common/src" eventpipe_dags; }
 # The whole local stack as subprocesses; dbt and GX run in the analytics venv, so build it first.
 stage_e2e()       { "$REPO_ROOT/scripts/venv.sh" analytics && pytest_in services tests/e2e; }
@@ -111,11 +111,18 @@ stage_dashboard() {
 stage_images()    { "$REPO_ROOT/scripts/images.sh" lint && "$REPO_ROOT/scripts/skaffold-check.sh" &&
                     "$REPO_ROOT/scripts/images.sh" smoke services operator analytics dashboard airflow; }
 # A real node (scripts/cluster.sh: kubelet + containerd + kube-proxy beside the control plane) running the chart
-# and a pipeline as pods; the cluster goes down (every process by PID, the bridge removed) whatever the result.
+# and a pipeline as pods, then (tests/cluster/airflow, the airflow venv) one DAG run whose dbt and GX tasks are
+# KubernetesPodOperator pods of the analytics image; the cluster goes down (every process by PID, the bridge
+# removed) whatever the result.
 stage_cluster()   {
   local rc=0
-  "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/cluster.sh" up services operator >/dev/null &&
-    pytest_in services tests/cluster || rc=1
+  "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" analytics &&
+    "$REPO_ROOT/scripts/venv.sh" airflow &&
+    "$REPO_ROOT/scripts/cluster.sh" up services operator analytics >/dev/null || rc=1
+  if [ $rc = 0 ]; then
+    pytest_in services tests/cluster --ignore=tests/cluster/airflow || rc=1
+    pytest_in airflow tests/cluster/airflow || rc=1
+  fi
   "$REPO_ROOT/scripts/cluster.sh" down || rc=1
   return $rc
 }

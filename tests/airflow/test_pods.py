@@ -88,7 +88,9 @@ def test_every_pod_task_renders_the_pipelines_pod() -> None:
             assert base.command == ["/bin/sh", "-c"]
             assert base.args[2:] == ["-m", "eventpipe_quality", "run", "--suite", suite]
             assert "/airflow/xcom/return.json" in base.args[0]
-            assert "airflow-xcom-sidecar" in [c.name for c in spec.containers]
+            sidecar = next(c for c in spec.containers if c.name == "airflow-xcom-sidecar")
+            assert (sidecar.image, sidecar.image_pull_policy) == (IMAGE, base.image_pull_policy)
+        assert {v.name: v.empty_dir is not None for v in spec.volumes}.items() >= {"tmp": True, "state": True}.items()
 
 
 OPERATOR_IMAGE = "registry.example/eventpipe/analytics:from-operator"
@@ -157,6 +159,25 @@ def test_definition_image_and_defaults() -> None:
     assert base.resources.requests == {"cpu": "500m", "memory": "1Gi"}
     assert [e.name for e in base.env] == ["EVENTPIPE_SNAPSHOT_ID"]
     assert len(base.env_from) == 1
+
+
+def test_a_local_node_shares_one_host_folder_as_every_pods_state_dir() -> None:
+    """EVENTPIPE_DAGS_STATE_HOST_PATH (one local node only): every step's pod mounts the same host folder at its
+    own path and names it EVENTPIPE_STATE_DIR, so GX reads the DuckDB warehouse dbt built in another pod."""
+    from eventpipe_dags.factory import build_dag
+    from eventpipe_dags.operators import AnalyticsPodOperator
+    from eventpipe_dags.settings import DagsSettings
+
+    dag = build_dag(cluster_definition(), DagsSettings(mode="kubernetes", analytics_image=IMAGE,
+                                                       state_host_path="/srv/eventpipe/shop"))
+    for task in (t for t in dag.tasks if isinstance(t, AnalyticsPodOperator)):
+        pod = render(task, {}, "7")
+        state = next(v for v in pod.spec.volumes if v.name == "state")
+        assert (state.empty_dir, state.host_path.path, state.host_path.type) == (None, "/srv/eventpipe/shop",
+                                                                                 "Directory")
+        base = next(c for c in pod.spec.containers if c.name == "base")
+        assert {m.name: m.mount_path for m in base.volume_mounts}["state"] == "/srv/eventpipe/shop"
+        assert {e.name: e.value for e in base.env}["EVENTPIPE_STATE_DIR"] == "/srv/eventpipe/shop"
 
 
 @settings(max_examples=40, deadline=None)

@@ -88,6 +88,24 @@ def test_status_reports_tables_jobs_and_transform(tmp_path: Path) -> None:
     assert human.exit_code == 0 and "raw_events" in human.output and "dbt build: ok" in human.output
 
 
+def test_status_shows_the_raw_tables_source_freshness(tmp_path: Path) -> None:
+    """The transform step's last `dbt source freshness` (freshness.json, as eventpipe_transform writes it; the dbt
+    stage checks the writer) is in the JSON report and on screen, one line per source with its verdict."""
+    state = tmp_path / "state"
+    state.mkdir()
+    assert "source freshness: not checked yet" in CliRunner().invoke(app, ["status", "--state-dir", str(state)]).output
+    check = {"checked_at": "2026-01-01T10:00:00+00:00", "status": "warn", "warn_after_minutes": 60,
+             "error_after_minutes": 1440,
+             "sources": [{"source": "eventpipe.raw_events", "status": "warn",
+                          "max_loaded_at": "2026-01-01T07:00:00+00:00", "age_seconds": 10800.0, "message": None}]}
+    write_json(StatePaths.at(state).freshness, check)
+    report = json.loads(CliRunner().invoke(app, ["status", "--state-dir", str(state), "--json"]).output)
+    assert report["freshness"] == check
+    shown = CliRunner().invoke(app, ["status", "--state-dir", str(state)], env={"COLUMNS": "200"}).output
+    assert ("source freshness of eventpipe.raw_events: warn — newest row 2026-01-01T07:00:00+00:00, 180 min old "
+            "(warn after 60 min, error after 1440 min") in shown
+
+
 def test_status_shows_stopped_shards_from_the_consumer_readiness(tmp_path: Path, kinesis_endpoint: str) -> None:
     """A shard the consumer stopped (a failure that is not content) is shown by `eventpipe status`, read from the
     consumer's real /readyz (503 naming the shard) next to the stream's real shard list (kinesalite)."""

@@ -13,6 +13,10 @@ What fakesnow cannot run, and how it is covered instead:
   marts with Iceberg checks the DDL dbt ran (target/run).
 - Incremental staging through temporary tables: the project uses tmp_relation_type=transient (valid on Snowflake).
 - A null TIMESTAMP_TZ/LTZ fetched over fakesnow's HTTP API arrives as 1970-01-01, so null checks run in SQL.
+- The marts' contracts: with them enforced, fakesnow's server never answers dbt-snowflake's DDL for dim_users
+  (`create or replace transient table marts.dim_users (<typed column list>) as (select ... order by (user_id))`;
+  the build hung past pytest's 600 s timeout), so these builds run with enforce_mart_contracts=false. The
+  contracts are enforced in every DuckDB build (tests/dbt/test_runs.py checks them against the built tables).
 """
 
 from __future__ import annotations
@@ -97,7 +101,8 @@ def snowflake_project(fakesnow_port: int, tmp_path_factory: pytest.TempPathFacto
 
     def dbt(*command: str, extra: tuple[str, ...] = (), table_format: str = "iceberg") -> Any:
         settings = TransformSettings(state_dir=state, dbt_target="snowflake", dbt_profiles_dir=profiles)
-        dbt_vars = {"eventpipe_namespace": "shop", "snowflake_marts_table_format": table_format}
+        dbt_vars = {"eventpipe_namespace": "shop", "snowflake_marts_table_format": table_format,
+                    "enforce_mart_contracts": False}
         return run_dbt(list(command), settings, dbt_vars, extra)
 
     dbt.state_dir = state  # type: ignore[attr-defined]

@@ -52,16 +52,17 @@ class PipelineWriter:
     schema: eventpipe_core.Schema = field(default_factory=lambda: eventpipe_core.Schema(SHOP_SCHEMA))
     commits: int = 0
     sequence: int = 0
+    namespace: str = NAMESPACE
 
     def __post_init__(self) -> None:
         (self.state_dir / "warehouse").mkdir(parents=True, exist_ok=True)
         self.catalog: Catalog = SqlCatalog("eventpipe", **catalog_properties(self.state_dir))
-        self.catalog.create_namespace_if_not_exists(NAMESPACE)
+        self.catalog.create_namespace_if_not_exists(self.namespace)
         self.events: Table = self.catalog.create_table_if_not_exists(
-            f"{NAMESPACE}.{tables.RAW_EVENTS}", schema=tables.raw_events_schema(self.schema.promoted),
+            f"{self.namespace}.{tables.RAW_EVENTS}", schema=tables.raw_events_schema(self.schema.promoted),
             partition_spec=tables.raw_events_partition_spec(), properties=tables.TABLE_PROPERTIES)
         self.rejected: Table = self.catalog.create_table_if_not_exists(
-            f"{NAMESPACE}.{tables.RAW_EVENTS_REJECTED}", schema=tables.raw_events_rejected_schema(),
+            f"{self.namespace}.{tables.RAW_EVENTS_REJECTED}", schema=tables.raw_events_rejected_schema(),
             partition_spec=tables.raw_events_rejected_partition_spec(), properties=tables.TABLE_PROPERTIES)
 
     def commit(self, events: Sequence[Mapping[str, Any]], ingested_at: dt.datetime) -> eventpipe_core.BatchResult:
@@ -81,7 +82,7 @@ class PipelineWriter:
         if "job_id" in records.column_names:
             records = records.drop_columns(["job_id"])
         records = records.append_column("job_id", pa.array([job_id] * count, pa.string()))
-        self.events = self.catalog.load_table(f"{NAMESPACE}.{tables.RAW_EVENTS}")
+        self.events = self.catalog.load_table(f"{self.namespace}.{tables.RAW_EVENTS}")
         target = self.events.schema().as_arrow()
         if count:
             self.events.append(records.select(target.names).cast(target))
@@ -89,8 +90,14 @@ class PipelineWriter:
             self._commit_rejects(result.rejects, job_id, ingested_at)
         return result
 
+    def snapshot_id(self) -> str:
+        """raw_events' current snapshot id, as the DAG's resolve step reads it."""
+        snapshot = self.catalog.load_table(f"{self.namespace}.{tables.RAW_EVENTS}").current_snapshot()
+        assert snapshot is not None
+        return str(snapshot.snapshot_id)
+
     def _commit_rejects(self, rejects: Sequence[Any], job_id: str, rejected_at: dt.datetime) -> None:
-        self.rejected = self.catalog.load_table(f"{NAMESPACE}.{tables.RAW_EVENTS_REJECTED}")
+        self.rejected = self.catalog.load_table(f"{self.namespace}.{tables.RAW_EVENTS_REJECTED}")
         target = self.rejected.schema().as_arrow()
         rows = [{"raw": r.raw, "reasons": json.dumps([v.to_dict() for v in r.violations], default=str),
                  "line": r.line, "source": "consumer", "job_id": job_id, "shard_id": SHARD,
@@ -99,5 +106,5 @@ class PipelineWriter:
 
     def raw_rows(self) -> list[dict[str, Any]]:
         """Everything in raw_events, read back through pyiceberg."""
-        table = self.catalog.load_table(f"{NAMESPACE}.{tables.RAW_EVENTS}")
+        table = self.catalog.load_table(f"{self.namespace}.{tables.RAW_EVENTS}")
         return table.scan().to_arrow().to_pylist()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbt.cli.main import dbtRunner
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 from eventpipe_common.logging import get_logger
 
 from eventpipe_transform.settings import TransformSettings
@@ -87,18 +87,26 @@ def release_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]  # dbt-duckdb is untyped
 
 
-def run_dbt(command: Sequence[str], settings: TransformSettings, dbt_vars: dict[str, Any],
-            extra: Sequence[str] = ()) -> BuildOutcome:
-    """Invoke dbt once; the profile reads EVENTPIPE_STATE_DIR, so it is set to the resolved state dir."""
+def invoke_dbt(command: Sequence[str], settings: TransformSettings, dbt_vars: dict[str, Any],
+               extra: Sequence[str] = ()) -> dbtRunnerResult:
+    """Invoke dbt once and return its raw result; the profile reads EVENTPIPE_STATE_DIR, so it is set to the
+    resolved state dir."""
     log = get_logger()
     os.environ["EVENTPIPE_STATE_DIR"] = str(settings.state_dir.resolve())
     settings.dbt_work_dir.mkdir(parents=True, exist_ok=True)
     args = dbt_args(command, settings, dbt_vars, extra)
     log.info("dbt started", command=" ".join(command), target=settings.dbt_target, vars=dbt_vars)
     try:
-        result = dbtRunner().invoke(args)
+        return dbtRunner().invoke(args)
     finally:
         release_duckdb()
+
+
+def run_dbt(command: Sequence[str], settings: TransformSettings, dbt_vars: dict[str, Any],
+            extra: Sequence[str] = ()) -> BuildOutcome:
+    """Invoke dbt once and log one line per node."""
+    log = get_logger()
+    result = invoke_dbt(command, settings, dbt_vars, extra)
     nodes = []
     if result.result is not None and hasattr(result.result, "results"):
         nodes = [_node_outcome(item) for item in result.result.results]

@@ -58,7 +58,8 @@ def default_args(settings: DagsSettings) -> dict[str, Any]:
 def analytics_task(definition: PipelineDag, settings: DagsSettings, step: str, verdict: bool) -> BaseOperator:
     if settings.mode == "kubernetes":
         return AnalyticsPodOperator(task_id=step, definition=definition, step=step,
-                                    image=settings.analytics_image, verdict=verdict)
+                                    image=settings.analytics_image, verdict=verdict,
+                                    state_host_path=settings.state_host_path)
     return LocalAnalyticsOperator(task_id=step, definition=definition, step=step,
                                   python=settings.analytics_python, verdict=verdict)
 

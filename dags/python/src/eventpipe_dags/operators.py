@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.utils import xcom_sidecar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from kubernetes.client import models as k8s
 
 from eventpipe_dags import pods, runlog, snapshots
 from eventpipe_dags.callbacks import RESOLVE_TASK
@@ -95,11 +97,13 @@ class AnalyticsPodOperator(KubernetesPodOperator):
     """The same step as a pod: the analytics image, the pipeline's settings ConfigMap, service account and
     resources, secrets only as references. A GX step reports its exit code through the XCom sidecar."""
 
-    def __init__(self, *, definition: PipelineDag, step: str, image: str, verdict: bool, **kwargs: Any) -> None:
+    def __init__(self, *, definition: PipelineDag, step: str, image: str, verdict: bool,
+                 state_host_path: str | None = None, **kwargs: Any) -> None:
         spec = definition.pods
+        task_image = spec.image or image
         super().__init__(
             namespace=definition.k8s_namespace,
-            image=spec.image or image,
+            image=task_image,
             image_pull_policy=spec.image_pull_policy,
             name=f"{definition.pipeline}-{step.replace('_', '-')}",
             labels=pods.labels(definition, step),
@@ -108,9 +112,10 @@ class AnalyticsPodOperator(KubernetesPodOperator):
             container_resources=pods.resources(definition),
             security_context=pods.pod_security_context(),
             container_security_context=pods.container_security_context(),
-            volumes=pods.volumes(),
-            volume_mounts=pods.volume_mounts(),
+            volumes=pods.volumes(state_host_path),
+            volume_mounts=pods.volume_mounts(state_host_path),
             do_xcom_push=verdict,
+            xcom_sidecar_container_security_context=pods.container_security_context(),
             get_logs=True,
             on_finish_action="delete_succeeded_pod",
             **kwargs,
@@ -118,12 +123,24 @@ class AnalyticsPodOperator(KubernetesPodOperator):
         self.definition = definition
         self.step = step
         self.verdict = verdict
+        self.state_host_path = state_host_path
 
     def prepare(self, params: Mapping[str, Any], snapshot_id: str) -> None:
         """Command and env of this run (its params and snapshot decide them); called by execute and by tests."""
         argv = step_command(self.step, self.definition, RunParams.from_mapping(params))
         self.cmds, self.arguments = pods.container_command(argv, self.verdict)
-        self.env_vars = pods.env_vars(self.definition, snapshot_id)
+        self.env_vars = pods.env_vars(self.definition, snapshot_id, self.state_host_path)
+
+    def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
+        """The provider's pod, with the XCom sidecar on the task's own image (it only needs a shell, and the
+        image is already on the node) instead of the provider's default `alpine` from Docker Hub, which an
+        air-gapped node cannot pull (the provider takes another sidecar image only from its connection)."""
+        pod = super().build_pod_request_obj(context, dry_run=dry_run)
+        for container in pod.spec.containers:
+            if container.name == xcom_sidecar.PodDefaults.SIDECAR_CONTAINER_NAME:
+                container.image = self.image
+                container.image_pull_policy = self.image_pull_policy
+        return pod
 
     def execute(self, context: Any) -> Any:
         self.prepare(context["params"], _snapshot(context))

@@ -35,9 +35,13 @@ def plain_env(definition: PipelineDag, snapshot_id: str) -> dict[str, str]:
     return env
 
 
-def env_vars(definition: PipelineDag, snapshot_id: str) -> list[k8s.V1EnvVar]:
-    """Plain values, then secrets as secretKeyRef: the webhook URL of a slack/webhook alert, the job store DSN."""
-    out = [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(plain_env(definition, snapshot_id).items())]
+def env_vars(definition: PipelineDag, snapshot_id: str, state_host_path: str | None = None) -> list[k8s.V1EnvVar]:
+    """Plain values, then secrets as secretKeyRef: the webhook URL of a slack/webhook alert, the job store DSN.
+    With a shared host folder, EVENTPIPE_STATE_DIR names it (env wins over the ConfigMap's envFrom)."""
+    plain = plain_env(definition, snapshot_id)
+    if state_host_path:
+        plain["EVENTPIPE_STATE_DIR"] = state_host_path
+    out = [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(plain.items())]
     webhook = next((a.url_secret_ref for a in definition.alerts
                     if a.type in ("slack", "webhook") and a.url_secret_ref is not None), None)
     if webhook is not None:
@@ -83,14 +87,23 @@ def container_security_context() -> k8s.V1SecurityContext:
                                  capabilities=k8s.V1Capabilities(drop=["ALL"]))
 
 
-def volumes() -> list[k8s.V1Volume]:
-    return [k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
-            k8s.V1Volume(name="state", empty_dir=k8s.V1EmptyDirVolumeSource())]
+def volumes(state_host_path: str | None = None) -> list[k8s.V1Volume]:
+    """/tmp and the state dir. The state dir is an emptyDir per pod (a cluster pipeline's warehouse is
+    Snowflake), or, on a single local node only, one host folder every step's pod shares (the DuckDB target)."""
+    state = (k8s.V1Volume(name="state", host_path=k8s.V1HostPathVolumeSource(path=state_host_path, type="Directory"))
+             if state_host_path else k8s.V1Volume(name="state", empty_dir=k8s.V1EmptyDirVolumeSource()))
+    return [k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()), state]
 
 
-def volume_mounts() -> list[k8s.V1VolumeMount]:
+def state_dir(state_host_path: str | None = None) -> str:
+    """Where the pods' state dir is mounted: a shared host folder at its own path (the catalog on SQLite names
+    absolute file paths, which then mean the same in every pod and on the host), else STATE_DIR."""
+    return state_host_path or STATE_DIR
+
+
+def volume_mounts(state_host_path: str | None = None) -> list[k8s.V1VolumeMount]:
     return [k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
-            k8s.V1VolumeMount(name="state", mount_path=STATE_DIR)]
+            k8s.V1VolumeMount(name="state", mount_path=state_dir(state_host_path))]
 
 
 def container_command(argv: list[str], verdict: bool) -> tuple[list[str], list[str]]:

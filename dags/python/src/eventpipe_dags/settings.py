@@ -28,6 +28,11 @@ class DagsSettings(BaseSettings):
                                    description="Python of the analytics venv (local mode).")
     analytics_image: str = Field(default="ghcr.io/eventpipe/analytics:0.1.0",
                                  description="Task pods' image unless the definition names one.")
+    state_host_path: str | None = Field(
+        default=None,
+        description="kubernetes mode on ONE local node only: a host folder every task pod mounts as its state dir "
+        "(at the same path), so the DuckDB warehouse dbt builds is the one GX reads. Unset: an emptyDir per pod, "
+        "and a cluster pipeline uses the snowflake target.")
     retries: int = Field(default=3, ge=0)
     retry_delay_seconds: float = Field(default=30.0, gt=0)
     max_retry_delay_seconds: float = Field(default=600.0, gt=0)

@@ -325,6 +325,22 @@ def print_status(report: dict[str, Any], state_dir: Path) -> None:
                       f"(runs: {transform['runs']}; results in {StatePaths.at(state_dir).quality})")
     else:
         console.print("last transform + quality run: none yet")
+    print_freshness(report.get("freshness"))
+
+
+def print_freshness(freshness: dict[str, Any] | None) -> None:
+    """One line per raw table with a freshness check: its status against the thresholds, newest row, age."""
+    if not freshness:
+        console.print("source freshness: not checked yet")
+        return
+    for source in freshness["sources"]:
+        age = source.get("age_seconds")
+        colour = {"pass": "green", "warn": "yellow"}.get(source["status"], "red")
+        console.print(f"source freshness of {source['source']}: [{colour}]{source['status']}[/] — newest row "
+                      f"{source.get('max_loaded_at') or '-'}"
+                      + ("" if age is None else f", {age / 60:.0f} min old")
+                      + f" (warn after {freshness['warn_after_minutes']} min, error after "
+                        f"{freshness['error_after_minutes']} min; checked {freshness['checked_at']})")
 
 
 def _attach_models(connection: Any, path: Path, timeout: float) -> None:

@@ -12,6 +12,7 @@ Layout (all under the state dir)::
     api-keys                    its SHA-256 entry `local-dev:<hex>`, the ingest's EVENTPIPE_INGEST_API_KEYS_FILE
     stack.json                  what `up` is running: pids, ports, URLs (read by `status` and `send`)
     transform.json              the transform loop's last run
+    freshness.json              the raw tables' last source freshness check (dbt, before each build)
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class StatePaths:
     @property
     def transform(self) -> Path:
         return self.root / "transform.json"
+
+    @property
+    def freshness(self) -> Path:
+        return self.root / "freshness.json"
 
     @property
     def lock(self) -> Path:

@@ -114,6 +114,12 @@ def jobs(state_dir: Path) -> dict[str, Any]:
             for state, n, acc, com, rej in rows}
 
 
+def source_freshness(paths: StatePaths) -> dict[str, Any] | None:
+    """The raw tables' last source freshness check (`dbt source freshness`, which the transform step runs before
+    each build and writes to freshness.json): worst status, thresholds, each source's newest row and age."""
+    return read_json(paths.freshness)
+
+
 def gather(state_dir: Path) -> dict[str, Any]:
     paths = StatePaths.at(state_dir)
     report: dict[str, Any] = {"state_dir": str(paths.root)}
@@ -144,4 +150,5 @@ def gather(state_dir: Path) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001
             report["tables"][name] = {"error": str(exc)}
     report["transform"] = read_json(paths.transform)
+    report["freshness"] = source_freshness(paths)
     return report
