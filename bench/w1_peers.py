@@ -70,6 +70,22 @@ def _parse_ts(ts: object) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def parse_timestamps(ts: Any) -> Any:
+    """RFC 3339 strings (an Arrow string array) to UTC microsecond timestamps, null where malformed or impossible.
+    Nanosecond fractions truncate to microseconds: the fraction is cut to 6 digits before parsing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    well_formed = pc.fill_null(pc.match_substring_regex(ts, RFC3339.pattern + "$"), False)
+    cut = pc.replace_substring_regex(ts, r"(\.\d{6})\d+", r"\1")
+    candidates = pc.if_else(well_formed, cut, pa.scalar(None, pa.string()))
+    try:
+        return pc.cast(candidates, pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:  # an impossible date somewhere: parse those strings one by one
+        return pa.array([None if v is None else _parse_ts(v) for v in candidates.to_pylist()],
+                        pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+
+
 class _Columns:
     """Column lists filled row by row (the Python peers)."""
 
@@ -243,16 +259,7 @@ def pyarrow_json(path: Path, out: Path) -> tuple[int, int]:
         read(lines[i:i + 20_000])
     del lines
     t = pa.concat_tables(tables)
-    ts = t.column("timestamp")
-    well_formed = pc.fill_null(pc.match_substring_regex(ts, RFC3339.pattern + "$"), False)
-    # Nanosecond fractions truncate to microseconds: cut the fraction to 6 digits before parsing.
-    cut = pc.replace_substring_regex(ts, r"(\.\d{6})\d+", r"\1")
-    candidates = pc.if_else(well_formed, cut, pa.scalar(None, pa.string()))
-    try:
-        parsed = pc.cast(candidates, pa.timestamp("us", tz="UTC"))
-    except pa.ArrowInvalid:  # an impossible date somewhere: parse those strings one by one
-        parsed = pa.array([None if v is None else _parse_ts(v) for v in candidates.to_pylist()],
-                          pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    parsed = parse_timestamps(t.column("timestamp"))
     amount = pc.struct_field(t.column("properties"), "amount")
     ok = pc.and_kleene(pc.is_valid(t.column("event_id")), pc.is_in(t.column("event_type"), pa.array(EVENT_TYPES)))
     ok = pc.and_kleene(ok, pc.is_valid(parsed))
@@ -465,15 +472,7 @@ def pyarrow_csv(path: Path, out: Path) -> tuple[int, int]:
         props_ok.append(text is None or isinstance(value, dict))
     amount = pa.array([None if p is None else p.get("amount") for p in props], pa.float64())
     currency = pa.array([None if p is None else p.get("currency") for p in props], pa.string())
-    ts = t.column("timestamp")
-    well_formed = pc.fill_null(pc.match_substring_regex(ts, RFC3339.pattern + "$"), False)
-    cut = pc.replace_substring_regex(ts, r"(\.\d{6})\d+", r"\1")
-    candidates = pc.if_else(well_formed, cut, pa.scalar(None, pa.string()))
-    try:
-        parsed = pc.cast(candidates, pa.timestamp("us", tz="UTC"))
-    except pa.ArrowInvalid:  # an impossible date somewhere: parse those strings one by one
-        parsed = pa.array([None if v is None else _parse_ts(v) for v in candidates.to_pylist()],
-                          pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    parsed = parse_timestamps(t.column("timestamp"))
     ok = pc.and_kleene(pc.is_valid(t.column("event_id")), pc.is_in(t.column("event_type"), pa.array(EVENT_TYPES)))
     ok = pc.and_kleene(ok, pc.is_valid(parsed))
     ok = pc.and_kleene(ok, pa.array(props_ok))

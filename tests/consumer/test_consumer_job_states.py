@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from eventpipe_consumer.metrics import ConsumerMetrics
@@ -28,51 +30,45 @@ def job_samples(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -
             if name == "eventpipe_consumer_jobs"}
 
 
-def test_jobs_per_state_are_scraped_from_the_job_store(tmp_path: Path) -> None:
-    store = JobStore.from_dsn(f"sqlite:///{tmp_path / 'jobs.db'}")
-    make_jobs(store, accepted=1, published=2, committed=3, failed=1)
+@contextmanager
+def gauge_server(db: Path, refresh_seconds: float) -> Iterator[tuple[JobStore, int]]:
+    """A real SQLite job store and the consumer's real metrics server watching it, on a free port."""
+    store = JobStore.from_dsn(f"sqlite:///{db}")
     metrics = ConsumerMetrics()
-    metrics.watch_jobs(store.count_by_state, refresh_seconds=0)
+    metrics.watch_jobs(store.count_by_state, refresh_seconds=refresh_seconds)
     port = free_port()
     server = metrics.serve("127.0.0.1", port)
     try:
-        assert job_samples(scrape(port)) == {"accepted": 1, "published": 2, "committed": 3, "failed": 1}
-        make_jobs(store, published=0, committed=4, failed=0)
-        assert job_samples(scrape(port))["committed"] == 7
+        yield store, port
     finally:
         server.shutdown()
         store.close()
+
+
+def test_jobs_per_state_are_scraped_from_the_job_store(tmp_path: Path) -> None:
+    with gauge_server(tmp_path / "jobs.db", refresh_seconds=0) as (store, port):
+        make_jobs(store, accepted=1, published=2, committed=3, failed=1)
+        assert job_samples(scrape(port)) == {"accepted": 1, "published": 2, "committed": 3, "failed": 1}
+        make_jobs(store, published=0, committed=4, failed=0)
+        assert job_samples(scrape(port))["committed"] == 7
 
 
 def test_a_cached_count_is_served_until_the_refresh(tmp_path: Path) -> None:
     """Scrapes within the refresh interval do not read the table again (the count reads every row)."""
-    store = JobStore.from_dsn(f"sqlite:///{tmp_path / 'jobs.db'}")
-    make_jobs(store, published=1, committed=0, failed=0)
-    metrics = ConsumerMetrics()
-    metrics.watch_jobs(store.count_by_state, refresh_seconds=3600)
-    port = free_port()
-    server = metrics.serve("127.0.0.1", port)
-    try:
+    with gauge_server(tmp_path / "jobs.db", refresh_seconds=3600) as (store, port):
+        make_jobs(store, published=1, committed=0, failed=0)
         assert job_samples(scrape(port))["published"] == 1
         make_jobs(store, published=5, committed=0, failed=0)
         assert job_samples(scrape(port))["published"] == 1
         assert store.count_by_state()[JobState.PUBLISHED] == 6
-    finally:
-        server.shutdown()
-        store.close()
 
 
 def test_a_job_store_that_fails_exports_no_number_and_counts_the_error(tmp_path: Path) -> None:
     """The jobs table is gone (a real database error): no stale number is exported, the error is counted,
     and the other metrics are still served."""
     path = tmp_path / "jobs.db"
-    store = JobStore.from_dsn(f"sqlite:///{path}")
-    make_jobs(store, published=1, committed=1, failed=0)
-    metrics = ConsumerMetrics()
-    metrics.watch_jobs(store.count_by_state, refresh_seconds=0)
-    port = free_port()
-    server = metrics.serve("127.0.0.1", port)
-    try:
+    with gauge_server(path, refresh_seconds=0) as (store, port):
+        make_jobs(store, published=1, committed=1, failed=0)
         assert job_samples(scrape(port))["committed"] == 1
         with sqlite3.connect(path) as connection:
             connection.execute("DROP TABLE ingest_jobs")
@@ -82,6 +78,3 @@ def test_a_job_store_that_fails_exports_no_number_and_counts_the_error(tmp_path:
         assert job_samples(samples) == {}
         assert samples[("eventpipe_consumer_job_store_errors_total", (("operation", "count_by_state"),))] >= 1
         assert ("eventpipe_consumer_leases", ()) in samples
-    finally:
-        server.shutdown()
-        store.close()

@@ -395,18 +395,20 @@ class KeepAliveServer:
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
+async def post_twice_across_a_close(server: KeepAliveServer, idle_timeout: float = 30.0) -> list[Answer]:
+    """Two posts on one client, the second after the client closed the first connection: a bounded wait for that
+    close (the client never closes without the check under test)."""
+    url = f"http://127.0.0.1:{server.port}/"
+    async with await server.start(), HttpClient(url, idle_timeout=idle_timeout) as client:
+        first = await client.post({}, b"x")
+        assert server.closed_by_client is not None
+        await asyncio.wait_for(server.closed_by_client.wait(), 10)
+        return [first, await client.post({}, b"x")]
+
+
 def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
     server = KeepAliveServer(OK)
-
-    async def scenario() -> list[Answer]:
-        async with await server.start(), HttpClient(f"http://127.0.0.1:{server.port}/", idle_timeout=0.2) as client:
-            first = await client.post({}, b"x")
-            assert server.closed_by_client is not None
-            # Bounded wait for the client to close the idle connection (it never would without the idle timeout).
-            await asyncio.wait_for(server.closed_by_client.wait(), 10)
-            return [first, await client.post({}, b"x")]
-
-    answers = run(scenario())
+    answers = run(post_twice_across_a_close(server, idle_timeout=0.2))
     assert [a.body for a in answers] == [b"ok", b"ok"]
     assert server.connections == 2
 
@@ -418,15 +420,7 @@ def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
 def test_an_unsolicited_answer_closes_the_connection(extra: bytes, apart: bool) -> None:
     """An answer nobody asked for must never be read as (part of) the next request's answer."""
     server = KeepAliveServer(OK, extra=extra, extra_apart=apart)
-
-    async def scenario() -> list[Answer]:
-        async with await server.start(), HttpClient(f"http://127.0.0.1:{server.port}/") as client:
-            first = await client.post({}, b"x")
-            assert server.closed_by_client is not None
-            await asyncio.wait_for(server.closed_by_client.wait(), 10)
-            return [first, await client.post({}, b"x")]
-
-    answers = run(scenario())
+    answers = run(post_twice_across_a_close(server))
     assert [a.body for a in answers] == [b"ok", b"ok"]
     assert server.connections == 2
 
