@@ -398,8 +398,8 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 async def post_twice_across_a_close(server: KeepAliveServer, idle_timeout: float = 30.0) -> list[Answer]:
     """Two posts on one client, the second after the client closed the first connection: a bounded wait for that
     close (the client never closes without the check under test)."""
-    url = f"http://127.0.0.1:{server.port}/"
-    async with await server.start(), HttpClient(url, idle_timeout=idle_timeout) as client:
+    async with await server.start(), HttpClient(f"http://127.0.0.1:{server.port}/",
+                                                 idle_timeout=idle_timeout) as client:  # the port once started
         first = await client.post({}, b"x")
         assert server.closed_by_client is not None
         await asyncio.wait_for(server.closed_by_client.wait(), 10)
