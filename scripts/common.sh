@@ -4,7 +4,9 @@
 # so a fresh clone on the same machine reuses them and a fresh machine builds them once.
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Physical path (cd -P): run from a folder whose scripts/ is a symlink to this one (tests/docs runs the READMEs'
+# commands so), the virtualenvs are still built here, with this checkout's paths in them.
+REPO_ROOT="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EVENTPIPE_CACHE="${EVENTPIPE_CACHE:-$HOME/.cache/eventpipe}"
 VENVS_DIR="$REPO_ROOT/.venvs"
 PYTHON_VERSION="${EVENTPIPE_PYTHON:-3.11}"

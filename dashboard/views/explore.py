@@ -36,7 +36,9 @@ last = explore.to_zone(bounds["last_ts"], tz).iloc[0].date()
 
 with st.container(border=True):
     left, middle, right, far = st.columns(4)
-    picked = left.date_input("Dates", value=(first, last), key="dates")
+    # Keyed by the time zone: the data's first and last local dates move with it (an event at 15:00 UTC is the
+    # next day in Tokyo), and a widget keyed by name alone would keep the other zone's dates.
+    picked = left.date_input("Dates", value=(first, last), key=f"dates-{tz}")
     event_types = middle.multiselect("Event types", list(choices["event_types"]["value"]), key="event_types")
     user_ids = right.multiselect("Users", list(choices["user_ids"]["value"]), key="users")
     product_ids = far.multiselect("Products", list(choices["product_ids"]["value"]), key="products")

@@ -53,7 +53,7 @@ def kube() -> Iterator[Path]:
     cluster = start_cluster(workdir)
     try:
         cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/eventpipelines.eventpipe.io")
+        cluster.wait_crd_established("eventpipelines.eventpipe.io")
         api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
         core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
         for namespace in ("shop", "clicks"):

@@ -116,6 +116,20 @@ class KubeCluster:
             raise RuntimeError(f"kubectl {' '.join(args)} failed ({out.returncode}): {out.stderr}{out.stdout}")
         return out
 
+    def wait_crd_established(self, name: str, timeout: float = 60) -> None:
+        """Poll until the CRD's Established condition is True. Not `kubectl wait --for=condition=Established`:
+        right after an apply the CRD has no conditions yet, and kubectl 1.34 then fails ("accessor error") instead
+        of waiting."""
+        deadline = time.monotonic() + timeout
+        status = ""
+        while time.monotonic() < deadline:
+            status = self.kubectl("get", "crd", name, "-o",
+                                  'jsonpath={.status.conditions[?(@.type=="Established")].status}').stdout
+            if status == "True":
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"CRD {name} not Established after {timeout}s (last status {status!r})")
+
     def helm(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         env = {"KUBECONFIG": str(self.kubeconfig), "HOME": str(self.workdir), "PATH": "/usr/bin:/bin",
                "HELM_CACHE_HOME": str(self.workdir / "helm-cache"),

@@ -46,8 +46,8 @@ def cluster() -> Iterator[KubeCluster]:
     kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kc.kubeconfig)
     try:
         kc.kubectl("apply", "--server-side", "-f", str(CRD), "-f", str(REPO / "crds" / "kopf-peering.yaml"))
-        kc.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                   "crd/eventpipelines.eventpipe.io", "crd/clusterkopfpeerings.kopf.dev", "crd/kopfpeerings.kopf.dev")
+        for crd in ("eventpipelines.eventpipe.io", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+            kc.wait_crd_established(crd)
         yield kc
     finally:
         kc.stop()

@@ -240,9 +240,9 @@ def test_example_pipeline_lifecycle(operator: Any, cluster: KubeCluster, custom:
 
     # --- a spec change updates the children and rolls the pods (config hash); monitoring CRDs appear
     cluster.kubectl("apply", "--server-side", "-f", str(Path(__file__).parent / "monitoring-crds.yaml"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com",
-                    "crd/podmonitors.monitoring.coreos.com")
+    for crd in ("servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com",
+                "podmonitors.monitoring.coreos.com"):
+        cluster.wait_crd_established(crd)
     old_hash = found["ingest"].spec.template.metadata.annotations["eventpipe.io/config-hash"]
     schema = dict(doc["spec"]["schema"])
     schema["event_types"] = [*schema["event_types"], "refund"]
