@@ -7,8 +7,9 @@ A fresh `eventpipe up` in a temporary folder (no transform loop, no monitoring; 
 disk, since 30 minutes of it do not fit in memory), W3's load generator (bench/w3.py: batches of 500 shop events
 at a fixed offered rate, 4 requests in flight), and two processes beside it:
 
-- bench/freshness_maintenance.py: the consumer's table maintenance (compaction, snapshot expiry that keeps the
-  checkpoint chain, orphan removal) every `--maintenance-every` seconds, on raw_events;
+- bench/freshness_maintenance.py: the consumer's table maintenance on raw_events: compaction every
+  `--maintenance-every` seconds, and in a loop of its own snapshot expiry that keeps the checkpoint chain and
+  orphan removal every `--housekeeping-every` seconds;
 - bench/freshness_watch.py: every consumer snapshot's commit time and per-job counts, as soon as it exists,
   and every `--stats-every` seconds the live data file count, metadata size, a DuckDB full scan's time and the
   load average.
@@ -144,6 +145,11 @@ def analyse(out: Path, accepted_at: dict[str, float], started: float, finished: 
                             "p95_ratio": round(last_f["p95"] / first_f["p95"], 2) if first_f["events"] else None}
     errors = [p["error"] for p in passes if "error" in p]
     reports = [r for p in passes for r in p.get("reports", [])]
+    by_kind: dict[str, Any] = {}
+    for kind in sorted({p.get("kind", "all") for p in passes}):
+        seconds = [p["seconds"] for p in passes if p.get("kind", "all") == kind]
+        by_kind[kind] = {"passes": len(seconds), "seconds_median": statistics.median(seconds),
+                         "seconds_max": max(seconds), "seconds": seconds}
     return {
         "freshness_s": pcts(events), "freshness_per_minute": minutes, "compare": compare,
         "maintenance": {"passes": len(passes), "failed_passes": len(errors), "errors": sorted(set(errors))[:5],
@@ -151,7 +157,7 @@ def analyse(out: Path, accepted_at: dict[str, float], started: float, finished: 
                         "files_removed": sum(r["files_removed"] for r in reports),
                         "files_added": sum(r["files_added"] for r in reports),
                         "snapshots_expired": sum(r["snapshots_expired"] for r in reports),
-                        "orphans_deleted": sum(r["orphans_deleted"] for r in reports)},
+                        "orphans_deleted": sum(r["orphans_deleted"] for r in reports), "by_kind": by_kind},
         "consumer_commits": sum(1 for s in snapshots if s["maintenance"] is None and s["jobs"]),
         "loadavg": [s["loadavg"] for s in stats],
     }
@@ -177,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--baseline", type=float, default=300.0, help="seconds of the run's first values")
     parser.add_argument("--maintenance-every", type=float, default=30.0)
+    parser.add_argument("--housekeeping-every", type=float, default=10.0,
+                        help="expiry and orphan removal in their own loop this often (0: in the compaction pass)")
     parser.add_argument("--min-age-seconds", type=float, default=20.0,
                         help="maintenance compacts files of the partition being written once this old")
     parser.add_argument("--retention", type=float, default=120.0, help="snapshot retention, seconds")
@@ -234,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             with open(out / "maintenance.log", "wb") as mlog:
                 helpers.append(subprocess.Popen(
                     [python, "-m", "bench.freshness_maintenance", "--out", str(out),
-                     "--every", str(args.maintenance_every), "--min-age-seconds", str(args.min_age_seconds)],
+                     "--every", str(args.maintenance_every), "--min-age-seconds", str(args.min_age_seconds),
+                     "--housekeeping-every", str(args.housekeeping_every)],
                     cwd=REPO, env=side_env, stdout=mlog, stderr=subprocess.STDOUT))
         print(f"offering {args.rate:,.0f} events/s for {args.duration:.0f} s ...", file=sys.stderr)
         load = asyncio.run(offer_load(base, key, bodies_forever(3), args.rate, args.duration, args.concurrency))

@@ -28,13 +28,15 @@ from typing import Any
 
 from bench.w1_data import csv_file, input_file
 
-PEERS = ["eventpipe", "pure_python", "orjson_pyarrow", "msgspec_pyarrow", "pyarrow_json", "polars", "duckdb"]
+# eventpipe: ndjson_file_to_parquet (what a user runs on a file); eventpipe_batch: process_batch + write.
+PEERS = ["eventpipe", "eventpipe_batch", "pure_python", "orjson_pyarrow", "msgspec_pyarrow", "pyarrow_json", "polars",
+         "duckdb"]
 CSV_JOBS = ["eventpipe_csv", "duckdb_csv", "pyarrow_csv"]
 LIMITS = ["read_only", "parse_simdjson", "write_only"]
 ROOT = Path(__file__).resolve().parent.parent
 # The packages each job runs on (their versions go into the table).
 PACKAGES = {
-    "eventpipe": ["eventpipe-core"], "eventpipe_csv": ["eventpipe-core"],
+    "eventpipe": ["eventpipe-core"], "eventpipe_batch": ["eventpipe-core"], "eventpipe_csv": ["eventpipe-core"],
     "pure_python": ["pyarrow"], "orjson_pyarrow": ["orjson", "pyarrow"], "msgspec_pyarrow": ["msgspec", "pyarrow"],
     "pyarrow_json": ["pyarrow"], "polars": ["polars"], "duckdb": ["duckdb"], "duckdb_csv": ["duckdb"],
     "pyarrow_csv": ["pyarrow", "orjson"], "read_only": [], "parse_simdjson": ["pysimdjson"],

@@ -383,8 +383,21 @@ def duckdb_job(path: Path, out: Path, threads: int | None) -> tuple[int, int]:
 
 
 def eventpipe_job(path: Path, out: Path, threads: int | None = 1, fmt: str = "ndjson") -> tuple[int, int]:
-    """The project's job: process_batch (parse, validate, transform, dedupe) + write_iceberg_parquet, on
-    `threads` threads (None: the cores this process may use)."""
+    """The project's job as a user runs it on a file: NDJSON streamed to one Parquet data file chunk by chunk
+    (ndjson_file_to_parquet: parse, validate, transform, dedupe and write, the chunks on `threads` workers;
+    None: the cores this process may use); CSV through process_batch + write_iceberg_parquet."""
+    import eventpipe_core as ec
+
+    if fmt != "ndjson":
+        return eventpipe_batch_job(path, out, threads, fmt)
+    result = ec.ndjson_file_to_parquet(str(path), str(out), ICEBERG_SCHEMA, schema=ec.Schema(SCHEMA),
+                                       compression="zstd", threads=threads)
+    return result.data_file.record_count, len(result.rejects)
+
+
+def eventpipe_batch_job(path: Path, out: Path, threads: int | None = 1, fmt: str = "ndjson") -> tuple[int, int]:
+    """The project's job on the whole input at once: process_batch (parse, validate, transform, dedupe) +
+    write_iceberg_parquet, on `threads` threads (None: the cores this process may use)."""
     import eventpipe_core as ec
 
     schema = ec.Schema(SCHEMA)

@@ -38,7 +38,7 @@ def main() -> None:
         import polars  # noqa: F401
     elif job in ("duckdb", "duckdb_csv"):
         import duckdb  # noqa: F401
-    elif job in ("eventpipe", "eventpipe_csv", "write_only"):
+    elif job in ("eventpipe", "eventpipe_batch", "eventpipe_csv", "write_only"):
         import eventpipe_core  # noqa: F401
     elif job == "parse_simdjson":
         import simdjson  # noqa: F401
@@ -83,6 +83,8 @@ def run(job: str, path: Path, out: Path, threads: str) -> tuple[int, int]:
     limit = 1 if threads == "1" else None
     if job == "eventpipe":
         return w1_peers.eventpipe_job(path, out, limit)
+    if job == "eventpipe_batch":
+        return w1_peers.eventpipe_batch_job(path, out, limit)
     if job == "eventpipe_csv":
         return w1_peers.eventpipe_job(path, out, limit, fmt="csv")
     if job == "duckdb":

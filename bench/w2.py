@@ -2,6 +2,7 @@
 
     python -m bench.w2 [--rounds 5] [--requests 200] [--concurrency 8] [--batch 500]
                        [--targets ingest,ingest-unpacked,ingest-aiobotocore,peer] [--source NAME=DIR ...]
+                       [--pg-source NAME=DIR ...]
 
 Starts these processes on 127.0.0.1: an ack-only stream endpoint (bench/w2_ackstream.py: the emulators are slower
 than Kinesis, so this one only acknowledges PutRecords), the ingest service (`python -m eventpipe_ingest`, the W1
@@ -11,13 +12,17 @@ ingest runs once per variant: the default (the lean signed PutRecords call, even
 `ingest-postgres` (the job store on a PostgreSQL server started for it, as in production). The ack-only stream has 4
 shards. The load generator (this process: asyncio + httpx, `concurrency` requests in flight)
 POSTs the same JSON-array bodies of `batch` W1-shaped events to each, alternating the order every round. Per round
-and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time per request
-(/proc/PID/stat), which is the per-request cost that does not depend on how busy the shared machine is. Medians over
-rounds. Not a test: nothing is asserted.
+and target: wall-clock events/s, p50/p99 request latency, and the server process's CPU time per request (the
+process's CPU clock, in nanoseconds, all threads: `cpu_seconds`), which is the per-request cost that depends least
+on how busy the shared machine is. Medians over rounds, and each ingest target's ratio to the peer both as the
+ratio of the medians and paired (the median of the per-round ratios, each round's targets having run seconds apart).
+Not a test: nothing is asserted.
 
 `--source NAME=DIR` adds the target "ingest@NAME": the same service run from the sources of another checkout
-(DIR/services/{ingest,common}/src first on PYTHONPATH, e.g. `git archive <commit> services | tar -x -C DIR`),
-so a change is measured against the code before it, interleaved in the same run.
+(DIR/services/{ingest,jobs,common}/src first on PYTHONPATH, e.g. `git archive <commit> services | tar -x -C DIR`),
+so a change is measured against the code before it, interleaved in the same run. `--pg-source NAME=DIR` adds
+"ingest-postgres@NAME": the same, with the job store on a PostgreSQL server of its own, as `ingest-postgres`.
+`paired_differences` in the output compares each such target with this checkout's, round by round.
 """
 
 from __future__ import annotations
@@ -43,11 +48,29 @@ from tests.helpers.servers import ServerProcess, free_port, start_postgres, star
 
 REPO = Path(__file__).resolve().parent.parent
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+def process_cpu_clock(pid: int) -> int:
+    """The clock id of another process's CPU clock (Linux: CPUCLOCK_SCHED of the process, as glibc's
+    clock_getcpuclockid builds it): reading it gives the scheduler's runtime of all the process's threads, the
+    ones that ended included, in nanoseconds."""
+    return ((~pid) << 3) | 2
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads)."""
+    """User + system CPU time of a process (all its threads), to the nanosecond.
+
+    /proc/PID/stat reports the same total in clock ticks (10 ms): over a round of 200 requests that is a step of
+    0.05 ms per request, a third of the difference being measured. The process CPU clock is the same count
+    (sum_exec_runtime) before it is rounded to ticks."""
+    return time.clock_gettime_ns(process_cpu_clock(pid)) / 1e9
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_in_ticks(pid: int) -> float:
+    """The same total as /proc/PID/stat reports it (user + system, in clock ticks): what this bench used before,
+    kept beside the clock's figure to show what the ticks' rounding does to a round."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
@@ -66,6 +89,7 @@ class Round:
     p50_ms: float
     p99_ms: float
     cpu_ms_per_request: float
+    ticks_cpu_ms_per_request: float  # the same from /proc/PID/stat's clock ticks
     stream_cpu_ms_per_request: float
     statuses: dict[int, int]
 
@@ -97,14 +121,17 @@ async def load(url: str, headers: dict[str, str], bodies: list[bytes], requests:
                     events += out.get("accepted", out.get("received", 0))
 
         cpu0 = cpu_seconds(server.pid)
+        ticks0 = cpu_seconds_in_ticks(server.pid)
         stream0 = cpu_seconds(stream.pid) if stream else 0.0
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - t0
         cpu = cpu_seconds(server.pid) - cpu0
+        ticks = cpu_seconds_in_ticks(server.pid) - ticks0
         stream_cpu = (cpu_seconds(stream.pid) - stream0) if stream else 0.0
     return Round(target, requests, seconds, events, percentile(latencies, 50) * 1000,
-                 percentile(latencies, 99) * 1000, cpu / requests * 1000, stream_cpu / requests * 1000, statuses)
+                 percentile(latencies, 99) * 1000, cpu / requests * 1000, ticks / requests * 1000,
+                 stream_cpu / requests * 1000, statuses)
 
 
 # Ingest targets and their settings: the default (lean PutRecords, events packed per shard), the same without
@@ -136,13 +163,14 @@ def start_servers(workdir: Path, key: str, targets: list[str], sources: dict[str
         if name.startswith("peer"):
             continue
         target_env = dict(INGEST_TARGETS.get(name, INGEST_TARGETS["ingest"]))
-        if name == "ingest-postgres":
-            servers["postgres"], target_env["EVENTPIPE_JOB_STORE_DSN"] = start_postgres()
+        if name.startswith("ingest-postgres"):
+            servers[f"postgres-{name}"], target_env["EVENTPIPE_JOB_STORE_DSN"] = start_postgres()
         port = free_port()
         path = env["PYTHONPATH"]
-        if name.startswith("ingest@"):
-            src = sources[name.removeprefix("ingest@")]
-            path = os.pathsep.join([str(src / "services/ingest/src"), str(src / "services/common/src"), path])
+        if "@" in name:
+            src = sources[name]
+            path = os.pathsep.join([str(src / f"services/{package}/src") for package in ("ingest", "jobs", "common")]
+                                   + [path])
         ingest_env = {**env, **target_env, "PYTHONPATH": path, "EVENTPIPE_INGEST_PORT": str(port),
                       "EVENTPIPE_KINESIS_ENDPOINT_URL": f"http://127.0.0.1:{stream_port}",
                       "EVENTPIPE_STREAM_NAME": "bench", "EVENTPIPE_SCHEMA_PATH": str(schema_path),
@@ -186,6 +214,22 @@ def versions() -> dict[str, str]:
     return out
 
 
+def paired_differences(rounds: list[Round], names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each `TARGET@NAME` against `TARGET` (the code of another checkout against this one): the median of the
+    per-round differences of CPU per request (this one - the other, ms), and in how many rounds this one used less."""
+    out: dict[str, dict[str, Any]] = {}
+    for other in names:
+        base = other.split("@", 1)[0]
+        if "@" not in other or base not in names:
+            continue
+        diffs = [r.cpu_ms_per_request - o.cpu_ms_per_request
+                 for r, o in zip((r for r in rounds if r.target == base), (r for r in rounds if r.target == other),
+                                 strict=True)]
+        out[f"{base} - {other}"] = {"median_ms": statistics.median(diffs), "spread_ms": [min(diffs), max(diffs)],
+                                    "rounds_less": sum(d < 0 for d in diffs), "rounds": len(diffs)}
+    return out
+
+
 def summarize(rounds: list[Round], target: str) -> dict[str, Any]:
     mine = [r for r in rounds if r.target == target]
     statuses: dict[int, int] = {}
@@ -197,6 +241,9 @@ def summarize(rounds: list[Round], target: str) -> dict[str, Any]:
         "p50_ms": statistics.median(r.p50_ms for r in mine),
         "p99_ms": statistics.median(r.p99_ms for r in mine),
         "cpu_ms_per_request": statistics.median(r.cpu_ms_per_request for r in mine),
+        "cpu_ms_per_request_spread": [min(r.cpu_ms_per_request for r in mine),
+                                      max(r.cpu_ms_per_request for r in mine)],
+        "ticks_cpu_ms_per_request": statistics.median(r.ticks_cpu_ms_per_request for r in mine),
         "events_per_cpu_second": statistics.median(r.events / (r.cpu_ms_per_request * r.requests / 1000)
                                                    for r in mine),
         "stream_cpu_ms_per_request": statistics.median(r.stream_cpu_ms_per_request for r in mine),
@@ -208,8 +255,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     bodies = json_array_batches(args.bodies, args.batch, seed=1)
     key = "w2-bench-key"
     with tempfile.TemporaryDirectory(prefix="eventpipe-w2-") as tmp:
-        sources = {name: Path(folder) for name, folder in (s.split("=", 1) for s in args.source)}
-        wanted = [t for t in args.targets.split(",") if t] + [f"ingest@{name}" for name in sources]
+        sources = {f"ingest@{name}": Path(folder) for name, folder in (s.split("=", 1) for s in args.source)}
+        sources |= {f"ingest-postgres@{name}": Path(folder)
+                    for name, folder in (s.split("=", 1) for s in args.pg_source)}
+        wanted = [t for t in args.targets.split(",") if t] + list(sources)
         servers = start_servers(Path(tmp), key, wanted, sources)
         try:
             ingest_headers = {"X-API-Key": key, "Content-Type": "application/json"}
@@ -232,7 +281,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     result = await load(url, headers, bodies, args.requests, args.concurrency, server, ack, name)
                     rounds.append(result)
                     print(f"round {n} {name}: {result.events_per_second:,.0f} events/s, p50 {result.p50_ms:.1f} ms, "
-                          f"p99 {result.p99_ms:.1f} ms, server CPU {result.cpu_ms_per_request:.2f} ms/request, "
+                          f"p99 {result.p99_ms:.1f} ms, server CPU {result.cpu_ms_per_request:.3f} ms/request "
+                          f"(ticks {result.ticks_cpu_ms_per_request:.2f}), "
                           f"statuses {result.statuses}", file=sys.stderr)
             calls = {name: put_records_calls(url) for name, (url, _, _, ack) in targets.items() if ack is not None}
         finally:
@@ -248,8 +298,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                    "throughput_over_peer": summaries[name]["events_per_second"] / peer["events_per_second"]}
             for name in names if name not in PEER_TARGETS
         }
+        for name, ratio in ratios.items():
+            # Paired: each round's ratio to the peer's in the same round (they ran seconds apart, so they saw
+            # the same machine), then the median and the spread of those.
+            paired = [r.cpu_ms_per_request / p.cpu_ms_per_request
+                      for r, p in zip((r for r in rounds if r.target == name),
+                                      (r for r in rounds if r.target == "peer"), strict=True)]
+            ratio["cpu_per_request_over_peer_paired"] = statistics.median(paired)
+            ratio["cpu_per_request_over_peer_paired_spread"] = [min(paired), max(paired)]
     return {"config": vars(args), "versions": versions(), **summaries,
-            "ratios": ratios}
+            "ratios": ratios, "paired_differences": paired_differences(rounds, names)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated, of {', '.join([*INGEST_TARGETS, *PEER_TARGETS])} (may be empty)")
     parser.add_argument("--source", action="append", default=[], metavar="NAME=DIR",
                         help="also run ingest from the sources in DIR, as target ingest@NAME (repeatable)")
+    parser.add_argument("--pg-source", action="append", default=[], metavar="NAME=DIR",
+                        help="the same with the job store on PostgreSQL, as target ingest-postgres@NAME (repeatable)")
     args = parser.parse_args(argv)
     print(json.dumps(asyncio.run(run(args)), indent=2))
     return 0

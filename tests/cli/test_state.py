@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from eventpipe_cli import monitoring
-from eventpipe_cli.stack import HOST, StackConfig, plan_components, urls
+from eventpipe_cli.stack import HOST, Stack, StackConfig, StackError, plan_components, port_clashes, urls
 from eventpipe_cli.state import StatePaths, ensure_dev_key, read_dev_key, read_json, write_json
 from eventpipe_cli.status import parse_lag
 
@@ -55,6 +55,19 @@ def test_every_child_binds_localhost_and_shares_the_state_dir(tmp_path: Path) ->
     assert ingest.env["EVENTPIPE_INGEST_HOST"] == HOST == ingest.env["EVENTPIPE_INGEST_METRICS_HOST"]
     assert all(url.startswith(f"http://{HOST}:") for url in urls(config).values())
     assert json.dumps([s.argv for s in specs]).count(HOST) >= 1
+
+
+def test_two_servers_on_one_port_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    paths = StatePaths.at(tmp_path)
+    assert port_clashes(StackConfig(state_dir=paths.root)) == []
+    clash = StackConfig(state_dir=paths.root, ingest_port=19103, transform_metrics_port=19103, prometheus_port=19103)
+    assert port_clashes(clash) == ["--ingest-port, --transform-metrics-port, --prometheus-port: 19103"]
+    # the transform loop's metrics port is not used when Airflow runs the transforms, nor Prometheus's without it
+    assert port_clashes(StackConfig(state_dir=paths.root, ingest_port=19103, transform_metrics_port=19103,
+                                    airflow=True, monitoring=False)) == []
+    stack = Stack(clash, paths, plan_components(clash, paths, Path("/bin/kinesalite")), say=lambda _line: None)
+    with pytest.raises(StackError, match="one port for two servers: --ingest-port, --transform-metrics-port"):
+        stack.acquire()
 
 
 def test_lag_is_read_per_shard_from_prometheus_text() -> None:

@@ -181,3 +181,26 @@ def test_property_42_commits_create_audit_logs(batches: list[tuple[str, int]]) -
             assert set(line["data_files"]) <= live
             assert line["shards"] == [shard]
             assert line["sequence_ranges"] == {shard: [str(first), str(last)]}
+
+
+def test_transaction_builds_its_metadata_once_per_staged_update(tables: tuple[Catalog, Table, Table]) -> None:
+    """iceberg.transaction reuses its staged metadata between reads, rebuilds it after each staged update, never
+    hands out the table's own object, and commits what pyiceberg's Transaction commits."""
+    _, raw, _ = tables
+    commit(raw, [piece("a", 1, 3)])
+    txn = iceberg.transaction(raw)
+    first = txn.table_metadata
+    assert txn.table_metadata is first, "no new copy without a new update"
+    assert first is not raw.metadata and first == raw.metadata
+    txn.set_properties({"eventpipe.test": "staged"})
+    staged = txn.table_metadata
+    assert staged is not first and staged.properties["eventpipe.test"] == "staged"
+    assert "eventpipe.test" not in raw.metadata.properties, "staging must not touch the table"
+    txn.commit_transaction()
+    assert raw.properties["eventpipe.test"] == "staged"
+    outcome = commit(raw, [piece("a", 4, 6)])
+    snapshot = raw.metadata.current_snapshot()
+    assert snapshot is not None and snapshot.snapshot_id == outcome.snapshot_id
+    assert snapshot.summary is not None and snapshot.summary["added-records"] == "3"
+    assert checkpoints.read_map(raw.metadata, STREAM) == {"a": 6}
+    assert sorted(raw.scan().to_arrow()["event_id"].to_pylist()) == sorted(f"a-{i}" for i in range(1, 7))

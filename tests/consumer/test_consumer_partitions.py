@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from eventpipe_common import tables as table_defs
 from eventpipe_consumer import iceberg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
@@ -139,3 +139,25 @@ def test_filtered_reads_find_every_row_whatever_the_spec(transform: str, offsets
         start = BASE + timedelta(minutes=window[0])
         end = start + timedelta(minutes=window[1])
         assert _pyiceberg_ids(table, start, end) == _expected(rows, start, end)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(transform=st.sampled_from(sorted(TRANSFORMS)),
+       offsets=st.lists(st.integers(0, 400 * 24 * 60), min_size=1, max_size=200))
+@example(transform="hour", offsets=[1020, 9240, 9300])  # pyarrow 26's group_by gives these hours out of order
+def test_each_group_holds_only_rows_of_its_partition(transform: str, offsets: list[int]) -> None:
+    """partition_groups: every row is in exactly one group, and each group's partition record is the value its
+    rows' event_ts gets from the spec's transform (a group in the wrong order would stamp a file with another
+    partition's value, and filtered reads would skip its rows)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _, table = _table(Path(tmp), transform)
+        rows = _rows(offsets)
+        groups = iceberg.partition_groups(rows, table)
+        field = table.spec().fields[0]
+        to_partition = field.transform.transform(table.schema().find_field(field.source_id).field_type)
+        seen = []
+        for record, group in groups:
+            micros = [int(t.timestamp() * 1_000_000) for t in group["event_ts"].to_pylist()]
+            assert {to_partition(m) for m in micros} == {record[0]}
+            seen.extend(group["event_id"].to_pylist())
+        assert sorted(seen) == sorted(rows["event_id"].to_pylist())

@@ -14,7 +14,6 @@ from eventpipe_consumer.records import (
     StreamRecord,
     committed_job_counts,
     job_id_from_prefix,
-    prepare_lines,
     process_records,
 )
 from hypothesis import given, settings
@@ -47,13 +46,11 @@ def test_records_with_line_breaks_keep_lines_aligned() -> None:
     pretty = json.dumps(make_event(1), indent=2).encode()
     garbage = b"{\"broken\": \nnot json"
     datas = [encode(make_event(0)), pretty, garbage, b"", encode(make_event(2)), b"\xff\xfe"]
-    prepared = prepare_lines(records_of(datas))
-    assert prepared.line_records == [0, 1, 4]
-    assert [(i, rule) for i, rule, _ in prepared.prerejected] == [(2, "line_break"), (3, "empty"), (5, "encoding")]
     segment = process_records(records_of(datas), ENVELOPE, DedupeWindow(10))
     assert segment.records is not None
     assert segment.records["sequence_number"].to_pylist() == ["100", "101", "104"]
-    assert sorted(r["sequence_number"] for r in segment.rejects) == ["102", "103", "105"]
+    refused = sorted((str(r["sequence_number"]), json.loads(str(r["reasons"]))[0]["rule"]) for r in segment.rejects)
+    assert refused == [("102", "line_break"), ("103", "empty"), ("105", "encoding")]
 
 
 def test_resends_are_dropped_within_the_window() -> None:

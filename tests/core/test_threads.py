@@ -14,13 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.core_strategies import events
+from tests.helpers.core_strategies import AMOUNT_SCHEMA, events
 
-SCHEMA = ec.Schema({
-    "event_types": ["page_view", "click", "purchase", "signup", "logout"],
-    "fields": [{"path": "properties.amount", "type": "number", "min": 0, "max": 1e6}],
-    "promote": [{"path": "properties.amount", "column": "amount", "type": "double"}],
-})
+SCHEMA = ec.Schema(AMOUNT_SCHEMA)
 ICEBERG_SCHEMA = json.dumps({"type": "struct", "schema-id": 0, "fields": [
     {"id": 1, "name": "event_id", "required": True, "type": "string"},
     {"id": 2, "name": "event_type", "required": True, "type": "string"},

@@ -23,7 +23,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.helpers.live_stack import LiveStack
+from tests.helpers.local_stack import LocalStack
 
 WAIT = 120
 
@@ -120,7 +120,7 @@ def expected_hours(state_dir: Path, tz: str) -> list[int]:
     raise AssertionError("warehouse.duckdb stayed locked")
 
 
-def test_quality_page_shows_scorecards_and_data_docs(live_stack: LiveStack, browser: WebDriver, shots: Path) -> None:
+def test_quality_page_shows_scorecards_and_data_docs(live_stack: LocalStack, browser: WebDriver, shots: Path) -> None:
     browser.get(f"{live_stack.dashboard}/quality")
     wait_for(browser, "a suite scorecard",
              lambda d: any(m.text.startswith("Suite ") for m in d.find_elements(
@@ -134,7 +134,7 @@ def test_quality_page_shows_scorecards_and_data_docs(live_stack: LiveStack, brow
 
 
 def test_explore_time_zone_moves_the_hour_axis_and_filters_change_charts(
-        live_stack: LiveStack, browser: WebDriver, shots: Path) -> None:
+        live_stack: LocalStack, browser: WebDriver, shots: Path) -> None:
     browser.get(f"{live_stack.dashboard}/explore")
     shown = settled_caption(browser, "Events shown:")
     no_exception(browser)
@@ -164,7 +164,7 @@ def test_explore_time_zone_moves_the_hour_axis_and_filters_change_charts(
     browser.save_screenshot(str(shots / "explore-purchases.png"))
 
 
-def test_pipeline_throughput_and_job_states_equal_prometheus(live_stack: LiveStack, browser: WebDriver,
+def test_pipeline_throughput_and_job_states_equal_prometheus(live_stack: LocalStack, browser: WebDriver,
                                                              shots: Path) -> None:
     # Traffic goes on while the page loads (a slow machine may take longer than the rate's one-minute window).
     with live_stack.traffic(count=30_000, rate=150):

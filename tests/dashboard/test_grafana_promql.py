@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.live_stack import LiveStack
+from tests.helpers.local_stack import LocalStack
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "helm" / "eventpipe-operator" / "dashboards"
 TARGETS = [(path.stem, panel["title"], target["expr"])
@@ -22,6 +22,6 @@ def test_the_dashboards_have_panels() -> None:
 
 
 @pytest.mark.parametrize(("board", "title", "expr"), TARGETS, ids=[f"{b}:{t}:{e[:40]}" for b, t, e in TARGETS])
-def test_panel_query_returns_series(live_stack: LiveStack, board: str, title: str, expr: str) -> None:
+def test_panel_query_returns_series(live_stack: LocalStack, board: str, title: str, expr: str) -> None:
     result = live_stack.query(expr)
     assert result, f"{board} / {title}: {expr} returned no series"

@@ -1,5 +1,5 @@
 """The whole local stack as subprocesses (`eventpipe up`), plus a real HTTP receiver for quality alerts.
-The helpers they use are in tests/helpers/e2e_stack.py."""
+The helpers they use are in tests/helpers/local_stack.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.e2e_stack import AlertReceiver, RunningStack, start_stack, stop_stack
+from tests.helpers.local_stack import AlertReceiver, LocalStack, start, stop
 from tests.helpers.servers import free_port, stack_env
 
 
@@ -40,11 +40,11 @@ def alert_receiver() -> Iterator[AlertReceiver]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, alert_receiver: AlertReceiver) -> Iterator[RunningStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, alert_receiver: AlertReceiver) -> Iterator[LocalStack]:
     state = tmp_path_factory.mktemp("e2e") / "state"
     # Lines refused by the ingest count as rejected too: up to ~8% of the generated traffic is invalid, so the
     # staging suite's rejected-share bar is raised from 5% to 12% (the injected flood still goes over it).
-    running = start_stack(state, stack_env(EVENTPIPE_ALERT_WEBHOOK_URL=alert_receiver.url,
-                                           EVENTPIPE_QUALITY_MAX_REJECTED_SHARE="0.12"))
+    env = stack_env(EVENTPIPE_ALERT_WEBHOOK_URL=alert_receiver.url, EVENTPIPE_QUALITY_MAX_REJECTED_SHARE="0.12")
+    running = start(state, env, monitoring=False)
     yield running
-    stop_stack(running)
+    stop(running)

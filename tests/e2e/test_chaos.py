@@ -44,7 +44,7 @@ from eventpipe_cli.generator import GeneratorConfig, generate
 from eventpipe_cli.state import StatePaths, read_dev_key
 from eventpipe_cli.supervisor import RestartPolicy
 
-from tests.helpers.e2e_stack import RunningStack, pid_alive, start_stack, stop_stack, wait_until
+from tests.helpers.local_stack import LocalStack, pid_alive, start, stop, wait_until
 from tests.helpers.servers import stack_env
 
 ROUNDS = int(os.environ.get("EVENTPIPE_CHAOS_ROUNDS", "12"))
@@ -57,10 +57,10 @@ MAX_RECORD = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("chaos") / "state", stack_env())
+def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    running = start(tmp_path_factory.mktemp("chaos") / "state", stack_env(), monitoring=False)
     yield running
-    stop_stack(running)
+    stop(running)
 
 
 @dataclass
@@ -134,7 +134,7 @@ def body_of(lines: list[Line], rng: random.Random) -> tuple[bytes, dict[str, str
     return text, headers
 
 
-def send(client: httpx.Client, stack: RunningStack, lines: list[Line], rng: random.Random, ledger: Ledger) -> None:
+def send(client: httpx.Client, stack: LocalStack, lines: list[Line], rng: random.Random, ledger: Ledger) -> None:
     """POST until a 202 (ingest may be dead or restarting: the same body again, as a client retries)."""
     body, headers = body_of(lines, rng)
     headers["X-API-Key"] = read_dev_key(StatePaths.at(stack.state_dir))
@@ -181,7 +181,7 @@ class Killer(threading.Thread):
     """SIGKILLs the stack's consumer or ingest at random moments, at most `budget` times each, and at most
     KILLS_PER_WINDOW times each within KILL_WINDOW_SECONDS (the supervisor's restart budget)."""
 
-    def __init__(self, stack: RunningStack, rng: random.Random, budget: int) -> None:
+    def __init__(self, stack: LocalStack, rng: random.Random, budget: int) -> None:
         super().__init__(daemon=True)
         self.stack, self.rng, self.budget = stack, rng, budget
         self.kills: Counter[str] = Counter()
@@ -209,13 +209,13 @@ class Killer(threading.Thread):
                 self.kill_times[name].append(time.monotonic())
 
 
-def _scan(stack: RunningStack, name: str) -> pa.Table:
+def _scan(stack: LocalStack, name: str) -> pa.Table:
     table = load_table(settings_for(stack.state_dir), name)
     assert table is not None, f"{name} was not created"
     return table.scan().to_arrow()
 
 
-def test_chaos_every_202_lands_exactly_once(chaos_stack: RunningStack) -> None:
+def test_chaos_every_202_lands_exactly_once(chaos_stack: LocalStack) -> None:
     """Every event that got a 202 is in raw_events exactly once and every refused line in raw_events_rejected
     exactly once, through SIGKILLs of consumer and ingest; no shard stops; every job ends committed with
     committed == accepted and its rejects in the table."""
@@ -228,18 +228,20 @@ def test_chaos_every_202_lands_exactly_once(chaos_stack: RunningStack) -> None:
     killer.start()
     previous: list[Line] = []
     with httpx.Client(timeout=60) as client:
-        # At least ROUNDS requests, and on until the killer spent its budget. Bounded in time, not in requests: on
-        # a quiet machine 240 requests took 7 s, before the killer (1-4 s between kills) had killed both twice.
-        n = 0
-        windows = -(-KILLS_PER_COMPONENT // KILLS_PER_WINDOW)
-        kill_deadline = time.monotonic() + (windows - 1) * KILL_WINDOW_SECONDS + 300
-        while n < ROUNDS or (not killer.spent() and time.monotonic() < kill_deadline):
-            lines = round_lines(rng, seed * 1000 + n, previous)
-            send(client, stack, lines, rng, ledger)
-            previous = [line for line in lines if line.expect == "ok" and line.event_id][-40:]
-            n += 1
-        killer.done.set()
-        killer.join()
+        try:
+            # At least ROUNDS requests, and on until the killer spent its budget. Bounded in time, not in requests: on
+            # a quiet machine 240 requests took 7 s, before the killer (1-4 s between kills) had killed both twice.
+            n = 0
+            windows = -(-KILLS_PER_COMPONENT // KILLS_PER_WINDOW)
+            kill_deadline = time.monotonic() + (windows - 1) * KILL_WINDOW_SECONDS + 300
+            while n < ROUNDS or (not killer.spent() and time.monotonic() < kill_deadline):
+                lines = round_lines(rng, seed * 1000 + n, previous)
+                send(client, stack, lines, rng, ledger)
+                previous = [line for line in lines if line.expect == "ok" and line.event_id][-40:]
+                n += 1
+        finally:  # a failed request must not leave the killer running into the next test's stack
+            killer.done.set()
+            killer.join()
         # the components the killer left dead come back (supervisor), then everything settles
         key = read_dev_key(StatePaths.at(stack.state_dir))
 

@@ -26,15 +26,7 @@ from eventpipe_cli.state import StatePaths, read_dev_key, read_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.e2e_stack import (
-    AlertReceiver,
-    RunningStack,
-    child_pids,
-    pid_alive,
-    start_stack,
-    stop_stack,
-    wait_until,
-)
+from tests.helpers.local_stack import AlertReceiver, LocalStack, child_pids, pid_alive, start, stop, wait_until
 from tests.helpers.servers import stack_env
 
 BATCH = 250
@@ -42,17 +34,17 @@ BATCH = 250
 START = datetime.now(UTC) - timedelta(hours=1)
 
 
-def _key(stack: RunningStack) -> str:
+def _key(stack: LocalStack) -> str:
     return read_dev_key(StatePaths.at(stack.state_dir))
 
 
-def _scan(stack: RunningStack, name: str) -> pa.Table:
+def _scan(stack: LocalStack, name: str) -> pa.Table:
     table = load_table(settings_for(stack.state_dir), name)
     assert table is not None, f"{name} was not created"
     return table.scan().to_arrow()
 
 
-def _warehouse(stack: RunningStack, sql: str) -> list[tuple[Any, ...]]:
+def _warehouse(stack: LocalStack, sql: str) -> list[tuple[Any, ...]]:
     for _ in range(60):
         try:
             with duckdb.connect(str(stack.state_dir / "warehouse.duckdb"), read_only=True) as connection:
@@ -62,7 +54,7 @@ def _warehouse(stack: RunningStack, sql: str) -> list[tuple[Any, ...]]:
     raise AssertionError("warehouse.duckdb stayed locked")
 
 
-def _put_direct(stack: RunningStack, lines: list[str]) -> None:
+def _put_direct(stack: LocalStack, lines: list[str]) -> None:
     """A producer writing straight into the stream, bypassing the ingest's validation."""
     client = boto3.client("kinesis", endpoint_url=stack.kinesis_endpoint, region_name="us-east-1",
                           aws_access_key_id="local", aws_secret_access_key="local")
@@ -79,7 +71,7 @@ def _invalid_lines(seed: int, count: int) -> list[GeneratedLine]:
     return out[:count]
 
 
-def _wait_modelled(stack: RunningStack, timeout: float = 240) -> dict[str, Any]:
+def _wait_modelled(stack: LocalStack, timeout: float = 240) -> dict[str, Any]:
     done = stack.cli("wait", "--modelled", "--timeout", str(timeout), timeout=timeout + 30)
     assert done.returncode == 0, f"{done.stdout}{done.stderr}\n{stack.logs()}"
     transform = read_json(StatePaths.at(stack.state_dir).transform)
@@ -87,7 +79,7 @@ def _wait_modelled(stack: RunningStack, timeout: float = 240) -> dict[str, Any]:
     return transform
 
 
-def _send_and_check_answers(client: httpx.Client, stack: RunningStack, lines: list[GeneratedLine],
+def _send_and_check_answers(client: httpx.Client, stack: LocalStack, lines: list[GeneratedLine],
                             refused: dict[tuple[str, int], GeneratedLine]) -> dict[str, int]:
     """POST the lines in batches; check each 202 against what the lines are; return job id -> first sends.
     Each line the ingest refused goes into `refused` under (job id, line number)."""
@@ -130,7 +122,7 @@ SEEN: set[str] = set()
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), count=st.integers(100, 2 * BATCH), duplicates=st.floats(0.0, 0.15),
        invalid=st.floats(0.0, 0.03), direct_invalid=st.integers(0, 1))
-def test_pipeline_end_to_end(stack: RunningStack, seed: int, count: int, duplicates: float, invalid: float,
+def test_pipeline_end_to_end(stack: LocalStack, seed: int, count: int, duplicates: float, invalid: float,
                              direct_invalid: int) -> None:
     """Property 43: End-to-end pipeline correctness. N events with re-sends and invalid lines go in over HTTP
     (plus invalid records written straight into the stream); then raw_events holds exactly the valid distinct
@@ -205,7 +197,7 @@ def _assert_names_rule(line: GeneratedLine, reasons: list[dict[str, Any]]) -> No
 
 
 
-def test_models_reconcile_and_quality_passes(stack: RunningStack) -> None:
+def test_models_reconcile_and_quality_passes(stack: LocalStack) -> None:
     """Property 43: End-to-end pipeline correctness, modelled: once the transform loop ran on the latest
     snapshot, fact_events holds exactly the events of raw_events and both GX suites pass on the clean data."""
     assert SEEN, "the property test must run first"
@@ -217,7 +209,7 @@ def test_models_reconcile_and_quality_passes(stack: RunningStack) -> None:
     assert set(fact_ids) == set(ids) == SEEN
 
 
-def test_quality_alert_on_injected_bad_data(stack: RunningStack, alert_receiver: AlertReceiver) -> None:
+def test_quality_alert_on_injected_bad_data(stack: LocalStack, alert_receiver: AlertReceiver) -> None:
     """A flood of malformed records written straight into the stream pushes the rejected share over the staging
     suite's threshold: the quality step fails and the webhook receives an alert naming the suite."""
     accepted = _scan(stack, "raw_events").num_rows
@@ -233,17 +225,17 @@ def test_quality_alert_on_injected_bad_data(stack: RunningStack, alert_receiver:
     assert "staging" in alert and "rejected_share" in alert
 
 
-def test_stop_is_clean_and_a_second_up_resumes(stack: RunningStack, tmp_path: Path) -> None:
+def test_stop_is_clean_and_a_second_up_resumes(stack: LocalStack, tmp_path: Path) -> None:
     """SIGTERM (Ctrl-C) stops every child by PID; a second `up` on the same state folder resumes: the tables,
     the stream and the dev key are kept, new events commit exactly once."""
     pids = child_pids(stack.state_dir)
     rows_before = _scan(stack, "raw_events").num_rows
     key_before = _key(stack)
-    assert stop_stack(stack) == 0, stack.logs()
+    assert stop(stack) == 0, stack.logs()
     assert not any(pid_alive(pid) for pid in pids)
     assert not (stack.state_dir / "stack.json").exists()
 
-    again = start_stack(stack.state_dir, stack_env())
+    again = start(stack.state_dir, stack_env(), monitoring=False)
     try:
         assert _key(again) == key_before
         assert _scan(again, "raw_events").num_rows == rows_before
@@ -265,4 +257,4 @@ def test_stop_is_clean_and_a_second_up_resumes(stack: RunningStack, tmp_path: Pa
         query = again.cli("query", "select count(*) as n from raw_events")
         assert query.returncode == 0 and str(rows_before + 200) in query.stdout, query.stdout + query.stderr
     finally:
-        assert stop_stack(again) == 0, again.logs()
+        assert stop(again) == 0, again.logs()

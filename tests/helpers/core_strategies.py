@@ -9,6 +9,12 @@ from typing import Any
 from hypothesis import strategies as st
 
 EVENT_TYPES = ["page_view", "click", "purchase", "signup", "logout"]
+# The schema of the thread and stream tests: one checked number, promoted to its own column.
+AMOUNT_SCHEMA: dict[str, Any] = {
+    "event_types": EVENT_TYPES,
+    "fields": [{"path": "properties.amount", "type": "number", "min": 0, "max": 1e6}],
+    "promote": [{"path": "properties.amount", "column": "amount", "type": "double"}],
+}
 
 ids = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
 json_scalars = st.one_of(

@@ -117,14 +117,16 @@ class KubeCluster:
         return out
 
     def wait_crd_established(self, name: str, timeout: float = 60) -> None:
-        """Poll until the CRD's Established condition is True. Not `kubectl wait --for=condition=Established`:
-        right after an apply the CRD has no conditions yet, and kubectl 1.34 then fails ("accessor error") instead
-        of waiting."""
+        """Poll until the CRD's Established condition is True. Not `kubectl wait --for=condition=Established`
+        nor a jsonpath filter: right after an apply the CRD's conditions are null, and kubectl 1.34 then fails
+        ("accessor error", "<nil> is not array or slice") instead of waiting; the JSON is read here instead."""
         deadline = time.monotonic() + timeout
-        status = ""
+        status = "no conditions yet"
         while time.monotonic() < deadline:
-            status = self.kubectl("get", "crd", name, "-o",
-                                  'jsonpath={.status.conditions[?(@.type=="Established")].status}').stdout
+            crd = json.loads(self.kubectl("get", "crd", name, "-o", "json").stdout)
+            conditions = crd.get("status", {}).get("conditions") or []
+            established = [c.get("status") for c in conditions if c.get("type") == "Established"]
+            status = established[0] if established else "no Established condition yet"
             if status == "True":
                 return
             time.sleep(0.2)

@@ -7,6 +7,7 @@ Tools are installed by scripts/tools.sh into ~/.cache/eventpipe; this module cal
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -22,10 +23,29 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Below the kernel's ephemeral range (ip_local_port_range starts at 32768): no client connection and no other
+# bind(0) takes one of these between free_port() and the server's own bind (or its rebind after a restart).
+LISTEN_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, never handed out before in this process: the servers of one stack never share one
+    (in CI a SIGKILLed ingest came back to find its port answered by a Prometheus client's server: bind(0) had
+    most likely given two of the stack's servers the same number, as it does about once in 2,000 stacks here)."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.choice(LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port on {host} in {LISTEN_PORTS.start}-{LISTEN_PORTS.stop - 1}")
 
 
 def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None,

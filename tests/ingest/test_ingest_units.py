@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import uuid
 from pathlib import Path
 
 import botocore.session
 import pytest
+import structlog
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from eventpipe_common.errors import ConfigurationError
+from eventpipe_common.logging import configure_logging, get_logger, info_enabled
+from eventpipe_ingest.api.routes.ingest import job_id_of, new_job_id
 from eventpipe_ingest.auth import hash_key, load_api_keys
 from eventpipe_ingest.body import BodyTooLargeError, UnsupportedMediaTypeError, decode_content, format_for
 from eventpipe_ingest.kinesis import CONTENT_TYPE, TARGET, error_code, put_records_body
@@ -147,3 +152,38 @@ def test_sigv4_signer_signs_as_botocore_does(body: bytes, token: str | None, url
     signed = PostSigner(url, region, "kinesis", fixed).headers(
         credentials.get_frozen_credentials(), hashlib.sha256(body).hexdigest(), amz_date=expected["X-Amz-Date"])
     assert signed == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(random16=st.binary(min_size=16, max_size=16))
+def test_job_id_is_the_uuid4_of_the_same_bytes(random16: bytes) -> None:
+    """The job id formatted directly equals uuid's version 4 UUID of the same 16 random bytes (uuid.uuid4 is
+    `UUID(bytes=os.urandom(16), version=4)`), so the ids are the same kind of text as before."""
+    assert job_id_of(random16) == str(uuid.UUID(bytes=random16, version=4))
+
+
+def test_new_job_ids_are_version_4_uuids() -> None:
+    ids = {new_job_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+
+
+@settings(max_examples=60, deadline=None)
+@given(level=st.sampled_from(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "info", "warning", "nonsense"]))
+def test_info_enabled_says_whether_log_info_writes(level: str) -> None:
+    """The route's check before its per-request info line agrees with what structlog's logger would do."""
+    buffer = io.StringIO()
+    configure_logging("ingest", level, stream=buffer)
+    try:
+        get_logger(component="ingest").info("probe", n=1)
+        assert info_enabled() == ("probe" in buffer.getvalue())
+    finally:
+        configure_logging("ingest", "INFO")
+
+
+def test_info_enabled_without_configuration_is_true() -> None:
+    structlog.reset_defaults()
+    try:
+        assert info_enabled()
+    finally:
+        configure_logging("ingest", "INFO")

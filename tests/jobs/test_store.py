@@ -6,13 +6,16 @@ import asyncio
 import functools
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+from eventpipe_jobs.pg_fast import CREATE_JOBS_FUNCTION
 from eventpipe_jobs.schema import JobExistsError, JobState, NewJob, jobs_table, unknown_commits_table
 from eventpipe_jobs.store import JobStore
 from eventpipe_jobs.writer import JobWriter
@@ -195,9 +198,9 @@ def test_create_jobs_folds_counts_the_consumer_recorded_first(store: JobStore) -
     assert half is not None and (half["state"], half["committed"]) == ("published", 1)
 
 
-def test_create_jobs_on_postgresql_is_one_pipelined_transaction(postgres_dsn: str) -> None:
-    """On PostgreSQL create_jobs (the fold of early counts included) runs in psycopg's pipeline mode, not through
-    SQLAlchemy's statement-by-statement path; a known id still makes it fall back and refuse that id alone."""
+def test_create_jobs_on_postgresql_is_one_call_of_the_function(postgres_dsn: str) -> None:
+    """On PostgreSQL create_jobs (the fold of early counts included) is one call of the server-side function,
+    not SQLAlchemy's statement-by-statement path; a known id still makes it fall back and refuse that id alone."""
     store = JobStore.from_dsn(postgres_dsn)
     statements: list[str] = []
 
@@ -440,8 +443,8 @@ def test_job_writer_never_waits_on_the_loop_for_a_lock_another_process_holds(tmp
 
 
 def test_job_writer_on_postgresql_writes_on_the_event_loop(postgres_dsn: str) -> None:
-    """On PostgreSQL the groups go out as pipelined round trips awaited on the loop (no writer thread), early
-    counts folded in; a known id falls back to the thread and is refused alone."""
+    """On PostgreSQL each group goes out as one call of the server-side function awaited on the loop (no writer
+    thread), early counts folded in; a known id falls back to the thread and is refused alone."""
     store = JobStore.from_dsn(postgres_dsn)
     counted, known = new_id(), new_id()
     fresh = [new_id() for _ in range(6)]
@@ -463,6 +466,140 @@ def test_job_writer_on_postgresql_writes_on_the_event_loop(postgres_dsn: str) ->
         assert job is not None and (job.committed, job.state) == (3, JobState.COMMITTED)
         assert all(store.get(j) is not None for j in fresh)
         assert counted not in store.unknown_commits()
+    finally:
+        store.close()
+
+
+def test_job_writer_on_postgresql_racing_the_consumer_loses_no_count(postgres_dsn: str) -> None:
+    """The event loop's write (one call of the function) while a consumer records the job's counts on another
+    connection, released together, many times: every count ends in the job row, through the function's
+    advisory locks (without them the consumer's count can land in unknown_job_commits after the fold). The
+    consumer starts up to 3 ms after the release, spread over the runs, since the loop wakes later than a thread."""
+    store, other = JobStore.from_dsn(postgres_dsn), JobStore.from_dsn(postgres_dsn)
+
+    async def main() -> None:
+        writer = JobWriter(store)
+        for run in range(60):
+            job = NewJob(new_id(), 7, 7, 0, state=JobState.PUBLISHED)
+            barrier = threading.Barrier(2)
+
+            def consume(job_id: str = job.job_id, gate: threading.Barrier = barrier, lag: float = run / 20000) -> None:
+                gate.wait()
+                until = time.perf_counter() + lag
+                while time.perf_counter() < until:  # a spin: sleep() is too coarse for this
+                    pass
+                other.record_committed({job_id: 7})
+
+            async def ingest(row: NewJob = job, gate: threading.Barrier = barrier) -> None:
+                await asyncio.to_thread(gate.wait)
+                await writer.create(row)
+
+            await asyncio.gather(asyncio.to_thread(consume), ingest())
+            row = stored_row(store, job.job_id)
+            assert row is not None and (row["committed"], row["state"]) == (7, "committed"), row
+            assert job.job_id not in store.unknown_commits()
+        await writer.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        other.close()
+        store.close()
+
+
+def sqlalchemy_statements(store: JobStore) -> list[str]:
+    """The statements SQLAlchemy sends from now on (the full path's; the fast path's go around it)."""
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    return statements
+
+
+def test_job_writer_on_postgresql_writes_through_a_dropped_connection(postgres_dsn: str) -> None:
+    """The server ends every connection of the store (a restart, a failover): the next write still lands, once,
+    through the writer thread, and the loop's path opens a new connection for the writes after it."""
+    store = JobStore.from_dsn(postgres_dsn)
+    first, during, after = new_id(), new_id(), new_id()
+
+    async def main() -> tuple[list[str], list[str]]:
+        writer = JobWriter(store)
+        await writer.create(NewJob(first, 1, 1, 0))  # opens the loop's connection
+        assert writer_threads() == []
+        with psycopg.connect(postgres_dsn.replace("postgresql+psycopg", "postgresql"), autocommit=True) as admin:
+            ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchone()
+        assert ended is not None and ended[0] >= 1
+        await writer.create(NewJob(during, 2, 2, 0, state=JobState.PUBLISHED))
+        fell_back = writer_threads()
+        await writer.close()
+        writer = JobWriter(store)
+        await writer.create(NewJob(after, 3, 3, 0, state=JobState.PUBLISHED))
+        on_loop = writer_threads()
+        await writer.close()
+        return fell_back, on_loop
+
+    try:
+        fell_back, on_loop = asyncio.run(main())
+        assert fell_back != [], "the write on the dropped connection did not go to the writer thread"
+        assert on_loop == [], "the write after the drop did not go through the loop's new connection"
+        for job_id, received in ((first, 1), (during, 2), (after, 3)):
+            job = store.get(job_id)
+            assert job is not None and job.received == received
+    finally:
+        store.close()
+
+
+def test_job_writer_on_postgresql_without_the_function_uses_the_full_path(postgres_dsn: str) -> None:
+    """A database whose schema predates the function (or lost it): the writes still land, early counts folded,
+    through the full path; once `create_tables` made it again, they take the fast path."""
+    store = JobStore.from_dsn(postgres_dsn)
+    counted, fresh = new_id(), new_id()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP FUNCTION {CREATE_JOBS_FUNCTION}")
+    store.record_committed({counted: 4})
+
+    async def write(*jobs: NewJob) -> None:
+        writer = JobWriter(store)
+        await asyncio.gather(*(writer.create(job) for job in jobs))
+        await writer.close()
+
+    try:
+        statements = sqlalchemy_statements(store)
+        asyncio.run(write(NewJob(counted, 4, 4, 0, state=JobState.PUBLISHED)))
+        assert any("INSERT INTO ingest_jobs" in s for s in statements), statements
+        job = store.get(counted)
+        assert job is not None and (job.committed, job.state) == (4, JobState.COMMITTED)
+        assert counted not in store.unknown_commits()
+        store.create_tables()
+        statements.clear()
+        asyncio.run(write(NewJob(fresh, 1, 1, 0)))
+        assert statements == []
+        assert store.get(fresh) is not None
+    finally:
+        store.create_tables()
+        store.close()
+
+
+def test_job_writer_on_postgresql_with_a_dsn_asyncpg_refuses_writes_through_the_thread(postgres_dsn: str) -> None:
+    """A libpq parameter asyncpg passes on to the server as a setting (connect_timeout: the server refuses it),
+    so the loop's connection cannot be opened: every write still lands, through the writer thread's psycopg."""
+    store = JobStore.from_dsn(f"{postgres_dsn}?connect_timeout=10")
+    ids = [new_id() for _ in range(12)]
+
+    async def main() -> list[str]:
+        writer = JobWriter(store)
+        for group in (ids[:4], ids[4:8], ids[8:]):
+            await asyncio.gather(*(writer.create(NewJob(job_id, 1, 1, 0)) for job_id in group))
+        threads = writer_threads()
+        await writer.close()
+        return threads
+
+    try:
+        assert asyncio.run(main()) != [], "the writes did not go to the writer thread"
+        assert all(store.get(job_id) is not None for job_id in ids)
     finally:
         store.close()
 

@@ -229,6 +229,43 @@ impl Builders {
         }
     }
 
+    /// Empty builders sized for `rows` rows like the records batch `like` (value bytes per row scaled, plus 1/8
+    /// slack): a stream's next input chunk starts at the size its records need instead of growing by doubling.
+    fn sized_from(like: &RecordBatch, schema: &Schema, include_raw: bool, rows: usize) -> Self {
+        let n = like.num_rows().max(1);
+        let s = |i: usize| {
+            let offsets = like.column(i).as_string::<i32>().value_offsets();
+            let bytes = (offsets[offsets.len() - 1] - offsets[0]) as usize * rows / n;
+            StringBuilder::with_capacity(rows, bytes + bytes / 8)
+        };
+        // Column indices of records_schema: 9 fixed columns, the promoted ones, job_id, source_line, raw.
+        let p = schema.promote.len();
+        Builders {
+            rows: 0,
+            event_id: s(0),
+            event_type: s(1),
+            user_id: s(2),
+            session_id: s(3),
+            event_ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            event_date: Date32Builder::with_capacity(rows),
+            event_hour: Int32Builder::with_capacity(rows),
+            properties: s(7),
+            schema_version: Int32Builder::with_capacity(rows),
+            promoted: schema
+                .promote
+                .iter()
+                .enumerate()
+                .map(|(k, c)| match c.ty {
+                    PromotedType::String => PromotedBuilder::Str(s(9 + k)),
+                    ty => PromotedBuilder::new(ty).sized_like(rows),
+                })
+                .collect(),
+            job_id: s(9 + p),
+            source_line: Int64Builder::with_capacity(rows),
+            raw: include_raw.then(|| s(11 + p)),
+        }
+    }
+
     fn append(&mut self, ev: &Event<'_>, line: usize, job_id: Option<&str>, text: &str) {
         self.rows += 1;
         self.event_id.append_value(&ev.event_id);
@@ -278,15 +315,21 @@ impl Builders {
     }
 }
 
-/// The event ids kept so far, by output row, for the dedupe table (which stores no ids of its own): row r is
-/// row r % CHUNK_ROWS of chunk r / CHUNK_ROWS, or of the chunk being built.
+/// The event ids kept so far, by output row, for the dedupe table (which stores no ids of its own): the ids kept
+/// before this call (`earlier`, a stream's earlier input chunks), then row r of this call: row r % CHUNK_ROWS of
+/// chunk r / CHUNK_ROWS, or of the chunk being built.
 struct RowIds<'b> {
+    earlier: &'b IdStore,
     chunks: &'b [RecordBatch],
     building: &'b StringBuilder,
 }
 
 impl Ids for RowIds<'_> {
     fn id(&self, index: usize) -> &str {
+        if index < self.earlier.len() {
+            return self.earlier.id(index);
+        }
+        let index = index - self.earlier.len();
         let (chunk, row) = (index / CHUNK_ROWS, index % CHUNK_ROWS);
         match self.chunks.get(chunk) {
             // Column 0 of every chunk is event_id (records_schema).
@@ -297,6 +340,41 @@ impl Ids for RowIds<'_> {
                 std::str::from_utf8(bytes).expect("the builder holds the UTF-8 text it was given")
             }
         }
+    }
+}
+
+/// The event ids kept from a stream's earlier input chunks (whose records are already written and freed), in the
+/// order the dedupe table indexed them: one byte buffer and the offsets, ~the ids' own size.
+#[derive(Debug, Default)]
+pub(crate) struct IdStore {
+    ends: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl IdStore {
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn push(&mut self, id: &str) {
+        self.bytes.extend_from_slice(id.as_bytes());
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Every event_id of `chunks` (records batches), in order.
+    pub(crate) fn extend_from(&mut self, chunks: &[RecordBatch]) {
+        for chunk in chunks {
+            for id in chunk.column(0).as_string::<i32>().iter() {
+                self.push(id.unwrap_or_default());
+            }
+        }
+    }
+}
+
+impl Ids for IdStore {
+    fn id(&self, index: usize) -> &str {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        std::str::from_utf8(&self.bytes[start..self.ends[index]]).expect("the store holds the UTF-8 ids it was given")
     }
 }
 
@@ -344,24 +422,7 @@ pub fn process_batch_pieces(data: &[u8], opts: BatchOptions<'_>, threads: usize,
     let body = strip_bom(data);
     let lines = matches!(opts.format, Format::Ndjson) || (opts.format == Format::Json && first_non_ws(body) != Some(b'['));
     let parts: Vec<Result<Piece>> = if lines {
-        let slices = line_pieces(body, pieces);
-        // The 0-based index of each piece's first line: the line ends before it (every piece but the last ends
-        // with one). Counted on the threads too: this pass is also the first touch of a mapped input.
-        let counts: Vec<usize> =
-            on_threads(slices.iter().map(|s| move || s.iter().filter(|&&b| b == b'\n').count()).collect());
-        let firsts = counts.iter().scan(0usize, |acc, n| {
-            let first = *acc;
-            *acc += n;
-            Some(first)
-        });
-        let schema = &schema;
-        on_threads(
-            slices
-                .iter()
-                .zip(firsts)
-                .map(|(s, first)| move || process_records(lines_from(s, first), opts, schema, s.len() / 256))
-                .collect(),
-        )
+        ndjson_pieces(body, 0, opts, &schema, pieces)
     } else {
         let mut all = split_records(data, opts.format)?;
         let per = all.len().div_ceil(pieces).max(1);
@@ -375,7 +436,35 @@ pub fn process_batch_pieces(data: &[u8], opts: BatchOptions<'_>, threads: usize,
         on_threads(groups.into_iter().map(|g| move || process_records(g.into_iter(), opts, schema, 0)).collect())
     };
     let parts = parts.into_iter().collect::<Result<Vec<Piece>>>()?;
-    merge_pieces(parts, schema)
+    let rows = parts.iter().map(Piece::rows).sum();
+    merge_pieces(parts, schema, &mut Deduper::with_capacity(rows), &IdStore::default())
+}
+
+/// NDJSON lines (no byte-order mark; the first is line `first_line` + 1 of the whole input) cut into `pieces`
+/// slices, each processed on a thread of its own and deduplicated within itself.
+pub(crate) fn ndjson_pieces(
+    body: &[u8],
+    first_line: usize,
+    opts: BatchOptions<'_>,
+    schema: &SchemaRef,
+    pieces: usize,
+) -> Vec<Result<Piece>> {
+    let slices = line_pieces(body, pieces);
+    // The 0-based index of each piece's first line: the line ends before it (every piece but the last ends
+    // with one). Counted on the threads too: this pass is also the first touch of a mapped input.
+    let counts: Vec<usize> = on_threads(slices.iter().map(|s| move || s.iter().filter(|&&b| b == b'\n').count()).collect());
+    let firsts = counts.iter().scan(first_line, |acc, n| {
+        let first = *acc;
+        *acc += n;
+        Some(first)
+    });
+    on_threads(
+        slices
+            .iter()
+            .zip(firsts)
+            .map(|(s, first)| move || process_records(lines_from(s, first), opts, schema, s.len() / 256))
+            .collect(),
+    )
 }
 
 /// Run each job on a thread of its own (the first on the calling thread); results in the jobs' order.
@@ -414,14 +503,18 @@ fn line_pieces(body: &[u8], pieces: usize) -> Vec<&[u8]> {
 
 /// What one piece of the input produced: records in chunks of [`CHUNK_ROWS`] rows (the last may be shorter),
 /// deduplicated within the piece.
-struct Piece {
-    chunks: Vec<RecordBatch>,
-    rejects: Vec<Reject>,
-    duplicates: usize,
-    received: usize,
+pub(crate) struct Piece {
+    pub(crate) chunks: Vec<RecordBatch>,
+    pub(crate) rejects: Vec<Reject>,
+    pub(crate) duplicates: usize,
+    pub(crate) received: usize,
 }
 
 impl Piece {
+    pub(crate) fn rows(&self) -> usize {
+        self.chunks.iter().map(RecordBatch::num_rows).sum()
+    }
+
     fn into_output(self, schema: SchemaRef) -> BatchOutput {
         BatchOutput { schema, records: self.chunks, rejects: self.rejects, duplicates: self.duplicates, received: self.received }
     }
@@ -431,23 +524,28 @@ impl Piece {
     }
 }
 
-/// The ids the cross-piece dedupe table has kept, by (piece, row of the piece).
+/// The ids the cross-piece dedupe table has kept: those of `earlier` (a stream's earlier chunks), then by
+/// (piece, row of the piece).
 struct KeptIds<'p> {
+    earlier: &'p IdStore,
     parts: &'p [Piece],
     kept: &'p [(u32, u32)],
 }
 
 impl Ids for KeptIds<'_> {
     fn id(&self, index: usize) -> &str {
-        let (piece, row) = self.kept[index];
+        if index < self.earlier.len() {
+            return self.earlier.id(index);
+        }
+        let (piece, row) = self.kept[index - self.earlier.len()];
         self.parts[piece as usize].id(row as usize)
     }
 }
 
-/// Join the pieces in input order, dropping each row whose event_id an earlier piece kept.
-fn merge_pieces(parts: Vec<Piece>, schema: SchemaRef) -> Result<BatchOutput> {
-    let rows: usize = parts.iter().map(|p| p.chunks.iter().map(RecordBatch::num_rows).sum::<usize>()).sum();
-    let mut dedupe = Deduper::with_capacity(rows);
+/// Join the pieces in input order, dropping each row whose event_id an earlier piece kept (or `earlier` holds:
+/// `dedupe` has indexed those already).
+pub(crate) fn merge_pieces(parts: Vec<Piece>, schema: SchemaRef, dedupe: &mut Deduper, earlier: &IdStore) -> Result<BatchOutput> {
+    let rows: usize = parts.iter().map(Piece::rows).sum();
     let mut kept: Vec<(u32, u32)> = Vec::with_capacity(rows);
     // Rows to drop, by piece: (chunk, row in chunk).
     let mut drops: Vec<Vec<(usize, usize)>> = vec![Vec::new(); parts.len()];
@@ -462,7 +560,7 @@ fn merge_pieces(parts: Vec<Piece>, schema: SchemaRef) -> Result<BatchOutput> {
                     next = Some(dedupe.hash(ids.value(r + 1)));
                 }
                 let id = ids.value(r);
-                if dedupe.first_seen_hashed(id, hash, &KeptIds { parts: &parts, kept: &kept }) {
+                if dedupe.first_seen_hashed(id, hash, &KeptIds { earlier, parts: &parts, kept: &kept }) {
                     let index = |n: usize| u32::try_from(n).expect("fewer than 2^32 rows per batch");
                     kept.push((index(p), index(row)));
                 } else {
@@ -473,7 +571,6 @@ fn merge_pieces(parts: Vec<Piece>, schema: SchemaRef) -> Result<BatchOutput> {
         }
     }
     drop(kept);
-    drop(dedupe);
     let mut out = BatchOutput { schema: schema.clone(), records: Vec::new(), rejects: Vec::new(), duplicates: 0, received: 0 };
     for (piece, drop_rows) in parts.into_iter().zip(drops) {
         out.duplicates += piece.duplicates + drop_rows.len();
@@ -508,10 +605,26 @@ fn process_records<'a>(
     schema: &SchemaRef,
     expected_ids: usize,
 ) -> Result<Piece> {
-    let mut builders = Builders::new(opts.schema, opts.include_raw);
+    process_records_after(source, opts, schema, &mut Deduper::with_capacity(expected_ids), &IdStore::default(), None)
+}
+
+/// [`process_records`] with a dedupe table that already holds the ids of `earlier` (a stream's earlier chunks):
+/// an event whose id was kept there is a duplicate too. With `like` (records of an earlier chunk) the builders
+/// start sized for a full chunk of such records.
+pub(crate) fn process_records_after<'a>(
+    source: impl Iterator<Item = SourceRecord<'a>>,
+    opts: BatchOptions<'_>,
+    schema: &SchemaRef,
+    dedupe: &mut Deduper,
+    earlier: &IdStore,
+    like: Option<&RecordBatch>,
+) -> Result<Piece> {
+    let mut builders = match like {
+        Some(like) if like.num_rows() > 0 => Builders::sized_from(like, opts.schema, opts.include_raw, CHUNK_ROWS),
+        _ => Builders::new(opts.schema, opts.include_raw),
+    };
     let mut chunks = Vec::new();
     let mut rejects = Vec::new();
-    let mut dedupe = Deduper::with_capacity(expected_ids);
     let mut duplicates = 0usize;
     let mut received = 0usize;
     let mut violations = Vec::new();
@@ -527,10 +640,10 @@ fn process_records<'a>(
             Ok(Cow::Borrowed(t)) => *t,
             Ok(Cow::Owned(_)) => {
                 if let Some(p) = pending.take() {
-                    p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
+                    p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, dedupe, earlier)?;
                 }
                 // CSV rows are rendered as owned JSON text: handle them without borrowing past this iteration.
-                process_owned(&rec, opts, schema, &mut builders, &mut chunks, &mut rejects, &mut duplicates, &mut dedupe)?;
+                process_owned(&rec, opts, schema, &mut builders, &mut chunks, &mut rejects, &mut duplicates, dedupe, earlier)?;
                 continue;
             }
             Err(why) => {
@@ -541,11 +654,11 @@ fn process_records<'a>(
         let Some(ev) = checked(&rec, text, opts.schema, &mut violations, &mut rejects) else { continue };
         let hash = dedupe.hash(&ev.event_id);
         if let Some(p) = pending.replace(Pending { ev, hash, line: rec.line, text }) {
-            p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
+            p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, dedupe, earlier)?;
         }
     }
     if let Some(p) = pending.take() {
-        p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, &mut dedupe)?;
+        p.handle(opts, schema, &mut builders, &mut chunks, &mut duplicates, dedupe, earlier)?;
     }
     if builders.rows > 0 || chunks.is_empty() {
         chunks.push(builders.finish(schema, 0)?);
@@ -563,6 +676,7 @@ struct Pending<'a> {
 
 impl<'a> Pending<'a> {
     /// Dedupe the event and append it to the chunk when it is the first of its id.
+    #[allow(clippy::too_many_arguments)]
     fn handle(
         self,
         opts: BatchOptions<'_>,
@@ -571,8 +685,9 @@ impl<'a> Pending<'a> {
         chunks: &mut Vec<RecordBatch>,
         duplicates: &mut usize,
         dedupe: &mut Deduper,
+        earlier: &IdStore,
     ) -> Result<()> {
-        let kept = RowIds { chunks, building: &builders.event_id };
+        let kept = RowIds { earlier, chunks, building: &builders.event_id };
         if !dedupe.first_seen_hashed(&self.ev.event_id, self.hash, &kept) {
             *duplicates += 1;
             return Ok(());
@@ -625,10 +740,11 @@ fn process_owned(
     rejects: &mut Vec<Reject>,
     duplicates: &mut usize,
     dedupe: &mut Deduper,
+    earlier: &IdStore,
 ) -> Result<()> {
     let Ok(text) = &rec.json else { return Ok(()) };
     let Some(ev) = checked(rec, text, opts.schema, &mut Vec::new(), rejects) else { return Ok(()) };
-    if !dedupe.first_seen(&ev.event_id, &RowIds { chunks, building: &builders.event_id }) {
+    if !dedupe.first_seen(&ev.event_id, &RowIds { earlier, chunks, building: &builders.event_id }) {
         *duplicates += 1;
         return Ok(());
     }

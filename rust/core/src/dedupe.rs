@@ -8,6 +8,10 @@
 //! The table does not keep the ids themselves: the caller already stores every first-seen id (`process_batch` in
 //! its event_id column), and lends that storage as an [`Ids`] when an id is offered: a second copy of every id
 //! reference would be a large share of the memory `process_batch` needs beyond input + output.
+//!
+//! Event ids come from senders, so the hash must resist HashDoS (ids crafted to collide, turning each probe into a
+//! scan of a long run): it is aHash keyed by random keys drawn per table (`ahash::RandomState` with
+//! `runtime-rng`), not a fixed unkeyed hash, and cheaper per id than std's SipHash.
 
 use ahash::RandomState;
 

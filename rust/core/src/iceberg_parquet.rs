@@ -360,15 +360,119 @@ pub fn write_iceberg_parquet_threads(
 ) -> Result<DataFileMeta> {
     let fields = parse_iceberg_schema(iceberg_schema)?;
     let target: SchemaRef = Arc::new(arrow_schema_for(&fields));
+    write_parsed(batches, path, iceberg_schema, &fields, &target, codec, threads)
+}
+
+/// Write `batches` as one data file per group: row `i` (counted across the batches, in order) goes to the file
+/// `paths[groups[i]]`, rows keeping their order within each file. The files are those
+/// [`write_iceberg_parquet`] writes for each group's rows, written from one pass that moves each row once (no
+/// sort, no take per partition in the caller), the schema read once; up to `threads` files are written at once.
+/// Returns the files' metadata in the order of `paths`. On error, the files this call wrote are removed.
+pub fn write_iceberg_parquet_groups(
+    batches: &[RecordBatch],
+    groups: &[u32],
+    paths: &[String],
+    iceberg_schema: &str,
+    codec: Codec,
+    threads: usize,
+) -> Result<Vec<DataFileMeta>> {
+    let fields = parse_iceberg_schema(iceberg_schema)?;
+    let target: SchemaRef = Arc::new(arrow_schema_for(&fields));
+    let conformed = batches.iter().map(|b| conform(b, &fields, &target)).collect::<Result<Vec<_>>>()?;
+    let total: usize = conformed.iter().map(RecordBatch::num_rows).sum();
+    if groups.len() != total {
+        return Err(Error::Iceberg(format!("{} group numbers for {total} rows", groups.len())));
+    }
+    let mut counts = vec![0usize; paths.len()];
+    for &g in groups {
+        *counts.get_mut(g as usize).ok_or_else(|| {
+            Error::Iceberg(format!("group {g} has no path ({} paths)", paths.len()))
+        })? += 1;
+    }
+    if let Some(empty) = counts.iter().position(|&c| c == 0) {
+        return Err(Error::Iceberg(format!("no rows for the file of group {empty} ({})", paths[empty])));
+    }
+    let mut rows: Vec<Vec<u32>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+    for (r, &g) in groups.iter().enumerate() {
+        rows[g as usize].push(u32::try_from(r).map_err(|_| Error::Iceberg("more than 2^32 rows in one call".into()))?);
+    }
+    // One batch, then one take per group: an interleave over many batches costs more than the copy (measured:
+    // docs/benchmarks.md, Consumer, session 8).
+    let all = match conformed.as_slice() {
+        [one] => one.clone(),
+        _ => arrow_select::concat::concat_batches(&target, &conformed)?,
+    };
+    drop(conformed);
+    let write_group = |g: usize| -> Result<DataFileMeta> {
+        let batch = if rows[g].len() == all.num_rows() {
+            all.clone()
+        } else {
+            arrow_select::take::take_record_batch(&all, &arrow_array::UInt32Array::from(rows[g].clone()))?
+        };
+        write_parsed([Ok(batch)], &paths[g], iceberg_schema, &fields, &target, codec, 1)
+    };
+    let results: Vec<Result<DataFileMeta>> = if threads <= 1 || paths.len() <= 1 {
+        (0..paths.len()).map(write_group).collect()
+    } else {
+        let next = AtomicUsize::new(0);
+        let done: Mutex<Vec<Option<Result<DataFileMeta>>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
+        let work = || {
+            loop {
+                let g = next.fetch_add(1, Ordering::Relaxed);
+                if g >= paths.len() {
+                    break;
+                }
+                let out = write_group(g);
+                done.lock().expect("no worker panics holding it")[g] = Some(out);
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..threads.min(paths.len()) {
+                scope.spawn(work);
+            }
+            work();
+        });
+        done.into_inner()
+            .expect("no worker panicked")
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Iceberg("a group's file was not written".into()))))
+            .collect()
+    };
+    if results.iter().any(Result::is_err) {
+        for (path, result) in paths.iter().zip(&results) {
+            if result.is_ok() {
+                // Best effort: files of a failed call must not be mistaken for data files.
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    results.into_iter().collect()
+}
+
+/// [`write_iceberg_parquet_threads`] with the schema already read.
+fn write_parsed(
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    path: &str,
+    iceberg_schema: &str,
+    fields: &[IcebergField],
+    target: &SchemaRef,
+    codec: Codec,
+    threads: usize,
+) -> Result<DataFileMeta> {
     let compression = match codec {
         Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(1)?),
         Codec::Snappy => Compression::SNAPPY,
     };
     let mut batches = batches.into_iter();
-    let first = match batches.next() {
-        Some(b) => Some(conform(&b?, &fields, &target)?),
-        None => None,
-    };
+    // The first batches, up to a dictionary sample's worth of rows (a stream may start with small ones).
+    let mut first = Vec::new();
+    let mut sampled = 0;
+    while sampled < DICTIONARY_SAMPLE {
+        let Some(b) = batches.next() else { break };
+        let b = conform(&b?, fields, target)?;
+        sampled += b.num_rows();
+        first.push(b);
+    }
     // Chunk-level statistics only: the manifest's bounds are computed here, and page statistics of long strings
     // cost time for nothing. Dictionary encoding only for columns whose first values repeat; the other strings
     // (ids, JSON text) are written DELTA_LENGTH_BYTE_ARRAY: lengths apart from the bytes, which ZSTD then
@@ -378,9 +482,10 @@ pub fn write_iceberg_parquet_threads(
         .set_compression(compression)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_key_value_metadata(Some(vec![KeyValue::new("iceberg.schema".to_string(), iceberg_schema.to_string())]));
-    if let Some(batch) = &first {
+    if !first.is_empty() {
+        let sample = if first.len() == 1 { first[0].clone() } else { arrow_select::concat::concat_batches(target, &first)? };
         for (i, f) in fields.iter().enumerate() {
-            if !repeats(batch.column(i)) {
+            if !repeats(sample.column(i)) {
                 builder = builder
                     .set_column_dictionary_enabled(ColumnPath::from(f.name.as_str()), false)
                     .set_column_encoding(ColumnPath::from(f.name.as_str()), Encoding::DELTA_LENGTH_BYTE_ARRAY);
@@ -389,8 +494,8 @@ pub fn write_iceberg_parquet_threads(
     }
     let props = builder.build();
     let file = File::create(path).map_err(|e| Error::Io { path: path.to_string(), message: e.to_string() })?;
-    let rest = first.into_iter().map(Ok).chain(batches.map(|b| b.and_then(|b| conform(&b, &fields, &target))));
-    let written = write_file(file, rest, path, &fields, &target, props, threads.max(1));
+    let rest = first.into_iter().map(Ok).chain(batches.map(|b| b.and_then(|b| conform(&b, fields, target))));
+    let written = write_file(file, rest, path, fields, target, props, threads.max(1));
     if written.is_err() {
         // Best effort: a half-written file must not be mistaken for a data file.
         let _ = std::fs::remove_file(path);
@@ -398,10 +503,13 @@ pub fn write_iceberg_parquet_threads(
     written
 }
 
+/// Rows whose values decide each string column's encoding.
+const DICTIONARY_SAMPLE: usize = 1024;
+
 /// Whether a string or binary column's first values repeat enough for a dictionary to pay (at most half of a
 /// sample of 1024 distinct). Other types always keep dictionary encoding.
 fn repeats(col: &ArrayRef) -> bool {
-    let sample = col.len().min(1024);
+    let sample = col.len().min(DICTIONARY_SAMPLE);
     if sample < 64 {
         return true;
     }
@@ -432,9 +540,9 @@ fn write_file(
     threads: usize,
 ) -> Result<DataFileMeta> {
     let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX);
-    debug_assert!(props.max_row_group_bytes().is_none(), "row groups are cut by rows only (write_parallel)");
-    let mut writer = ArrowWriter::try_new(file, target.clone(), Some(props))?;
-    let mut held = Vec::new();
+    debug_assert!(props.max_row_group_bytes().is_none(), "row groups are cut by rows only (ParallelWriter)");
+    let writer = ArrowWriter::try_new(file, target.clone(), Some(props))?;
+    let mut out = if threads > 1 { Out::Parallel(ParallelWriter::new(writer, max_rows, threads)?) } else { Out::One(writer) };
     let mut bounds = vec![Bounds::None; fields.len()];
     let mut meta = DataFileMeta { path: path.to_string(), ..DataFileMeta::default() };
     for batch in batches {
@@ -448,13 +556,15 @@ fn write_file(
             }
         }
         meta.record_count += batch.num_rows() as i64;
-        if threads > 1 {
-            held.push(batch);
-        } else {
-            writer.write(&batch)?;
+        match &mut out {
+            Out::One(w) => w.write(&batch)?,
+            Out::Parallel(w) => w.write(&batch, target)?,
         }
     }
-    let parquet_meta = if threads > 1 { write_parallel(writer, held, target, max_rows, threads)? } else { writer.close()? };
+    let parquet_meta = match out {
+        Out::One(w) => w.close()?,
+        Out::Parallel(w) => w.close()?,
+    };
     for f in fields {
         meta.value_counts.entry(f.id).or_default();
         meta.null_value_counts.entry(f.id).or_default();
@@ -493,73 +603,99 @@ fn write_file(
     Ok(meta)
 }
 
-/// Cut batches into row groups of `max_rows` rows, as `ArrowWriter::write` does (empty batches skipped).
-fn row_groups(batches: Vec<RecordBatch>, max_rows: usize) -> Vec<Vec<RecordBatch>> {
-    let mut groups: Vec<Vec<RecordBatch>> = Vec::new();
-    let mut filled = max_rows;
-    for mut batch in batches {
-        while batch.num_rows() > 0 {
-            if filled == max_rows {
-                groups.push(Vec::new());
-                filled = 0;
-            }
-            let take = batch.num_rows().min(max_rows - filled);
-            let group = groups.last_mut().expect("a group was started above");
-            group.push(batch.slice(0, take));
-            filled += take;
-            batch = batch.slice(take, batch.num_rows() - take);
-        }
-    }
-    groups
+/// Where written batches go: `ArrowWriter` on the calling thread, or each batch's columns on threads.
+enum Out {
+    One(ArrowWriter<File>),
+    Parallel(ParallelWriter),
 }
 
-/// Write `batches` through `writer`'s file writer, encoding each row group's columns on up to `threads` threads:
-/// the largest columns first, each taken by whichever thread is free (the calling thread works too). The column
-/// chunks are then appended in schema order, so the file is the one `ArrowWriter` writes alone.
-fn write_parallel(
-    writer: ArrowWriter<File>,
-    batches: Vec<RecordBatch>,
-    target: &SchemaRef,
+/// Writes batches as they come, encoding and compressing each batch's columns on up to `threads` threads (the
+/// largest columns first, each taken by whichever thread is free; the calling thread works too), and cutting row
+/// groups of `max_rows` rows as `ArrowWriter::write` does. The column chunks are appended in schema order, so the
+/// file is the one `ArrowWriter` writes alone; only the open row group's encoded pages are held.
+struct ParallelWriter {
+    file: parquet::file::writer::SerializedFileWriter<File>,
+    factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
     max_rows: usize,
     threads: usize,
-) -> Result<parquet::file::metadata::ParquetMetaData> {
-    let (mut file_writer, factory) = writer.into_serialized_writer()?;
-    for (g, group) in row_groups(batches, max_rows).iter().enumerate() {
-        let writers = factory.create_column_writers(g)?;
-        if writers.len() != target.fields().len() {
-            return Err(Error::Iceberg("nested columns are not supported by the parallel writer".into()));
+    group: Vec<ArrowColumnWriter>,
+    groups: usize,
+    filled: usize,
+}
+
+impl ParallelWriter {
+    fn new(writer: ArrowWriter<File>, max_rows: usize, threads: usize) -> Result<Self> {
+        let (file, factory) = writer.into_serialized_writer()?;
+        Ok(ParallelWriter { file, factory, max_rows, threads, group: Vec::new(), groups: 0, filled: 0 })
+    }
+
+    fn write(&mut self, batch: &RecordBatch, target: &SchemaRef) -> Result<()> {
+        let mut batch = batch.clone();
+        while batch.num_rows() > 0 {
+            if self.group.is_empty() {
+                self.group = self.factory.create_column_writers(self.groups)?;
+                if self.group.len() != target.fields().len() {
+                    return Err(Error::Iceberg("nested columns are not supported by the parallel writer".into()));
+                }
+            }
+            let take = batch.num_rows().min(self.max_rows - self.filled);
+            self.encode(&batch.slice(0, take), target)?;
+            self.filled += take;
+            if self.filled == self.max_rows {
+                self.close_group()?;
+            }
+            batch = batch.slice(take, batch.num_rows() - take);
         }
-        let size = |i: usize| group.iter().map(|b| b.column(i).get_array_memory_size()).sum::<usize>();
-        let mut order: Vec<usize> = (0..writers.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(size(i)));
-        let writers: Vec<Mutex<Option<ArrowColumnWriter>>> = writers.into_iter().map(|w| Mutex::new(Some(w))).collect();
-        let chunks: Vec<Mutex<Option<Result<ArrowColumnChunk>>>> = (0..writers.len()).map(|_| Mutex::new(None)).collect();
+        Ok(())
+    }
+
+    fn encode(&mut self, batch: &RecordBatch, target: &SchemaRef) -> Result<()> {
+        let mut order: Vec<usize> = (0..self.group.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(batch.column(i).get_array_memory_size()));
+        let writers: Vec<Mutex<&mut ArrowColumnWriter>> = self.group.iter_mut().map(Mutex::new).collect();
+        let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
         let next = AtomicUsize::new(0);
         let work = || {
             while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let mut w = writers[i].lock().expect("no worker panics holding it").take().expect("each column is taken once");
+                let mut w = writers[i].lock().expect("no worker panics holding it");
                 let field = target.field(i);
-                let encoded = group
-                    .iter()
-                    .try_for_each(|b| compute_leaves(field, b.column(i))?.iter().try_for_each(|leaf| w.write(leaf)))
-                    .and_then(|()| w.close());
-                *chunks[i].lock().expect("no worker panics holding it") = Some(encoded.map_err(Error::from));
+                let written = compute_leaves(field, batch.column(i)).and_then(|leaves| leaves.iter().try_for_each(|leaf| w.write(leaf)));
+                if let Err(e) = written {
+                    errors.lock().expect("no worker panics holding it").push(e.into());
+                }
             }
         };
         std::thread::scope(|scope| {
-            for _ in 1..threads.min(order.len()) {
+            for _ in 1..self.threads.min(order.len()) {
                 scope.spawn(work);
             }
             work();
         });
-        let mut row_group = file_writer.next_row_group()?;
+        match errors.into_inner().expect("no worker panicked").into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn close_group(&mut self) -> Result<()> {
+        let chunks: Vec<ArrowColumnChunk> =
+            std::mem::take(&mut self.group).into_iter().map(ArrowColumnWriter::close).collect::<std::result::Result<_, _>>()?;
+        let mut row_group = self.file.next_row_group()?;
         for chunk in chunks {
-            let chunk = chunk.into_inner().expect("no worker panicked").expect("every column was encoded")?;
             chunk.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;
+        self.groups += 1;
+        self.filled = 0;
+        Ok(())
     }
-    Ok(file_writer.close()?)
+
+    fn close(mut self) -> Result<parquet::file::metadata::ParquetMetaData> {
+        if !self.group.is_empty() {
+            self.close_group()?;
+        }
+        Ok(self.file.close()?)
+    }
 }
 
 /// Open a Parquet data file for reading as Arrow batches (field ids stay in the field metadata).
@@ -650,12 +786,56 @@ mod tests {
     }
 
     #[test]
+    fn groups_write_the_files_of_each_group_alone() {
+        let schema = Schema::envelope();
+        let data: String = (0..2500)
+            .map(|i| format!("{{\"event_id\":\"e{i}\",\"event_type\":\"t{}\",\"timestamp\":\"2026-01-0{}T00:00:00Z\"}}\n", i % 3, 1 + i % 4))
+            .collect();
+        let out = process_batch(data.as_bytes(), BatchOptions { format: Format::Ndjson, schema: &schema, job_id: None, include_raw: false }).unwrap();
+        let batches: Vec<RecordBatch> = out.records.iter().flat_map(|b| (0..b.num_rows()).step_by(900).map(|s| b.slice(s, 900.min(b.num_rows() - s)))).collect();
+        let groups: Vec<u32> = (0..2500u32).map(|i| [2, 0, 1, 0][(i % 4) as usize]).collect();
+        let dir = std::env::temp_dir().join(format!("ep-groups-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths: Vec<String> = (0..3).map(|g| dir.join(format!("g{g}.parquet")).to_str().unwrap().to_string()).collect();
+        for threads in [1, 2] {
+            let metas = write_iceberg_parquet_groups(&batches, &groups, &paths, ICEBERG, Codec::Zstd, threads).unwrap();
+            for (g, meta) in metas.iter().enumerate() {
+                let all = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+                let picked: Vec<u32> = (0..2500u32).filter(|&i| groups[i as usize] == g as u32).collect();
+                let alone = arrow_select::take::take_record_batch(&all, &arrow_array::UInt32Array::from(picked)).unwrap();
+                let path = dir.join("alone.parquet");
+                let want = write_iceberg_parquet([Ok(alone)], path.to_str().unwrap(), ICEBERG, Codec::Zstd).unwrap();
+                assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&paths[g]).unwrap(), "group {g}");
+                assert_eq!(DataFileMeta { path: paths[g].clone(), ..want }, *meta);
+            }
+        }
+        let err = write_iceberg_parquet_groups(&batches, &groups[1..], &paths, ICEBERG, Codec::Zstd, 1).unwrap_err();
+        assert!(err.to_string().contains("group numbers"), "{err}");
+        let err = write_iceberg_parquet_groups(&batches, &groups, &paths[..2], ICEBERG, Codec::Zstd, 1).unwrap_err();
+        assert!(err.to_string().contains("no path"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn row_groups_are_cut_like_the_arrow_writer() {
         let schema = Arc::new(ArrowSchema::new(vec![Field::new("x", DataType::Int32, false)]));
         let batch = |n: i32| RecordBatch::try_new(schema.clone(), vec![Arc::new(arrow_array::Int32Array::from_iter_values(0..n)) as ArrayRef]).unwrap();
-        let groups = row_groups(vec![batch(5), batch(0), batch(7), batch(3)], 4);
-        let sizes: Vec<Vec<usize>> = groups.iter().map(|g| g.iter().map(RecordBatch::num_rows).collect()).collect();
-        assert_eq!(sizes, vec![vec![4], vec![1, 3], vec![4], vec![3]]);
+        let batches = [batch(5), batch(0), batch(7), batch(3)];
+        let dir = std::env::temp_dir().join(format!("ep-groups-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let props = || WriterProperties::builder().set_max_row_group_row_count(Some(4)).build();
+        let one = dir.join("one.parquet");
+        let mut w = ArrowWriter::try_new(File::create(&one).unwrap(), schema.clone(), Some(props())).unwrap();
+        batches.iter().for_each(|b| w.write(b).unwrap());
+        let groups: Vec<i64> = w.close().unwrap().row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, vec![4, 4, 4, 3]);
+        let two = dir.join("two.parquet");
+        let w = ArrowWriter::try_new(File::create(&two).unwrap(), schema.clone(), Some(props())).unwrap();
+        let mut w = ParallelWriter::new(w, 4, 2).unwrap();
+        batches.iter().for_each(|b| w.write(b, &schema).unwrap());
+        w.close().unwrap();
+        assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! Iceberg-ready Parquet data files. Pure Rust: the Python binding lives in the `eventpipe-core-python` crate.
 
 pub mod batch;
+pub mod consume;
 pub mod dedupe;
+mod envelope;
 pub mod error;
 pub mod iceberg_parquet;
 pub mod ingest;
@@ -10,6 +12,7 @@ pub mod pack;
 pub mod parse;
 pub mod put_records;
 pub mod schema;
+pub mod stream;
 pub mod transform;
 pub mod validate;
 
@@ -17,4 +20,5 @@ pub use batch::{available_threads, process_batch, process_batch_threads, records
 pub use error::{Error, Result};
 pub use parse::{parse, parse_csv, parse_json, parse_ndjson, Format};
 pub use schema::Schema;
-pub use validate::{check_event, validate_all, Event, Promoted, Violation};
+pub use stream::{ndjson_file_to_parquet, FileOutput};
+pub use validate::{check_event, check_event_reference, validate_all, Event, Promoted, Violation};

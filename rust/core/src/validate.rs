@@ -56,7 +56,7 @@ pub struct Event<'a> {
     pub job_id: Option<Cow<'a, str>>,
 }
 
-/// The envelope as borrowed raw JSON pieces. `null` reads as absent.
+/// The envelope as serde_json reads it (the reference path): borrowed raw JSON pieces, `null` as absent.
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
     #[serde(borrow, default)]
@@ -77,13 +77,42 @@ struct RawEnvelope<'a> {
     job_id: Option<&'a RawValue>,
 }
 
-fn raw_value(raw: &RawValue) -> Value {
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+/// The envelope's members as raw JSON text (None when absent or null), from either reader.
+struct Envelope<'a> {
+    event_id: Option<&'a str>,
+    event_type: Option<&'a str>,
+    timestamp: Option<&'a str>,
+    user_id: Option<&'a str>,
+    session_id: Option<&'a str>,
+    properties: Option<&'a str>,
+    schema_version: Option<&'a str>,
+    job_id: Option<&'a str>,
 }
 
-/// The string inside a raw JSON value, borrowed when it holds no escapes; None when it is not a string.
-fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    text_str(raw.get())
+impl<'a> Envelope<'a> {
+    fn from_serde(env: RawEnvelope<'a>) -> Self {
+        let get = |raw: Option<&'a RawValue>| raw.map(RawValue::get);
+        Envelope {
+            event_id: get(env.event_id),
+            event_type: get(env.event_type),
+            timestamp: get(env.timestamp),
+            user_id: get(env.user_id),
+            session_id: get(env.session_id),
+            properties: get(env.properties),
+            schema_version: get(env.schema_version),
+            job_id: get(env.job_id),
+        }
+    }
+
+    /// From the fast reader's slots (in the order of `envelope::KEYS`).
+    fn from_slots(s: crate::envelope::Slots<'a>) -> Self {
+        let [event_id, event_type, timestamp, user_id, session_id, properties, schema_version, job_id] = s;
+        Envelope { event_id, event_type, timestamp, user_id, session_id, properties, schema_version, job_id }
+    }
+}
+
+fn raw_value(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or(Value::Null)
 }
 
 /// The string inside raw JSON text, borrowed when it holds no escapes; None when it is not a string.
@@ -120,7 +149,7 @@ impl Check<'_> {
         self.out.push(Violation { index: self.index, field: field.to_string(), rule, message, value });
     }
 
-    fn required_string<'a>(&mut self, name: &str, raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
+    fn required_string<'a>(&mut self, name: &str, raw: Option<&'a str>) -> Option<Cow<'a, str>> {
         match raw {
             None => {
                 self.push(name, "required", format!("{name} is required"), None);
@@ -130,27 +159,38 @@ impl Check<'_> {
         }
     }
 
-    fn string<'a>(&mut self, name: &str, raw: &'a RawValue) -> Option<Cow<'a, str>> {
-        let s = raw_str(raw);
+    fn string<'a>(&mut self, name: &str, raw: &'a str) -> Option<Cow<'a, str>> {
+        let s = text_str(raw);
         if s.is_none() {
-            if raw.get().starts_with('"') {
+            if raw.starts_with('"') {
                 // A JSON string serde cannot decode: only a lone surrogate escape does that.
-                self.push(name, "unicode", lone_surrogate_message(name, raw.get()), Some(Value::String(raw.get().to_string())));
+                self.push(name, "unicode", lone_surrogate_message(name, raw), Some(Value::String(raw.to_string())));
             } else {
-                self.push(name, "type", format!("{name} must be a string, got {}", json_kind(raw.get())), Some(raw_value(raw)));
+                self.push(name, "type", format!("{name} must be a string, got {}", json_kind(raw)), Some(raw_value(raw)));
             }
         }
         s
     }
 
-    fn optional_string<'a>(&mut self, name: &str, raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
+    fn optional_string<'a>(&mut self, name: &str, raw: Option<&'a str>) -> Option<Cow<'a, str>> {
         raw.and_then(|r| self.string(name, r))
     }
 }
 
 /// Check one event (JSON object text) against the envelope contract and `schema`; push every violation to `out`
-/// (with `index`) and return the transformed event when there was none.
+/// (with `index`) and return the transformed event when there was none. The text is read in one pass by
+/// `envelope::read`; what that reader does not take goes through serde_json, as in [`check_event_reference`].
 pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut Vec<Violation>) -> Option<Event<'a>> {
+    check_event_with(text, index, schema, out, true)
+}
+
+/// [`check_event`] reading every event with serde_json only (the reference the fast reader is tested against:
+/// the two give the same event and the same violations for any text).
+pub fn check_event_reference<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut Vec<Violation>) -> Option<Event<'a>> {
+    check_event_with(text, index, schema, out, false)
+}
+
+fn check_event_with<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut Vec<Violation>, fast: bool) -> Option<Event<'a>> {
     let mut c = Check { index, out, broken: false };
     if !text.starts_with('{') {
         let value: Option<Value> = serde_json::from_str(text).ok();
@@ -164,14 +204,25 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
         c.push("", "json", message, value);
         return None;
     }
-    let env: RawEnvelope<'a> = match serde_json::from_str(text) {
-        Ok(env) => env,
-        Err(e) => {
-            let message =
-                format!("not JSON: {} at column {}", crate::parse::strip_position(&e.to_string()), e.column());
-            c.push("", "json", message, None);
-            return None;
+    let roots: &[String] = if schema.reads_properties { &schema.property_roots } else { &[] };
+    let mut picked: Vec<Option<&'a str>> = Vec::new();
+    // From the fast reader: whether `properties` has whitespace to compact, whether `picked` holds its members.
+    let mut fast_properties = None;
+    let read = if fast { crate::envelope::read(text, roots, &mut picked) } else { None };
+    let env = match read {
+        Some(f) => {
+            fast_properties = Some((f.properties_spaced, f.picked_ok));
+            Envelope::from_slots(f.slots)
         }
+        None => match serde_json::from_str::<RawEnvelope<'a>>(text) {
+            Ok(env) => Envelope::from_serde(env),
+            Err(e) => {
+                let message =
+                    format!("not JSON: {} at column {}", crate::parse::strip_position(&e.to_string()), e.column());
+                c.push("", "json", message, None);
+                return None;
+            }
+        },
     };
     let event_id = c.required_string("event_id", env.event_id);
     let event_type = c.required_string("event_type", env.event_type);
@@ -193,23 +244,23 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
     let job_id = c.optional_string("_job_id", env.job_id);
     let mut properties = None;
     if let Some(p) = env.properties {
-        if p.get().starts_with('{') {
+        if p.starts_with('{') {
             properties = Some(p);
-            if lone_surrogate(p.get()).is_some() {
-                c.push("properties", "unicode", lone_surrogate_message("properties", p.get()), None);
+            if lone_surrogate(p).is_some() {
+                c.push("properties", "unicode", lone_surrogate_message("properties", p), None);
             }
         } else {
-            c.push("properties", "type", format!("properties must be an object, got {}", json_kind(p.get())), Some(raw_value(p)));
+            c.push("properties", "type", format!("properties must be an object, got {}", json_kind(p)), Some(raw_value(p)));
         }
     }
     let mut schema_version = 1i32;
     if let Some(v) = env.schema_version {
-        match serde_json::from_str::<i64>(v.get()).ok().and_then(|n| i32::try_from(n).ok()) {
+        match serde_json::from_str::<i64>(v).ok().and_then(|n| i32::try_from(n).ok()) {
             Some(n) => schema_version = n,
             None => c.push(
                 "schema_version",
                 "type",
-                format!("schema_version must be an integer, got {}", v.get()),
+                format!("schema_version must be an integer, got {v}"),
                 Some(raw_value(v)),
             ),
         }
@@ -217,19 +268,21 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
 
     // Schema rules and promotions; only the members of properties that some rule reads are picked, as borrowed
     // raw JSON (no Value is built for a number or string leaf unless a rule is broken).
-    let mut picked: Vec<Option<&'a str>> = Vec::new();
     let mut compact_properties = None;
     let mut picked_ok = false;
     if let Some(p) = properties {
-        let roots: &[String] = if schema.reads_properties { &schema.property_roots } else { &[] };
-        match scan_object(p.get(), roots, &mut picked) {
+        let scanned = match fast_properties {
+            Some((spaced, true)) => Some(spaced),
+            _ => scan_object(p, roots, &mut picked),
+        };
+        match scanned {
             Some(spaced) => {
                 picked_ok = schema.reads_properties;
-                compact_properties = Some(if spaced { crate::parse::compact(p.get()) } else { Cow::Borrowed(p.get()) });
+                compact_properties = Some(if spaced { crate::parse::compact(p) } else { Cow::Borrowed(p) });
             }
             None => {
-                picked_ok = schema.reads_properties && pick_members(p.get(), roots, &mut picked);
-                compact_properties = Some(crate::parse::compact(p.get()));
+                picked_ok = schema.reads_properties && pick_members(p, roots, &mut picked);
+                compact_properties = Some(crate::parse::compact(p));
             }
         }
     }
@@ -290,7 +343,7 @@ pub fn check_event<'a>(text: &'a str, index: usize, schema: &Schema, out: &mut V
     })
 }
 
-fn envelope_raw<'a>(env: &RawEnvelope<'a>, field: EnvelopeField) -> Option<&'a RawValue> {
+fn envelope_raw<'a>(env: &Envelope<'a>, field: EnvelopeField) -> Option<&'a str> {
     match field {
         EnvelopeField::EventId => env.event_id,
         EnvelopeField::EventType => env.event_type,
@@ -672,7 +725,9 @@ pub fn validate_all<'a>(events: impl IntoIterator<Item = &'a str>, schema: &Sche
 
 /// Parse the envelope of one event and nothing else (the parse share of the benchmark's time split).
 pub fn parse_envelope_only(text: &str) -> bool {
-    text.starts_with('{') && serde_json::from_str::<RawEnvelope<'_>>(text).is_ok()
+    text.starts_with('{')
+        && (crate::envelope::read(text, &[], &mut Vec::new()).is_some()
+            || serde_json::from_str::<RawEnvelope<'_>>(text).is_ok())
 }
 
 #[cfg(test)]

@@ -21,8 +21,22 @@ pub fn fuzz_schema() -> Schema {
     .expect("the fuzz schema compiles")
 }
 
+/// The fast envelope reader (`check_event`) and the serde_json reference (`check_event_reference`) give the same
+/// event and the same violations for every line of `data` and for the whole of it.
+pub fn check_envelope_paths(data: &[u8], schema: &Schema) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for line in text.split('\n').map(str::trim).chain([text]) {
+        let (mut fast, mut reference) = (Vec::new(), Vec::new());
+        let a = eventpipe_core::check_event(line, 0, schema, &mut fast);
+        let b = eventpipe_core::check_event_reference(line, 0, schema, &mut reference);
+        assert_eq!((a, fast), (b, reference), "the fast reader and serde_json disagree on {line:?}");
+    }
+}
+
 /// Run every entry point over `data` in `format` and check the accounting. Panics when an invariant breaks.
 pub fn check_all(data: &[u8], format: Format) {
+    check_envelope_paths(data, &fuzz_schema());
+    check_envelope_paths(data, &Schema::envelope());
     let _ = parse(data, format);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = eventpipe_core::transform::parse_rfc3339_micros(text);

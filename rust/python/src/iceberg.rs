@@ -3,18 +3,27 @@
 
 use std::collections::BTreeMap;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, UInt32Type};
+use arrow_array::Array;
 use eventpipe_core::iceberg_parquet::{self, Codec};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::arrow::{import_batches, pyarrow_table, StreamHolder};
 use crate::batch::threads_or_default;
-use crate::errors::{core, guard, without_gil};
+use crate::errors::{core, eventpipe_error, guard, without_gil};
 
 /// What an Iceberg manifest entry needs to know about a written data file.
 #[pyclass(module = "eventpipe_core", frozen)]
 pub struct DataFileMeta {
     inner: iceberg_parquet::DataFileMeta,
+}
+
+impl From<iceberg_parquet::DataFileMeta> for DataFileMeta {
+    fn from(inner: iceberg_parquet::DataFileMeta) -> Self {
+        DataFileMeta { inner }
+    }
 }
 
 #[pymethods]
@@ -24,7 +33,7 @@ impl DataFileMeta {
         &self.inner.path
     }
     #[getter]
-    fn record_count(&self) -> i64 {
+    pub(crate) fn record_count(&self) -> i64 {
         self.inner.record_count
     }
     #[getter]
@@ -90,6 +99,49 @@ pub fn write_iceberg_parquet(
             iceberg_parquet::write_iceberg_parquet_threads(batches.into_iter().map(Ok), path, iceberg_schema, codec, threads)
         })?;
         Ok(DataFileMeta { inner: meta })
+    })
+}
+
+/// One data file per group of rows: `groups` (an Arrow table or stream of one int32/uint32 column, one value per
+/// row of `records`) says which of `paths` each row goes to; returns the files' metadata in the order of `paths`.
+#[pyfunction]
+#[pyo3(signature = (records, groups, paths, iceberg_schema, compression = "zstd", *, threads = None))]
+pub fn write_iceberg_parquet_groups(
+    py: Python<'_>,
+    records: &Bound<'_, PyAny>,
+    groups: &Bound<'_, PyAny>,
+    paths: Vec<String>,
+    iceberg_schema: &str,
+    compression: &str,
+    threads: Option<usize>,
+) -> PyResult<Vec<DataFileMeta>> {
+    guard(|| {
+        let threads = threads_or_default(threads)?;
+        let codec = core(Codec::from_name(compression))?;
+        let batches = import_batches(py, records)?;
+        let mut numbers: Vec<u32> = Vec::new();
+        for batch in import_batches(py, groups)? {
+            if batch.num_columns() != 1 {
+                return Err(eventpipe_error("groups must have exactly one column"));
+            }
+            let column = batch.column(0);
+            if column.null_count() > 0 {
+                return Err(eventpipe_error("groups must not hold nulls"));
+            }
+            if let Some(a) = column.as_primitive_opt::<UInt32Type>() {
+                numbers.extend(a.values().iter().copied());
+            } else if let Some(a) = column.as_primitive_opt::<Int32Type>() {
+                for &g in a.values() {
+                    numbers.push(u32::try_from(g).map_err(|_| eventpipe_error(format!("negative group {g}")))?);
+                }
+            } else {
+                return Err(eventpipe_error(format!("groups must be int32 or uint32, got {}", column.data_type())));
+            }
+        }
+        let metas = without_gil(py, "writing Parquet", || {
+            iceberg_parquet::write_iceberg_parquet_groups(&batches, &numbers, &paths, iceberg_schema, codec, threads)
+        })?;
+        Ok(metas.into_iter().map(DataFileMeta::from).collect())
     })
 }
 

@@ -22,6 +22,22 @@ pub fn _stage_timings(py: Python<'_>, data: &Bound<'_, PyAny>, schema: Option<&B
     })
 }
 
+/// The fast envelope reader against the serde_json reference on one event text: `check_event`'s and
+/// `check_event_reference`'s results (the event and every violation), each rendered with `{:?}`.
+#[pyfunction]
+#[pyo3(signature = (text, schema = None))]
+pub fn _check_event_paths(text: &str, schema: Option<&Bound<'_, Schema>>) -> PyResult<(String, String)> {
+    guard(|| {
+        let schema = schema_of(schema);
+        let run = |check: for<'a> fn(&'a str, usize, &eventpipe_core::Schema, &mut Vec<eventpipe_core::Violation>) -> Option<eventpipe_core::Event<'a>>| {
+            let mut violations = Vec::new();
+            let event = check(text, 0, &schema, &mut violations);
+            format!("{event:?} {violations:?}")
+        };
+        Ok((run(eventpipe_core::check_event), run(eventpipe_core::check_event_reference)))
+    })
+}
+
 /// Panics on purpose: the only way to check from Python that a panic surfaces as EventpipeError (Property 12).
 #[pyfunction]
 pub fn _panic_for_tests(message: &str) -> PyResult<()> {

@@ -156,6 +156,57 @@ def put_records_body(stream_name: str, records: list[tuple[bytes, str]]) -> tupl
     """The JSON body of a Kinesis PutRecords call for (data, partition key) pairs (Data in base64), and the
     body's SHA-256 in hex (what SigV4 signs)."""
 
+# ---------------------------------------------------------------- consumer
+class DedupeWindow:
+    """The event ids kept last on one Kinesis shard, so that a producer's re-send (same event_id) is dropped. Ids
+    leave in the order they came once more than `capacity` were added; capacity 0 remembers nothing."""
+    def __init__(self, capacity: int) -> None: ...
+    @property
+    def capacity(self) -> int: ...
+    def add_all(self, event_ids: Sequence[str]) -> None: ...
+    def unseen(self, event_ids: Sequence[str]) -> list[bool]: ...
+    def clear(self) -> None: ...
+    def __contains__(self, event_id: str) -> bool: ...
+    def __len__(self) -> int: ...
+
+class ConsumeResult:
+    @property
+    def records(self) -> pa.Table:
+        """raw_events rows: the columns of BatchResult.records without source_line, then ingested_at
+        (timestamp[us, tz=UTC], the record's arrival), shard_id and sequence_number (of the record the line
+        came from)."""
+    parsed: bool               # some line reached validation (else the consumer has no table, not an empty one)
+    rejects: list[tuple[int, str, str, list[dict[str, Any]], int | None, str | None]]
+    """Rejected rows: (record index, source "ingest" or "consumer", raw line, reasons, line, job id). Ingest's
+    reject records first, then records refused before validation, then invalid events, each in order."""
+    duplicates: int            # valid events dropped as re-sends: in the batch (first wins) or by the window
+    received: int              # Kinesis records
+    events: int                # lines in them (one per record unless ingest packed them)
+    bytes_read: int
+    job_events: list[tuple[int, str, int]]
+    """(record index, job id, lines) runs over the event lines carrying a job id (`"_job_id"` first), whatever
+    became of them."""
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...  # the records
+
+def consume_batch(
+    data: Sequence[bytes],
+    sequence_numbers: Sequence[str],
+    arrival_us: Sequence[int],
+    *,
+    shard_id: str,
+    window: DedupeWindow,
+    schema: Schema | None = None,
+) -> ConsumeResult:
+    """The consumer's path, one call per GetRecords answer of one shard: Kinesis records (data, sequence number,
+    arrival in UTC microseconds, in stream order) to raw_events rows with lineage and rejected rows. Packed
+    records are split into their lines; ingest's reject records become rejects with source "ingest"; records
+    that cannot be one NDJSON line are refused (rules "empty", "encoding", "json", "line_break"; a pretty-printed
+    object is made one line); the rest are validated and deduplicated as process_batch does, then against
+    `window`, which learns the kept ids only when the call succeeds."""
+
+def record_lines(data: bytes) -> list[bytes] | None: ...  # the lines of a packed record, None when not one
+def record_job_id(data: bytes) -> str | None: ...         # the job id of a record with "_job_id" first
+
 # ---------------------------------------------------------------- Iceberg Parquet
 class DataFileMeta:
     path: str
@@ -176,4 +227,34 @@ def write_iceberg_parquet(
     *,
     threads: int | None = None,  # columns encoded in parallel; None: the cores this process may use
 ) -> DataFileMeta: ...
+def write_iceberg_parquet_groups(
+    records: Any,                # anything with __arrow_c_stream__ (pyarrow.Table, ...)
+    groups: Any,                 # one int32/uint32 column, one value per row: the index in `paths` of its file
+    paths: list[str],            # one local path per group; every group must have rows
+    iceberg_schema: str,
+    compression: Literal["zstd", "snappy"] = "zstd",
+    *,
+    threads: int | None = None,  # files written at once; None: the cores this process may use
+) -> list[DataFileMeta]: ...
 def read_iceberg_parquet(path: str) -> pa.Table: ...
+
+class FileResult:
+    data_file: DataFileMeta
+    rejects: list[Reject]      # lines numbered in the whole file
+    duplicates: int
+    received: int
+
+def ndjson_file_to_parquet(
+    path: str,                   # an NDJSON file
+    out_path: str,
+    iceberg_schema: str,
+    *,
+    schema: Schema | None = None,
+    job_id: str | None = None,
+    include_raw: bool = False,
+    compression: Literal["zstd", "snappy"] = "zstd",
+    threads: int | None = None,  # > 1: chunks on this many workers, the writer on its own thread; None: all cores
+    chunk_bytes: int = 33554432,  # read ~this much of whole lines at a time (a longer line is read whole)
+) -> FileResult:
+    """process_batch + write_iceberg_parquet of a file, chunk by chunk: the same rows, rejects, duplicates and
+    file contents, with the memory of one chunk per thread (not the whole input and all its records) at a time."""

@@ -93,6 +93,28 @@ def pipeline_env(config: StackConfig, paths: StatePaths) -> dict[str, str]:
     }
 
 
+def listening_ports(config: StackConfig) -> dict[str, int]:
+    """Every port the stack's servers listen on, by the `up` option that sets it."""
+    ports = {"ingest-port": config.ingest_port, "ingest-metrics-port": config.ingest_metrics_port,
+             "kinesis-port": config.kinesis_port, "metrics-port": config.consumer_metrics_port}
+    if config.transform and config.airflow:
+        ports["airflow-port"] = config.airflow_port
+    elif config.transform:
+        ports["transform-metrics-port"] = config.transform_metrics_port
+    if config.monitoring:
+        ports |= {"prometheus-port": config.prometheus_port, "dashboard-port": config.dashboard_port}
+    return ports
+
+
+def port_clashes(config: StackConfig) -> list[str]:
+    """Options given the same port: two servers cannot share one, and the one that loses would crash-loop (or take
+    the port whenever the winner restarts) instead of failing at once."""
+    by_port: dict[int, list[str]] = {}
+    for option, port in listening_ports(config).items():
+        by_port.setdefault(port, []).append(f"--{option}")
+    return [f"{', '.join(options)}: {port}" for port, options in sorted(by_port.items()) if len(options) > 1]
+
+
 def plan_components(config: StackConfig, paths: StatePaths, kinesalite: Path,
                     python: str = sys.executable) -> list[ComponentSpec]:
     """The children of `up`, in start order. Pure: builds argv and environments only."""
@@ -263,6 +285,9 @@ class Stack:
         except BlockingIOError as exc:
             raise StackError(f"another `eventpipe up` is running on {self.paths.root} "
                              f"(see {self.paths.stack}); stop it first") from exc
+        clashes = port_clashes(self.config)
+        if clashes:
+            raise StackError(f"one port for two servers: {'; '.join(clashes)}; give each its own")
         busy = [f"{spec.name} port {spec.port}" for spec in self.specs
                 if spec.port is not None and not port_is_free(spec.port)]
         if busy:

@@ -77,3 +77,21 @@ def configure_logging(component: str, level: str = "INFO", stream: Any = None) -
 def get_logger(**initial: Any) -> Any:
     """A bound structlog logger; `initial` key-values are added to every line it writes."""
     return structlog.get_logger(**initial)
+
+
+_INFO_BY_WRAPPER: dict[type, bool] = {}
+
+
+def info_enabled() -> bool:
+    """Whether `log.info` writes anything under structlog's configuration now: the success line of every request
+    is filtered out at the default level (WARNING in production), but the lazy logger proxy assembles a bound
+    logger (context, logger, wrapper) on every call before the filter drops it. A wrapper class that does not
+    filter (structlog's default) counts as enabled."""
+    wrapper = structlog.get_config()["wrapper_class"]
+    enabled = _INFO_BY_WRAPPER.get(wrapper)
+    if enabled is None:
+        probe = wrapper(None, processors=[], context={})
+        check = getattr(probe, "is_enabled_for", None)
+        enabled = True if check is None else bool(check(logging.INFO))
+        _INFO_BY_WRAPPER[wrapper] = enabled
+    return enabled

@@ -30,7 +30,9 @@ from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsEr
 from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
 from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.update import TableUpdate
 from pyiceberg.typedef import Record
 
 from eventpipe_consumer import checkpoints
@@ -87,7 +89,7 @@ def _without_pyiceberg_retries(table: Table) -> Table:
                          found={k: table.properties.get(k) for k in NO_PYICEBERG_RETRIES})
     for _ in range(MAX_CONFLICT_RETRIES):
         try:
-            with table.transaction() as txn:
+            with transaction(table) as txn:
                 txn.set_properties(NO_PYICEBERG_RETRIES)
         except CommitFailedException:
             table.refresh()
@@ -96,6 +98,31 @@ def _without_pyiceberg_retries(table: Table) -> Table:
         if has_no_pyiceberg_retries(table):
             return table
     raise CommitFailedException(f"could not set {NO_PYICEBERG_RETRIES} on {table.name()}")
+
+
+class MetadataOnceTransaction(Transaction):
+    """pyiceberg's Transaction with its staged metadata built once per set of staged updates.
+
+    pyiceberg's `table_metadata` applies the staged updates to a deep copy of the whole table metadata on EVERY
+    read, and one fast append reads it ~15 times: half of a consumer commit's CPU (docs/benchmarks.md, "commit
+    cycle"). Here the copy is made once and kept until an update is staged or the table's metadata changes,
+    so the transaction still never shares objects with the table it came from.
+    """
+
+    _built: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        base, updates, built = self._built or (None, None, None)
+        if built is None or base is not self._table.metadata or updates is not self._updates:
+            built = super().table_metadata
+            self._built = (self._table.metadata, self._updates, built)
+        return built
+
+
+def transaction(table: Table) -> Transaction:
+    """A transaction on `table` that copies the table's metadata once, not on every read (see above)."""
+    return MetadataOnceTransaction(table)
 
 
 # ---------------------------------------------------------------------------------------------- data files
@@ -111,7 +138,8 @@ def partition_groups(rows: pa.Table, table: Table) -> list[tuple[Record, pa.Tabl
     The spec is whatever the table says (the operator may create raw_events by hour, a later spec may change it):
     every transform pyiceberg applies to Arrow (identity, year, month, day, hour, bucket, truncate) works, and the
     record is built by pyiceberg's PartitionKey, as its own writer does. Vectorized: the partition values are
-    computed per column, the rows sorted by them once, and each run of equal values sliced out.
+    computed per column, the rows sorted by them once (not at all when they share one partition, the usual
+    commit), and each run of equal values sliced out.
     """
     spec, schema = table.spec(), table.schema()
     if not spec.fields:
@@ -119,10 +147,16 @@ def partition_groups(rows: pa.Table, table: Table) -> list[tuple[Record, pa.Tabl
     names = [f"_p{n}" for n in range(len(spec.fields))]
     keys = pa.table({name: field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
         rows[schema.find_column_name(field.source_id) or ""]) for name, field in zip(names, spec.fields, strict=True)})
-    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in names])
-    rows, keys = rows.take(order), keys.take(order)
-    # Without threads, groups come in order of first appearance: the sorted order, so each is one run of rows.
     runs = keys.group_by(names, use_threads=False).aggregate([([], "count_all")])
+    if runs.num_rows > 1:
+        # One take of one chunk (a take over many chunks costs several times more). The groups are sorted as the
+        # rows are, so group i is the i-th run of sorted rows: group_by's own order is not the order of first
+        # appearance in every pyarrow release (pyarrow 26 swapped two hours' groups, and with them the files'
+        # partition values; tests/consumer/test_consumer_partitions.py found it).
+        sort_keys = [(name, "ascending") for name in names]
+        order = pc.sort_indices(keys, sort_keys=sort_keys)
+        rows = rows.combine_chunks().take(order)
+        runs = runs.sort_by(sort_keys)
     groups = []
     offset = 0
     for run in runs.to_pylist():
@@ -136,35 +170,95 @@ def partition_groups(rows: pa.Table, table: Table) -> list[tuple[Record, pa.Tabl
     return groups
 
 
+def partition_plan(rows: pa.Table, table: Table) -> tuple[list[Record], pa.Array]:
+    """The partitions of `rows` under the table's CURRENT spec and each row's partition, as an index into them.
+
+    The partitions come in the order `partition_groups` gives them (sorted by value, nulls last), with the
+    records pyiceberg's PartitionKey builds; the rows are not moved here (the core's writer places each row in
+    its partition's file in one pass). Per spec field, the transform's values are dictionary-encoded; several
+    fields combine their codes into one number per row, encoded again.
+    """
+    spec, schema = table.spec(), table.schema()
+    if not spec.fields:
+        return [Record()], pa.repeat(pa.scalar(0, pa.int32()), rows.num_rows)
+    dictionaries: list[pa.Array] = []
+    code: pa.Array | None = None
+    indices: pa.Array | None = None
+    for spec_field in spec.fields:
+        values = spec_field.transform.pyarrow_transform(schema.find_field(spec_field.source_id).field_type)(
+            rows[schema.find_column_name(spec_field.source_id) or ""])
+        if isinstance(values, pa.ChunkedArray):
+            values = pa.concat_arrays(values.chunks) if values.num_chunks != 1 else values.chunk(0)
+        encoded = pc.dictionary_encode(values, null_encoding="encode")
+        dictionaries.append(encoded.dictionary)
+        indices = encoded.indices
+        wide = indices.cast(pa.int64())
+        code = wide if code is None else pc.add(pc.multiply(code, len(encoded.dictionary)), wide)
+    assert code is not None and indices is not None
+    if len(dictionaries) == 1:
+        codes, groups = pa.array(range(len(dictionaries[0])), pa.int64()), indices
+    else:
+        combined = pc.dictionary_encode(code)
+        codes, groups = combined.dictionary, combined.indices
+    names = [f"_p{n}" for n in range(len(spec.fields))]
+    positions: list[list[int]] = [[] for _ in names]  # per field, each group's position in its dictionary
+    for value in codes.to_pylist():
+        digits = []
+        for dictionary in reversed(dictionaries):
+            value, digit = divmod(value, len(dictionary))
+            digits.append(digit)
+        for field_positions, digit in zip(positions, reversed(digits), strict=True):
+            field_positions.append(digit)
+    keys = pa.table({name: dictionary.take(pa.array(field_positions, pa.int64()))
+                     for name, dictionary, field_positions in zip(names, dictionaries, positions, strict=True)})
+    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in names]).to_pylist()
+    rank = [0] * len(order)
+    for position, group in enumerate(order):
+        rank[group] = position
+    partitions = []
+    for run in keys.take(pa.array(order, pa.int64())).to_pylist():
+        partitions.append(PartitionKey(
+            field_values=[PartitionFieldValue(field=spec_field, value=run[name])
+                          for spec_field, name in zip(spec.fields, names, strict=True)],
+            partition_spec=spec, schema=schema).partition)
+    return partitions, pc.take(pa.array(rank, pa.int32()), groups)
+
+
 def write_data_files(table: Table, rows: pa.Table, writer: Writer) -> list[DataFile]:
-    """One Parquet file per partition of the table's current spec, written by the Rust core or by pyiceberg."""
+    """One Parquet file per partition of the table's current spec, written by the Rust core or by pyiceberg.
+
+    The core writes every partition's file in one call (`write_iceberg_parquet_groups`): no sort and no take of
+    the rows in Python (docs/benchmarks.md, Consumer, session 8)."""
     if rows.num_rows == 0:
         return []
     if writer == "pyiceberg":
         return list(_dataframe_to_data_files(table.metadata, conform(rows, table), table.io))
-    rows = rows.select(table.schema().column_names)  # the core maps columns to field ids by name
-    return [_write_core_file(table, group, partition) for partition, group in partition_groups(rows, table)]
-
-
-def _write_core_file(table: Table, rows: pa.Table, partition: Record) -> DataFile:
     import eventpipe_core
     from eventpipe_core.iceberg import to_data_file
 
-    spec = table.spec()
-    schema = table.schema()
-    name = f"{spec.partition_to_path(partition, schema)}/{uuid.uuid4()}.parquet"
-    location = table.location_provider().new_data_location(name)
-    local = _local_path(location)
-    if local is not None:
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        meta = eventpipe_core.write_iceberg_parquet(rows, local, schema.model_dump_json(), "zstd")
+    rows = rows.select(table.schema().column_names)  # the core maps columns to field ids by name
+    partitions, groups = partition_plan(rows, table)
+    spec, schema = table.spec(), table.schema()
+    provider = table.location_provider()
+    locations = [provider.new_data_location(f"{spec.partition_to_path(partition, schema)}/{uuid.uuid4()}.parquet")
+                 for partition in partitions]
+    local = [_local_path(location) for location in locations]
+    group_table = pa.table({"group": groups})
+    if all(path is not None for path in local):
+        paths = [path for path in local if path is not None]
+        for directory in {os.path.dirname(path) for path in paths}:
+            os.makedirs(directory, exist_ok=True)
+        metas = eventpipe_core.write_iceberg_parquet_groups(rows, group_table, paths, schema.model_dump_json(), "zstd")
     else:
         with tempfile.TemporaryDirectory(prefix="eventpipe-consumer-") as tmp:
-            path = os.path.join(tmp, "part.parquet")
-            meta = eventpipe_core.write_iceberg_parquet(rows, path, schema.model_dump_json(), "zstd")
-            with open(path, "rb") as source, table.io.new_output(location).create(overwrite=True) as sink:
-                shutil.copyfileobj(source, sink, 4 * 1024 * 1024)
-    return to_data_file(meta, table, file_path=location, partition=partition)
+            paths = [os.path.join(tmp, f"part-{n}.parquet") for n in range(len(locations))]
+            metas = eventpipe_core.write_iceberg_parquet_groups(
+                rows, group_table, paths, schema.model_dump_json(), "zstd")
+            for path, location in zip(paths, locations, strict=True):
+                with open(path, "rb") as source, table.io.new_output(location).create(overwrite=True) as sink:
+                    shutil.copyfileobj(source, sink, 4 * 1024 * 1024)
+    return [to_data_file(meta, table, file_path=location, partition=partition)
+            for meta, location, partition in zip(metas, locations, partitions, strict=True)]
 
 
 def _local_path(location: str) -> str | None:
@@ -199,7 +293,7 @@ def probe_rows(table: Table, rows: pa.Table, writer: Writer) -> None:
     these rows' content. The data files are deleted; the manifests are orphans (maintenance deletes them)."""
     files = write_data_files(table, rows, writer)
     try:
-        txn = table.transaction()
+        txn = transaction(table)
         with txn.update_snapshot().fast_append() as add:
             for data_file in files:
                 add.append_data_file(data_file)
@@ -294,7 +388,7 @@ def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer:
             properties = checkpoints.encode(stream, new_map)
             if summary_for is not None:
                 properties |= summary_for(ranges)
-            with table.transaction() as txn, txn.update_snapshot(snapshot_properties=properties).fast_append() as add:
+            with transaction(table) as txn, txn.update_snapshot(snapshot_properties=properties).fast_append() as add:
                 for data_file in written:
                     add.append_data_file(data_file)
         except CommitFailedException:

@@ -6,6 +6,10 @@ Safe beside live consumers:
   with `min_age_seconds` it also rewrites the files of partitions still being written, once they were committed
   that long ago (committed files never change and the consumer only appends, so this is safe; a pipeline that
   writes one partition all day needs it, or its file count grows with every commit until midnight);
+- compaction merges files by size tier (plan_compaction): in a partition still written, a file is merged only
+  with files within `tier_ratio` of its size, so the growing compacted file is not rewritten on every pass, and a
+  pass rewrites at most `max_pass_bytes`; the files are written by the Rust core's Parquet writer (the
+  consumer's: Iceberg field ids and metrics as its own files), each group committed on its own;
 - compaction writes its files once, then commits them on the newest table: a concurrent append (the consumer
   commits every few seconds, more often than a rewrite takes) only retries the commit, not the rewrite, and
   whether the replaced files are still live is read from the new snapshots' operations (appends only), not
@@ -13,15 +17,18 @@ Safe beside live consumers:
 - expiry never removes the snapshots from the current one back to the one holding the newest checkpoint map of
   any stream found in the table (the consumer walks that chain);
 - orphan cleanup only deletes files older than a grace period (a consumer may be writing files it has not
-  committed yet);
+  committed yet); compaction deletes the files it could not commit within half the grace itself, so expiry and
+  orphan removal may run in a loop of their own beside a slow compaction (`--skip compact` / `--skip expire
+  --skip orphans`);
 - every commit is retried on a refreshed table after a CommitFailedException.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -53,6 +60,7 @@ class MaintenanceReport:
     files_added: int = 0
     snapshots_expired: int = 0
     orphans_deleted: list[str] = field(default_factory=list)
+    compaction_seconds: dict[str, float] = field(default_factory=dict)  # where a compaction's time went
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,42 +90,93 @@ def added_ms_by_path(table: Table) -> dict[str, int]:
     return added
 
 
-def compaction_groups(tasks: Sequence[FileScanTask], added_ms: dict[str, int], now_ms: int,
-                      quiet_ms: int, target_bytes: int, min_files: int,
-                      min_age_ms: int | None = None) -> list[list[FileScanTask]]:
-    """Groups of small files of quiet partitions, each group rewritten into files near the target size.
+@dataclass(frozen=True, slots=True)
+class LiveFile:
+    """What compaction planning needs to know of one live data file."""
 
-    With `min_age_ms`, a partition that is not quiet still gives its small files committed at least that long
-    ago (a file whose commit time is unknown counts as new)."""
-    last_write_ms: dict[Any, int] = {}
-    for task in tasks:
-        key = task.file.partition
-        last_write_ms[key] = max(last_write_ms.get(key, 0), added_ms.get(task.file.file_path, now_ms))
-    by_partition: dict[Any, list[FileScanTask]] = {}
-    for task in tasks:
-        if task.file.file_size_in_bytes >= target_bytes * 0.75 or task.delete_files:
-            continue
-        quiet = now_ms - last_write_ms.get(task.file.partition, now_ms) >= quiet_ms
-        old = min_age_ms is not None and now_ms - added_ms.get(task.file.file_path, now_ms) >= min_age_ms
-        if quiet or old:
-            by_partition.setdefault(task.file.partition, []).append(task)
+    path: str
+    partition: Hashable
+    size: int
+    added_ms: int | None  # when its commit happened; None when unknown (counted as new)
+    has_deletes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionPolicy:
+    """Which files compaction merges.
+
+    Size tiers: in a partition still being written, a group's largest file is at most `tier_ratio` times its
+    smallest, so the big compacted file is merged only once files of its size exist, not rewritten every pass
+    (each byte is rewritten about log_ratio(target / commit size) times in all). Files of at least
+    `done_fraction` of the target are left alone. A quiet partition gets one final merge of its small files
+    (no tier rule: it is written no more). One pass rewrites at most `max_pass_bytes`, cheapest groups first."""
+
+    target_bytes: int
+    quiet_ms: int
+    min_files: int = 2
+    min_age_ms: int | None = None
+    tier_ratio: float = 4.0
+    done_fraction: float = 0.5
+    max_pass_bytes: int | None = None
+
+
+def _groups_of(files: list[LiveFile], policy: CompactionPolicy, ratio: float) -> list[list[LiveFile]]:
+    """Runs of the files sorted by size: each starts at its smallest file and takes the next ones while they are
+    within `ratio` of it and the group stays within the target; a run too short to merge drops its first file."""
+    files = sorted(files, key=lambda f: (f.size, f.path))
     groups = []
-    for small in by_partition.values():
-        if len(small) < min_files:
-            continue
-        small.sort(key=lambda t: t.file.file_path)
-        group: list[FileScanTask] = []
-        size = 0
-        for task in small:
-            if group and size + task.file.file_size_in_bytes > target_bytes:
-                if len(group) >= min_files:
-                    groups.append(group)
-                group, size = [], 0
-            group.append(task)
-            size += task.file.file_size_in_bytes
-        if len(group) >= min_files:
+    i = 0
+    while i < len(files):
+        first = files[i]
+        group, total = [first], first.size
+        j = i + 1
+        while (j < len(files) and files[j].size <= ratio * first.size
+               and total + files[j].size <= policy.target_bytes):
+            group.append(files[j])
+            total += files[j].size
+            j += 1
+        if len(group) >= policy.min_files:
             groups.append(group)
+            i = j
+        else:
+            i += 1
     return groups
+
+
+def plan_compaction(files: Sequence[LiveFile], policy: CompactionPolicy, now_ms: int) -> list[list[LiveFile]]:
+    """Groups of files to merge, each into one file per partition: small files of quiet partitions (or, with
+    `min_age_ms`, files committed at least that long ago), by size tier in partitions still written."""
+    last_write_ms: dict[Hashable, int] = {}
+    for f in files:
+        last_write_ms[f.partition] = max(last_write_ms.get(f.partition, 0),
+                                         now_ms if f.added_ms is None else f.added_ms)
+    candidates: dict[Hashable, list[LiveFile]] = {}
+    quiet: dict[Hashable, bool] = {}
+    for f in files:
+        if f.has_deletes or f.size >= policy.target_bytes * policy.done_fraction:
+            continue
+        quiet[f.partition] = now_ms - last_write_ms[f.partition] >= policy.quiet_ms
+        old = (policy.min_age_ms is not None and f.added_ms is not None
+               and now_ms - f.added_ms >= policy.min_age_ms)
+        if quiet[f.partition] or old:
+            candidates.setdefault(f.partition, []).append(f)
+    groups = [group for partition, small in candidates.items()
+              for group in _groups_of(small, policy, math.inf if quiet[partition] else policy.tier_ratio)]
+    groups.sort(key=lambda g: (sum(f.size for f in g), g[0].path))
+    if policy.max_pass_bytes is None:
+        return groups
+    chosen, budget = [], policy.max_pass_bytes
+    for group in groups:
+        size = sum(f.size for f in group)
+        if size <= budget:
+            chosen.append(group)
+            budget -= size
+    return chosen
+
+
+def live_files(tasks: Sequence[FileScanTask], added_ms: dict[str, int]) -> list[LiveFile]:
+    return [LiveFile(t.file.file_path, t.file.partition, t.file.file_size_in_bytes, added_ms.get(t.file.file_path),
+                     bool(t.delete_files)) for t in tasks]
 
 
 def only_appends_since(metadata: TableMetadata, known: set[int]) -> bool:
@@ -132,53 +191,141 @@ def only_appends_since(metadata: TableMetadata, known: set[int]) -> bool:
 
 
 def compact(table: Table, *, target_bytes: int, min_files: int, quiet_seconds: float,
-            writer: iceberg.Writer, min_age_seconds: float | None = None,
-            before_commit: Callable[[], None] | None = None) -> tuple[int, int, int]:
-    """Rewrite small files of quiet (or, with `min_age_seconds`, old enough) files; returns (partitions, files
-    removed, files added).
+            writer: iceberg.Writer, min_age_seconds: float | None = None, tier_ratio: float = 4.0,
+            max_pass_bytes: int | None = None, commit_within_seconds: float | None = None,
+            before_commit: Callable[[], None] | None = None,
+            timings: dict[str, float] | None = None) -> tuple[int, int, int]:
+    """Merge small files (plan_compaction); returns (partitions, files removed, files added).
 
-    The new files are written once; a commit refused because another writer committed first is retried on the
-    refreshed table with the same files while every file they replace is still live (the consumer only appends).
-    Only when another compaction replaced one of them is the rewrite planned again (our files become orphans).
-    `before_commit` runs between writing the files and each commit attempt (where a concurrent writer races).
+    Each group is read, written once and committed in its own overwrite snapshot. A commit refused because
+    another writer committed first is retried on the refreshed table with the same files while every file they
+    replace is still live (the consumer only appends); when another compaction replaced one of them, the rest of
+    the pass is planned again (never with a file this pass wrote: each file is rewritten at most once a pass).
+    With `commit_within_seconds` (less than the orphan grace: orphan removal may run beside compaction), files
+    not committed that soon after they were written are deleted, not committed, and the pass ends.
+    `before_commit` runs between writing a group's files and each commit attempt (where a concurrent writer races).
+    `timings`, when given, gets the seconds spent planning, reading, writing and committing, and the commit
+    attempts (the benchmark's split of a pass).
     """
+    spent = timings if timings is not None else {}
+    policy = CompactionPolicy(target_bytes=target_bytes, quiet_ms=int(quiet_seconds * 1000), min_files=min_files,
+                              min_age_ms=None if min_age_seconds is None else int(min_age_seconds * 1000),
+                              tier_ratio=tier_ratio, max_pass_bytes=max_pass_bytes)
+    written_this_pass: set[str] = set()
+    partitions: set[Any] = set()
+    removed = added = rewritten = 0
     for _plan in range(MAX_ATTEMPTS):
+        started = time.monotonic()
         table.refresh()
-        tasks = list(table.scan().plan_files())
-        groups = compaction_groups(
-            tasks, added_ms_by_path(table), int(time.time() * 1000), int(quiet_seconds * 1000), target_bytes,
-            min_files, None if min_age_seconds is None else int(min_age_seconds * 1000))
-        if not groups:
-            return 0, 0, 0
-        removed: list[DataFile] = []
-        added: list[DataFile] = []
+        tasks = {task.file.file_path: task for task in table.scan().plan_files()}
+        files = [f for f in live_files(list(tasks.values()), added_ms_by_path(table))
+                 if f.path not in written_this_pass]
+        budget = None if max_pass_bytes is None else max_pass_bytes - rewritten
+        groups = plan_compaction(files, replace(policy, max_pass_bytes=budget), int(time.time() * 1000))
+        known = {snapshot.snapshot_id for snapshot in table.metadata.snapshots}
+        _add(spent, "plan", time.monotonic() - started)
         for group in groups:
-            rows = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue()).to_table(group)
-            expected = sum(task.file.record_count for task in group)
-            if rows.num_rows != expected:
-                raise RuntimeError(f"compaction read {rows.num_rows} rows from files holding {expected}")
-            added.extend(iceberg.write_data_files(table, rows, writer))
-            removed.extend(task.file for task in group)
-        planned_on = {snapshot.snapshot_id for snapshot in table.metadata.snapshots}
-        for attempt in range(MAX_COMMIT_ATTEMPTS):
-            if attempt:
-                table.refresh()
-                if not only_appends_since(table.metadata, planned_on):
-                    break  # another writer may have removed some of them: plan again
-            if before_commit is not None:
-                before_commit()
-            try:
-                with table.transaction() as txn, txn.update_snapshot(
-                        snapshot_properties={"eventpipe.maintenance": "compaction"}).overwrite() as overwrite:
-                    for data_file in removed:
-                        overwrite.delete_data_file(data_file)
-                    for data_file in added:
-                        overwrite.append_data_file(data_file)
-            except CommitFailedException:
-                time.sleep(0.02 * (1 + attempt % 5))  # short: the next writer's commit is never far away
-                continue
-            return len(groups), len(removed), len(added)
-    raise CommitFailedException(f"{table.name()}: compaction gave up after {MAX_ATTEMPTS} concurrent commits")
+            group_tasks = [tasks[f.path] for f in group]
+            outcome = _rewrite_group(table, group_tasks, writer, known, commit_within_seconds, before_commit, spent)
+            if outcome is None:
+                break  # another compaction committed first: plan again
+            new_files, known = outcome
+            if not new_files:
+                return len(partitions), removed, added  # too late to commit: the pass ends
+            written_this_pass.update(f.file_path for f in new_files)
+            partitions.add(group[0].partition)
+            removed += len(group)
+            added += len(new_files)
+            rewritten += sum(f.size for f in group)
+        else:
+            return len(partitions), removed, added
+    raise CommitFailedException(f"{table.name()}: compaction planned {MAX_ATTEMPTS} times, another always won")
+
+
+def _rewrite_group(table: Table, group: list[FileScanTask], writer: iceberg.Writer, known: set[int],
+                   commit_within_seconds: float | None, before_commit: Callable[[], None] | None,
+                   spent: dict[str, float]) -> tuple[list[DataFile], set[int]] | None:
+    """Rewrite one group and commit it: (the files added, the snapshots known after the commit); ([], known)
+    when the files could not be committed within `commit_within_seconds` (deleted again); None when a snapshot
+    that is not an append came first (the group may be stale)."""
+    started = time.monotonic()
+    rows = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue()).to_table(group)
+    expected = sum(task.file.record_count for task in group)
+    if rows.num_rows != expected:
+        raise RuntimeError(f"compaction read {rows.num_rows} rows from files holding {expected}")
+    written_at = time.monotonic()
+    _add(spent, "read", written_at - started)
+    new_files = iceberg.write_data_files(table, rows.cast(_small_offsets(rows.schema)), writer)
+    committing = time.monotonic()
+    _add(spent, "write", committing - written_at)
+    try:
+        return _commit_group(table, group, new_files, known, written_at, commit_within_seconds, before_commit, spent)
+    finally:
+        _add(spent, "commit", time.monotonic() - committing)
+
+
+def _commit_group(table: Table, group: list[FileScanTask], new_files: list[DataFile], known: set[int],
+                  written_at: float, commit_within_seconds: float | None, before_commit: Callable[[], None] | None,
+                  spent: dict[str, float]) -> tuple[list[DataFile], set[int]] | None:
+    """Replace the group's files by the new ones in one overwrite snapshot, retried while only appends came
+    between (see _rewrite_group for what it returns)."""
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
+        _add(spent, "commit_attempts", 1)
+        if attempt:
+            table.refresh()
+            if not only_appends_since(table.metadata, known):
+                _delete(table, new_files)
+                return None
+        if commit_within_seconds is not None and time.monotonic() - written_at > commit_within_seconds:
+            _delete(table, new_files)
+            return [], known
+        if before_commit is not None:
+            before_commit()
+        try:
+            with iceberg.transaction(table) as txn, txn.update_snapshot(
+                    snapshot_properties={"eventpipe.maintenance": "compaction"}).overwrite() as overwrite:
+                for task in group:
+                    overwrite.delete_data_file(task.file)
+                for data_file in new_files:
+                    overwrite.append_data_file(data_file)
+        except CommitFailedException:
+            time.sleep(0.02 * (1 + attempt % 5))  # short: the next writer's commit is never far away
+            continue
+        # The catalog refuses a commit not based on its newest metadata: all the table holds now is known.
+        return new_files, {snapshot.snapshot_id for snapshot in table.metadata.snapshots}
+    _delete(table, new_files)
+    raise CommitFailedException(f"{table.name()}: compaction's commit lost {MAX_COMMIT_ATTEMPTS} times in a row")
+
+
+def _add(spent: dict[str, float], key: str, value: float) -> None:
+    spent[key] = round(spent.get(key, 0.0) + value, 3)
+
+
+def _small_offsets(schema: pa.Schema) -> pa.Schema:
+    """pyiceberg's reader gives large_string/large_binary/large_list; the consumer writes (and its readers get)
+    the 32-bit offset types: compacted files keep them (the core writer stores the Arrow schema it is given)."""
+    return pa.schema([field.with_type(_small_type(field.type)) for field in schema], metadata=schema.metadata)
+
+
+def _small_type(arrow_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_large_string(arrow_type):
+        return pa.string()
+    if pa.types.is_large_binary(arrow_type):
+        return pa.binary()
+    if pa.types.is_large_list(arrow_type) or pa.types.is_list(arrow_type):
+        return pa.list_(arrow_type.value_field.with_type(_small_type(arrow_type.value_type)))
+    if pa.types.is_map(arrow_type):
+        return pa.map_(arrow_type.key_field.with_type(_small_type(arrow_type.key_type)),
+                       arrow_type.item_field.with_type(_small_type(arrow_type.item_type)))
+    if pa.types.is_struct(arrow_type):
+        return pa.struct([f.with_type(_small_type(f.type)) for f in arrow_type])
+    return arrow_type
+
+
+def _delete(table: Table, files: Sequence[DataFile]) -> None:
+    """Delete files this compaction wrote and never committed (nothing references them)."""
+    for data_file in files:
+        table.io.delete(data_file.file_path)
 
 
 # ---------------------------------------------------------------------------------------------- expiry
@@ -228,14 +375,20 @@ def _strip(location: str) -> str:
 
 
 def referenced_files(table: Table) -> set[str]:
-    """Every file a snapshot or a metadata version of the table points at (scheme stripped)."""
+    """Every file a snapshot or a metadata version of the table points at (scheme stripped).
+
+    Each manifest is read once: an append carries every earlier manifest into its snapshot, so reading each
+    snapshot's manifests anew reads the same files once per snapshot kept."""
     metadata = table.metadata
     refs = {_strip(table.metadata_location)}
     refs |= {_strip(entry.metadata_file) for entry in metadata.metadata_log}
     for snapshot in metadata.snapshots:
         refs.add(_strip(snapshot.manifest_list))
         for manifest in snapshot.manifests(table.io):
-            refs.add(_strip(manifest.manifest_path))
+            path = _strip(manifest.manifest_path)
+            if path in refs:
+                continue
+            refs.add(path)
             for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
                 refs.add(_strip(entry.data_file.file_path))
     for stats in metadata.statistics:
@@ -252,11 +405,17 @@ def _filesystem(table: Table) -> tuple[pafs.FileSystem, str]:
 
 
 def delete_orphans(table: Table, grace_seconds: float) -> list[str]:
-    """Delete files under the table location that nothing references and that are older than the grace."""
+    """Delete files under the table location that nothing references and that were older than the grace when the
+    table was read.
+
+    The cutoff is taken before the refresh, not after reading the references: reading every manifest of a long
+    history can take longer than the grace, and a file a writer committed after the refresh (so missing from these
+    references) would then count as old enough to delete (a live manifest and its data file were).
+    """
     filesystem, root = _filesystem(table)
+    cutoff = datetime.fromtimestamp(time.time() - grace_seconds, tz=UTC)
     table.refresh()
     refs = referenced_files(table)
-    cutoff = datetime.fromtimestamp(time.time() - grace_seconds, tz=UTC)
     deleted = []
     for info in filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)):
         if info.type != pafs.FileType.File or info.path in refs:
@@ -282,7 +441,10 @@ def run_maintenance(settings: ConsumerSettings, tables: Sequence[str], skip: set
             report.compacted_partitions, report.files_removed, report.files_added = compact(
                 table, target_bytes=settings.maintenance_target_file_bytes,
                 min_files=settings.maintenance_min_files_to_compact, quiet_seconds=quiet_seconds,
-                min_age_seconds=min_age_seconds, writer="pyiceberg")  # rows come from pyiceberg's reader
+                min_age_seconds=min_age_seconds, tier_ratio=settings.maintenance_tier_ratio,
+                max_pass_bytes=settings.maintenance_max_pass_bytes,
+                commit_within_seconds=settings.maintenance_orphan_grace_seconds / 2, writer="core",
+                timings=report.compaction_seconds)
         if "expire" not in skip:
             report.snapshots_expired = expire(table, settings.maintenance_snapshot_retention_seconds)
         if "orphans" not in skip:

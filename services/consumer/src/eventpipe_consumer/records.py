@@ -1,23 +1,21 @@
-"""From Kinesis records of one shard to rows of raw_events and raw_events_rejected (pure, no I/O).
+"""From Kinesis records of one shard to rows of raw_events and raw_events_rejected (no I/O).
 
-A record holds one event, or several packed by ingest (eventpipe_core.ingest_batch): NDJSON lines of
-single-line JSON objects joined by "\n". A packed record is split into its lines first (`unpack`); each line then
-counts as a record of its own that shares the packed record's shard and sequence number (lineage, checkpoints).
-The Rust core reads NDJSON, one line per record, so a line must hold no line break, or every later line would
-point at the wrong record. Ingest's lines never contain a raw line break (JSON escapes them inside strings, and
-ingest compacts an event that spans lines), so a record with line breaks that is not a pack (some line does not
-start with "{") is pretty-printed JSON or garbage: it is re-encoded compactly when it parses as JSON, and rejected
-here (reason "line_break") when it does not.
-Empty records and records that are not UTF-8, or not a JSON object (the core reads an NDJSON batch whose first
-line starts with "[" as one JSON array, which would shift every line) are rejected here too, before the core
-sees the batch. Reject records ingest published for the lines it refused (prefix INGEST_REJECT_PREFIX) never
-reach the core either: they become raw_events_rejected rows with source "ingest".
+One call into the Rust core per batch (`eventpipe_core.consume_batch`, eventpipe_core/src/consume.rs), which owns
+the Kinesis record contract (ARCHITECTURE.md): a record holds one event or several packed by ingest (single-line
+JSON objects joined by "\n"); every line counts as a record of its own that shares the packed record's shard and
+sequence number (lineage, checkpoints); an event ingest published has "_job_id" first, read from its first
+bytes; a line ingest refused travels as a reject record (`{"_reject":...}`) that becomes a raw_events_rejected
+row with source "ingest" and never reaches validation; a record that cannot be one NDJSON line (empty, not
+UTF-8, not a JSON object, a line break that is not a pack) is rejected before the batch is parsed. The core
+returns the rows with their lineage, the rejects, the job ids and the re-sends dropped against the shard's
+window; this module turns them into a `Segment`. The per-line helpers below (`pack_lines`, `job_id_from_prefix`)
+call the same Rust code, for the quarantine's line-by-line path.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,18 +24,14 @@ from typing import NamedTuple
 import eventpipe_core
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
+
+# The event ids seen last on one shard, so that a producer's re-send (same event_id) is dropped: kept in Rust, where
+# consume_batch reads and updates it without a Python object per id.
+from eventpipe_core import DedupeWindow as DedupeWindow
 
 from eventpipe_consumer.checkpoints import sequence_int
 
 JOB_ID_FIELD = "_job_id"
-# A line ingest refused travels as its own record (eventpipe_ingest.rejects): compact JSON starting with these
-# bytes. Such records never reach the core; they go to raw_events_rejected with source "ingest".
-INGEST_REJECT_PREFIX = b'{"_reject":'
-# The core writes "_job_id" as the FIRST member of the events ingest publishes, so a record's job id is read
-# from its first bytes, without parsing the record.
-JOB_ID_PREFIX = b'{"_job_id":"'
-MAX_JOB_ID_BYTES = 128
 
 REJECTED_ARROW_SCHEMA = pa.schema([
     pa.field("raw", pa.string(), nullable=False),
@@ -82,37 +76,6 @@ class Segment:
     source: Sequence[StreamRecord] = ()
 
 
-@dataclass(slots=True)
-class DedupeWindow:
-    """The event ids seen last on one shard, so that a producer's re-send (same event_id) is dropped."""
-
-    capacity: int
-    _ids: set[str] = field(default_factory=set)
-    _order: deque[str] = field(default_factory=deque)
-
-    def __contains__(self, event_id: str) -> bool:
-        return event_id in self._ids
-
-    def unseen(self, event_ids: Sequence[str]) -> list[bool]:
-        ids = self._ids
-        return [event_id not in ids for event_id in event_ids]
-
-    def add_all(self, event_ids: Sequence[str]) -> None:
-        if self.capacity <= 0:
-            return
-        self._ids.update(event_ids)
-        self._order.extend(event_ids)
-        while len(self._order) > self.capacity:
-            self._ids.discard(self._order.popleft())
-
-    def clear(self) -> None:
-        self._ids.clear()
-        self._order.clear()
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-
 def reject_row_for(record: StreamRecord, raw: str, violations: list[dict[str, object]], line: int | None,
                 now: datetime) -> dict[str, object]:
     return {
@@ -127,22 +90,19 @@ def reject_row_for(record: StreamRecord, raw: str, violations: list[dict[str, ob
     }
 
 
-def is_ingest_reject(data: bytes) -> bool:
-    return data.startswith(INGEST_REJECT_PREFIX)
+def _job_id_of(raw: str) -> str | None:
+    """Best effort: the reserved `_job_id` of a rejected line, when it is a JSON object carrying one."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    job_id = value.get(JOB_ID_FIELD) if isinstance(value, dict) else None
+    return job_id if isinstance(job_id, str) else None
 
 
 def job_id_from_prefix(data: bytes) -> str | None:
     """The job id of an event record as ingest publishes it, from the record's first bytes; None without one."""
-    if not data.startswith(JOB_ID_PREFIX):
-        return None
-    start = len(JOB_ID_PREFIX)
-    end = data.find(b'"', start, start + MAX_JOB_ID_BYTES + 1)
-    if end <= start or b"\\" in data[start:end]:  # no closing quote nearby, or an escape: not an id ingest made
-        return None
-    try:
-        return data[start:end].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return eventpipe_core.record_job_id(data)
 
 
 def job_events_of(records: Sequence[StreamRecord]) -> list[tuple[int, str]]:
@@ -170,60 +130,10 @@ def committed_job_counts(segments: Sequence[Segment], ranges: Mapping[str, tuple
     return dict(counts)
 
 
-def _ingest_reject_row(record: StreamRecord, now: datetime) -> dict[str, object]:
-    """The raw_events_rejected row of a reject record ingest published; a malformed one is a consumer reject."""
-    try:
-        value = orjson.loads(record.data)
-    except orjson.JSONDecodeError:
-        value = None
-    reject = value.get("_reject") if isinstance(value, dict) else None
-    raw = reject.get("raw") if isinstance(reject, dict) else None
-    reasons = reject.get("reasons") if isinstance(reject, dict) else None
-    line = reject.get("line") if isinstance(reject, dict) else None
-    if not (isinstance(raw, str) and isinstance(reasons, list) and (line is None or type(line) is int)):
-        return reject_row_for(record, record.data.decode("utf-8", "replace"), [
-            {"field": "_reject", "rule": "reject_record",
-             "message": "the record starts like an ingest reject record but does not hold one"}], None, now)
-    assert isinstance(value, dict)
-    job_id = value.get(JOB_ID_FIELD)
-    return {
-        "raw": raw,
-        "reasons": json.dumps(reasons, ensure_ascii=False, default=str),
-        "line": line,
-        "source": "ingest",
-        "job_id": job_id if isinstance(job_id, str) else None,
-        "shard_id": record.shard_id,
-        "sequence_number": record.sequence_number,
-        "rejected_at": now,
-    }
-
-
-def _job_id_of(raw: str) -> str | None:
-    """Best effort: the reserved `_job_id` of a rejected line, when it is a JSON object carrying one."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    job_id = value.get(JOB_ID_FIELD) if isinstance(value, dict) else None
-    return job_id if isinstance(job_id, str) else None
-
-
-@dataclass(slots=True)
-class PreparedLines:
-    """The NDJSON payload for the core, which record each line came from, and what was refused before."""
-
-    payload: bytes
-    line_records: list[int]  # line (0-based) -> index into the records
-    prerejected: list[tuple[int, str, str]]  # (record index, rule, message)
-
-
 def pack_lines(data: bytes) -> list[bytes] | None:
     """The lines of a packed record (compact JSON objects joined by "\n": every line starts with "{"), or None
     when `data` is not one (no line break, or a pretty-printed / broken record)."""
-    if data[:1] != b"{" or b"\n" not in data:
-        return None
-    lines = data.split(b"\n")
-    return lines if all(line[:1] == b"{" for line in lines) else None
+    return eventpipe_core.record_lines(data)
 
 
 def unpack(records: Sequence[StreamRecord]) -> Sequence[StreamRecord]:
@@ -241,115 +151,53 @@ def unpack(records: Sequence[StreamRecord]) -> Sequence[StreamRecord]:
     return out
 
 
-def prepare_lines(records: Sequence[StreamRecord]) -> PreparedLines:
-    """Make one line per record for the core; refuse records that cannot be one line of UTF-8 JSON text."""
-    datas = [record.data for record in records]
-    payload = b"\n".join(datas)
-    if (payload.count(b"\n") == len(datas) - 1 and b"\r" not in payload
-            and all(data[:1] == b"{" for data in datas) and _is_utf8(payload)):
-        return PreparedLines(payload, list(range(len(records))), [])
-    lines: list[bytes] = []
-    line_records: list[int] = []
-    prerejected: list[tuple[int, str, str]] = []
-    for index, data in enumerate(datas):
-        if not data.strip():
-            prerejected.append((index, "empty", "the record is empty"))
-            continue
-        if not _is_utf8(data):
-            prerejected.append((index, "encoding", "the record is not UTF-8 text"))
-            continue
-        if data.lstrip()[:1] != b"{":
-            prerejected.append((index, "json", "the record is not a JSON object"))
-            continue
-        if b"\n" in data or b"\r" in data:
-            try:
-                data = orjson.dumps(orjson.loads(data))
-            except orjson.JSONDecodeError:
-                prerejected.append((index, "line_break", "the record holds a line break and is not JSON"))
-                continue
-        lines.append(data)
-        line_records.append(index)
-    return PreparedLines(b"\n".join(lines), line_records, prerejected)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def process_records(records: Sequence[StreamRecord], schema: eventpipe_core.Schema,
                     window: DedupeWindow, now: datetime | None = None) -> Segment:
     """Turn one shard's records into raw_events rows (lineage added, re-sends dropped) and reject rows.
 
-    The window is updated with the event ids kept, so the next segment of the shard drops their re-sends.
+    The window is updated with the event ids kept, so the next segment of the shard drops their re-sends (only
+    when the call succeeds: a batch that fails teaches the window nothing).
     """
     if not records:
         raise ValueError("process_records needs at least one record")
     now = now or datetime.now(UTC)
-    shard_id = records[0].shard_id
-    all_records = records
-    records = unpack(records)
-    events = len(records)
+    first_sequence = sequence_int(records[0].sequence_number)  # before the window learns anything
+    last_sequence = sequence_int(records[-1].sequence_number)
+    result = eventpipe_core.consume_batch(
+        [r.data for r in records], [r.sequence_number for r in records], [r.arrival_us for r in records],
+        shard_id=records[0].shard_id, window=window, schema=schema)
     rejects: list[dict[str, object]] = []
-    if any(is_ingest_reject(r.data) for r in records):
-        rejects = [_ingest_reject_row(r, now) for r in records if is_ingest_reject(r.data)]
-        records = [r for r in records if not is_ingest_reject(r.data)]
-    job_events = job_events_of(records)
-    prepared = prepare_lines(records)
-    rejects += [reject_row_for(records[i], records[i].data.decode("utf-8", "replace"),
-                            [{"field": "", "rule": rule, "message": message}], None, now)
-                for i, rule, message in prepared.prerejected]
-    duplicates = 0
-    table: pa.Table | None = None
-    if prepared.line_records:
-        result = eventpipe_core.process_batch(prepared.payload, format="ndjson", schema=schema)
-        duplicates += result.duplicates
-        for reject in result.rejects:
-            record = records[prepared.line_records[reject.line - 1]]
-            rejects.append(reject_row_for(record, reject.raw, [v.to_dict() for v in reject.violations],
-                                       reject.line, now))
-        table = _with_lineage(result.records, records, prepared.line_records)
-    if table is not None and window.capacity > 0 and table.num_rows:
-        event_ids = table["event_id"].to_pylist()
-        if len(window):
-            unseen = window.unseen(event_ids)
-            if not all(unseen):
-                table = table.filter(pa.array(unseen, pa.bool_()))
-                duplicates += len(unseen) - table.num_rows
-                event_ids = [e for e, keep in zip(event_ids, unseen, strict=True) if keep]
-        window.add_all(event_ids)
+    for index, source, raw, reasons, line, job_id in result.rejects:
+        record = records[index]
+        rejects.append({
+            "raw": raw,
+            "reasons": json.dumps(reasons, ensure_ascii=False, default=str),
+            "line": line,
+            "source": source,
+            "job_id": job_id,
+            "shard_id": record.shard_id,
+            "sequence_number": record.sequence_number,
+            "rejected_at": now,
+        })
+    job_events: list[tuple[int, str]] = []
+    for index, job_id, count in result.job_events:
+        job_events += [(sequence_int(records[index].sequence_number), job_id)] * count
     return Segment(
-        shard_id=shard_id,
-        first_sequence=sequence_int(all_records[0].sequence_number),
-        last_sequence=sequence_int(all_records[-1].sequence_number),
-        records=table,
+        shard_id=records[0].shard_id,
+        first_sequence=first_sequence,
+        last_sequence=last_sequence,
+        records=result.records if result.parsed else None,
         rejects=rejects,
-        received=len(all_records),
-        bytes_read=sum(len(r.data) for r in all_records),
-        duplicates=duplicates,
+        received=result.received,
+        bytes_read=result.bytes_read,
+        duplicates=result.duplicates,
         job_events=job_events,
-        events=events,
-        source=all_records,
+        events=result.events,
+        source=records,
     )
 
 
 LINEAGE_COLUMNS = ("ingested_at", "shard_id", "sequence_number")
-
-
-def _with_lineage(table: pa.Table, records: Sequence[StreamRecord], line_records: list[int]) -> pa.Table:
-    """Add shard_id, sequence_number and ingested_at from the record each row's source_line points at."""
-    rows = pc.subtract(table["source_line"], 1)
-    by_line = [records[i] for i in line_records]
-    sequence_numbers = pc.take(pa.array([r.sequence_number for r in by_line], pa.string()), rows)
-    ingested = pc.take(pa.array([r.arrival_us for r in by_line], pa.int64()), rows)
-    shard = pa.repeat(pa.scalar(records[0].shard_id, pa.string()), table.num_rows)
-    return (table.drop_columns(["source_line"])
-            .append_column("ingested_at", ingested.cast(pa.timestamp("us", tz="UTC")))
-            .append_column("shard_id", shard)
-            .append_column("sequence_number", sequence_numbers))
 
 
 def rejects_table(rows: Sequence[dict[str, object]]) -> pa.Table:

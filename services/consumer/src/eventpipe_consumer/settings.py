@@ -62,6 +62,10 @@ class ConsumerSettings(PipelineSettings):
     # Maintenance
     maintenance_target_file_bytes: int = Field(128 * 1024 * 1024, gt=0)
     maintenance_min_files_to_compact: int = Field(2, ge=2)
+    maintenance_tier_ratio: float = Field(
+        4.0, ge=1.0, description="Compaction merges a file only with files at most this many times its size.")
+    maintenance_max_pass_bytes: int = Field(
+        256 * 1024 * 1024, gt=0, description="The most bytes one compaction pass rewrites (the cheapest groups first).")
     maintenance_snapshot_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     maintenance_orphan_grace_seconds: float = Field(3 * 24 * 3600.0, ge=0)
 

@@ -21,12 +21,15 @@ from eventpipe_jobs.writer import JobWriter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, APIRouter
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventpipe_ingest.api import API_PREFIX
 from eventpipe_ingest.api.deps import Services
 from eventpipe_ingest.api.errors import PROBLEM_JSON, add_error_handlers, problem_responses_in_spec
+from eventpipe_ingest.api.fastpath import RouteFastPath
 from eventpipe_ingest.api.routes import health, ingest, status
 from eventpipe_ingest.auth import load_api_keys
 from eventpipe_ingest.coalesce import CoalescedTransport
@@ -51,6 +54,8 @@ DESCRIPTION = f"""Events in (JSON array, NDJSON, CSV; gzip accepted), validated,
 Every answer that is not 2xx is an RFC 9457 problem details object (`{PROBLEM_JSON}`): `type`, `title`,
 `status`, `detail`, `instance`, `code`, and the extensions that apply (`line`, `column`, `job_id`, `limit`,
 `errors`, `received`, `rejected`, `rejects`); FastAPI's own 404, 405 and 422 included."""
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 # A wrapper around the PutRecords transport; tests use it to inject faults the emulators cannot produce.
 TransportWrapper = Callable[[PutRecordsTransport], PutRecordsTransport]
@@ -78,15 +83,21 @@ def create_app(settings: IngestSettings | None = None, *, wrap_transport: Transp
         title="eventpipe ingest", version="0.1.0", lifespan=lifespan,
         description=DESCRIPTION,
         openapi_url=f"{API}/openapi.json", docs_url=f"{API}/docs", redoc_url=None,
+        # Off: FastAPI's native OpenTelemetry looks up the global tracer, meter and logger providers on every
+        # request (~8 us, bench/w2_framework.py); eventpipe exports Prometheus metrics and JSON logs instead.
+        telemetry=NO_TELEMETRY,
     )
     app.state.services = services
-    if settings.ingest_cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.ingest_cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "Content-Encoding"])
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     add_error_handlers(app)
     for router in (ingest.router, status.router, health.router):
         app.include_router(router)
+    # Middleware added last runs first: CORS, then POST /ingest straight to its route (api.fastpath), then the
+    # request count of every other request.
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RouteFastPath, fastapi=app, route=_route(ingest.router, ingest.ingest), metrics=metrics)
+    if settings.ingest_cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.ingest_cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "Content-Encoding"])
     if not settings.ingest_metrics_port:
         app.include_router(health.metrics_router)
 
@@ -160,6 +171,11 @@ def _check_partition_key_field(settings: IngestSettings, schema: eventpipe_core.
                                  setting="ingest_partition_key_field") from exc
 
 
+def _route(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
+    """The router's route of `endpoint`."""
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+
+
 def _count_call(metrics: IngestMetrics, callers: int) -> None:
     metrics.kinesis_calls.inc()
     if callers > 1:
@@ -167,7 +183,8 @@ def _count_call(metrics: IngestMetrics, callers: int) -> None:
 
 
 class RequestMetricsMiddleware:
-    """Counts every response by route template, method and status (pure ASGI: cheap on the hot path)."""
+    """Counts every response by route template, method and status (pure ASGI); POST /ingest is counted by
+    api.fastpath.RouteFastPath, which answers it before this runs."""
 
     def __init__(self, app: ASGIApp, metrics: IngestMetrics) -> None:
         self.app = app

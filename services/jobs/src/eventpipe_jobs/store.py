@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from eventpipe_jobs.pg_pipeline import PG_LOCK_IDS, PgPipelinedInsert
+from eventpipe_jobs.pg_fast import PG_LOCK_IDS, PgFastInsert, create_function_ddl
 from eventpipe_jobs.schema import (
     Job,
     JobState,
@@ -94,7 +94,7 @@ class JobStore:
         # SQLite files only: a connection that never waits for the write lock (create_jobs_nowait).
         self._nowait = SqliteNowaitInsert(sqlite_file, engine.dialect) if sqlite_file else None
         self._postgresql = engine.dialect.name == "postgresql"
-        self._pipelined = PgPipelinedInsert(engine) if self._postgresql else None
+        self._fast_pg = PgFastInsert(engine) if self._postgresql else None
         self._insert = postgresql.insert if self._postgresql else sqlite.insert
 
     @classmethod
@@ -106,34 +106,41 @@ class JobStore:
         return store
 
     def create_tables(self) -> None:
-        """Idempotent; several replicas starting at once may race on CREATE TABLE, so a loser retries once."""
+        """Idempotent; several replicas starting at once may race on CREATE TABLE (or on replacing the
+        PostgreSQL function of the fast write), so a loser retries once."""
         try:
-            metadata.create_all(self.engine, checkfirst=True)
+            self._create_schema()
         except sa.exc.DBAPIError:
-            metadata.create_all(self.engine, checkfirst=True)
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        metadata.create_all(self.engine, checkfirst=True)
+        if self._postgresql:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(create_function_ddl(self.engine.dialect))
 
     def close(self) -> None:
         if self._nowait is not None:
             self._nowait.close()
-        if self._pipelined is not None:
-            self._pipelined.close()
+        if self._fast_pg is not None:
+            self._fast_pg.close()
         self.engine.dispose()
 
     @property
     def writes_async(self) -> bool:
         """True when `create_jobs_async` can write (PostgreSQL): see JobWriter."""
-        return self._pipelined is not None
+        return self._fast_pg is not None
 
     async def create_jobs_async(self, jobs: Sequence[NewJob]) -> bool:
-        """Create fresh jobs on the running event loop, in one round trip (PostgreSQL); False, and nothing
+        """Create fresh jobs on the running event loop, in one statement (PostgreSQL); False, and nothing
         written, when that cannot be done so (a job id is known, an error, not PostgreSQL): `create_jobs` then
         does it in full."""
-        return self._pipelined is not None and bool(jobs) and await self._pipelined.insert_async(jobs)
+        return self._fast_pg is not None and bool(jobs) and await self._fast_pg.insert_async(jobs)
 
     async def aclose(self) -> None:
         """Close what `create_jobs_async` opened on this event loop."""
-        if self._pipelined is not None:
-            await self._pipelined.aclose()
+        if self._fast_pg is not None:
+            await self._fast_pg.aclose()
 
     @property
     def writes_nowait(self) -> bool:
@@ -151,7 +158,7 @@ class JobStore:
         unchanged). Counts the consumer recorded for these ids before their rows existed are folded in."""
         if not jobs:
             return set()
-        if self._pipelined is not None and self._pipelined.insert(jobs):
+        if self._fast_pg is not None and self._fast_pg.insert(jobs):
             return set()
         try:
             self._insert_group(jobs)

@@ -16,7 +16,8 @@ class JobWriter:
     The hand-off of a group to a thread and back costs CPU on every request (docs/benchmarks.md), so the writes
     stay on the event loop where they can (`inline`, the default): on a SQLite file a fresh row is written at
     once when nothing is queued and no other connection holds the write lock (`JobStore.create_jobs_nowait`);
-    on PostgreSQL each group is one pipelined round trip awaited on the loop (`JobStore.create_jobs_async`).
+    on PostgreSQL each group is one statement (a server-side function) awaited on the loop
+    (`JobStore.create_jobs_async`).
     Anything else (the SQLite lock held elsewhere, a known id, an error) goes to the one writer thread
     (`JobStore.create_jobs`), so the process never contends with itself for the write lock and the loop never
     waits for one.

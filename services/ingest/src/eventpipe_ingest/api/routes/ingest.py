@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import eventpipe_core
 import orjson
-from eventpipe_common.logging import get_logger
+from eventpipe_common.logging import get_logger, info_enabled
 from eventpipe_jobs.schema import JobState, NewJob
 from eventpipe_jobs.writer import JobWriter
 from fastapi import APIRouter, Request, Response
@@ -122,7 +122,7 @@ async def _ingest_body(services: Services, request: Request, client: str, writer
                        body: bytes) -> Response:
     """A decoded body to its 202, or its refusal."""
     settings, metrics = services.settings, services.metrics
-    job_id = str(uuid.uuid4())
+    job_id = new_job_id()
     request.state.job_id = job_id  # for the log of a failure from here on (api.errors.log_failure)
     shard_map = await services.require_publisher().shard_map()
     ingest_batch = functools.partial(
@@ -184,8 +184,9 @@ async def _ingest_body(services: Services, request: Request, client: str, writer
         raise ApiError(503, "dependency_unavailable", "the job store is unavailable",
                        services.retry_after) from exc
     metrics.events_accepted.inc(accepted)
-    log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=accepted,
-             rejected=len(rejects), duplicates=result.duplicates)
+    if info_enabled():
+        log.info("ingested", client=client, job_id=job_id, received=result.received, accepted=accepted,
+                 rejected=len(rejects), duplicates=result.duplicates)
     # IngestAccepted (response_model above declares it in the OpenAPI spec), serialized from plain values:
     # building the models and FastAPI validating them again is a visible share of a request. The schemathesis
     # test checks this body against the spec.
@@ -258,6 +259,21 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
         if not more:
             return b"".join(chunks)
+
+
+def job_id_of(random16: bytes) -> str:
+    """`str(uuid.UUID(bytes=random16, version=4))`, formatted directly: uuid.uuid4() builds a 128-bit integer
+    and its string from it, a visible share of a request's Python time under load (docs/benchmarks.md, W2)."""
+    raw = bytearray(random16)
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def new_job_id() -> str:
+    """A random (version 4) UUID as text, from the same source as uuid.uuid4 (os.urandom)."""
+    return job_id_of(os.urandom(16))
 
 
 _AT_COLUMN = re.compile(r" at column (\d+)")
