@@ -75,7 +75,7 @@ step "helm lint" "$k8s_bin/helm" lint --strict helm/eventpipe-operator --set das
   --set metrics.serviceMonitor.enabled=true --set monitoring.prometheusRule.enabled=true
 step "helm template" render_chart
 step "types of the render scripts" env MYPYPATH=operator/src:services/common/src \
-  "$VENVS_DIR/operator/bin/mypy" --strict scripts/k8s_schemas.py scripts/render_pipelines.py
+  "$VENVS_DIR/operator/bin/mypy" --cache-dir "$EVENTPIPE_CACHE/mypy/operator-strict" --strict scripts/k8s_schemas.py scripts/render_pipelines.py
 step "render operator children" "$VENVS_DIR/operator/bin/python" scripts/render_pipelines.py "$work/render" examples/*.yaml
 
 # Schemas for the kinds present, in kubeconform's layout, cached by Kubernetes version.

@@ -33,12 +33,19 @@ stage_rust() {
   (cd rust && cargo test --workspace --quiet && cargo clippy --workspace --all-targets --quiet -- -D warnings)
 }
 
+# mypy of a venv, its incremental cache kept outside the clone (one per venv: their dependencies differ), so a
+# fresh clone re-checks only what changed (mypy compares the files' hashes when their times differ).
+mypy_in() {
+  local venv="$1"; shift
+  "$VENVS_DIR/$venv/bin/mypy" --cache-dir "$EVENTPIPE_CACHE/mypy/$venv" "$@"
+}
+
 # mypy runs per package (-p) with the src folders on MYPYPATH: passing paths makes it see each file twice.
 mypy_packages() {
   local venv="$1" path="$2"; shift 2
   local args=()
   for pkg in "$@"; do args+=(-p "$pkg"); done
-  MYPYPATH="$path" "$VENVS_DIR/$venv/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" "${args[@]}"
+  MYPYPATH="$path" mypy_in "$venv" --config-file "$REPO_ROOT/pyproject.toml" "${args[@]}"
 }
 
 stage_python_lint() {
@@ -69,7 +76,7 @@ stage_docs()      { "$REPO_ROOT/scripts/venv.sh" analytics && "$REPO_ROOT/script
 stage_consumer()  { pytest_in services tests/consumer; }
 stage_dbt()       { "$REPO_ROOT/scripts/venv.sh" fakesnow && pytest_in analytics tests/dbt; }
 # Great Expectations quality gates (one pytest process: GX imports slowly), then mypy on the package.
-stage_gx()        { pytest_in analytics tests/gx && "$VENVS_DIR/analytics/bin/mypy" -p eventpipe_quality; }
+stage_gx()        { pytest_in analytics tests/gx && mypy_in analytics -p eventpipe_quality; }
 # Airflow 3 DAG factory (its own venv: Airflow wants SQLAlchemy 2.1, GX 2.0): DagBag from files and from operator
 # ConfigMaps on a real kube-apiserver, KPO pod specs, properties, and dag.test() running dbt and GX for real from
 # the analytics venv. One pytest process (Airflow imports slowly); then lint and types of the package.
@@ -83,7 +90,7 @@ stage_e2e()       { "$REPO_ROOT/scripts/venv.sh" analytics && pytest_in services
 # then lint and types of its package. The services venv runs the maintenance CronJob's command on a real table.
 stage_operator()  { "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null && "$REPO_ROOT/scripts/venv.sh" services &&
                     pytest_in operator tests/operator &&
-                    "$VENVS_DIR/operator/bin/ruff" check operator tests/operator && "$VENVS_DIR/operator/bin/mypy" operator/src; }
+                    "$VENVS_DIR/operator/bin/ruff" check operator tests/operator && mypy_in operator operator/src; }
 
 # Alert rules (promtool check + unit tests), the chart's PrometheusRule and dashboard ConfigMaps (helm template),
 # the Grafana dashboards' JSON. Prometheus from Debian's packages, helm from k8s-tools.sh (cached by version).
@@ -100,9 +107,9 @@ stage_dashboard() {
     "$REPO_ROOT/scripts/k8s-tools.sh" >/dev/null &&
     "$REPO_ROOT/scripts/venv.sh" services && "$REPO_ROOT/scripts/venv.sh" analytics &&
     pytest_in dashboard tests/dashboard &&
-    MYPYPATH=dashboard/src "$VENVS_DIR/dashboard/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" \
+    MYPYPATH=dashboard/src mypy_in dashboard --config-file "$REPO_ROOT/pyproject.toml" \
       -p eventpipe_dashboard &&
-    MYPYPATH=dashboard/src "$VENVS_DIR/dashboard/bin/mypy" --config-file "$REPO_ROOT/pyproject.toml" \
+    MYPYPATH=dashboard/src mypy_in dashboard --config-file "$REPO_ROOT/pyproject.toml" \
       dashboard/app.py dashboard/views
 }
 
