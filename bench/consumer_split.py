@@ -57,11 +57,12 @@ def split(variant: str, events: int) -> dict[str, Any]:
     from pyiceberg.table import Table, Transaction
 
     from bench import consumer
+    from tests.helpers import consumer_reference
 
     _wrap(records, "process_records", "processing: process_records (all of it)")
     _wrap(eventpipe_core, "consume_batch", "processing: eventpipe_core.consume_batch")
     _wrap(iceberg, "commit_pieces", "commit: commit_pieces (all of it)")
-    _wrap(iceberg, "partition_groups", "commit: partition_groups (split by day; the -take variant)")
+    _wrap(consumer_reference, "partition_groups", "commit: partition_groups (split by day; the -take variant)")
     _wrap(iceberg, "partition_plan", "commit: partition_plan (each row's day partition)")
     _wrap(eventpipe_core, "write_iceberg_parquet", "commit: eventpipe_core.write_iceberg_parquet (-take variant)")
     _wrap(eventpipe_core, "write_iceberg_parquet_groups", "commit: eventpipe_core.write_iceberg_parquet_groups")
@@ -82,6 +83,7 @@ def files(events: int = 100_000) -> dict[str, Any]:
 
     from bench.consumer import _records
     from bench.w1_data import SCHEMA
+    from tests.helpers.consumer_reference import partition_groups
 
     schema = eventpipe_core.Schema(json.dumps(SCHEMA))
     windows: dict[str, Any] = {}
@@ -94,7 +96,7 @@ def files(events: int = 100_000) -> dict[str, Any]:
                                                  "warehouse": Path(tmp).as_uri()})
         raw, _ = iceberg.ensure_tables(catalog, "bench", schema.promoted)
         rows = rows.select(raw.schema().column_names)
-        groups = iceberg.partition_groups(rows, raw)
+        groups = partition_groups(rows, raw)
         one = pa.concat_tables([group for _, group in groups]).combine_chunks()
         iceberg_schema = raw.schema().model_dump_json()
 
@@ -121,7 +123,7 @@ def files(events: int = 100_000) -> dict[str, Any]:
             out[codec]["one_call_per_partition_files_ms"] = round(_cpu_ms(functools.partial(
                 eventpipe_core.write_iceberg_parquet_groups, rows, group_table, paths, iceberg_schema, codec,
                 threads=1), 5), 1)
-        out["partition_groups_ms"] = round(_cpu_ms(functools.partial(iceberg.partition_groups, rows, raw), 5), 1)
+        out["partition_groups_ms"] = round(_cpu_ms(functools.partial(partition_groups, rows, raw), 5), 1)
         out["partition_plan_ms"] = round(_cpu_ms(functools.partial(iceberg.partition_plan, rows, raw), 5), 1)
         return out
 

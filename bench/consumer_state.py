@@ -2,8 +2,9 @@
 
     python -m bench.consumer_state [--rows 50000] [--commits 50] [--rows-per-commit 2000]
 
-1. `iceberg.partition_groups`: splitting one commit's rows by the table's current spec (day and hour of
-   event_ts), the step of every core-writer commit; rows spread over 3 days. Best of 7.
+1. `iceberg.partition_plan`: each row's partition under the table's current spec (day and hour of event_ts), the
+   step of every core-writer commit (until session 8 `partition_groups`, which also moved the rows); rows spread
+   over 3 days. Best of 7.
 2. `recent_ids.recent_event_ids`: seeding a taken shard's dedupe window from a table of `commits` commits of
    `rows-per-commit` rows of one shard (all in the window), and for a shard with no rows. Best of 3.
 Not a test: nothing is asserted.
@@ -73,9 +74,9 @@ def main() -> None:
         for name, transform in (("day", DayTransform()), ("hour", HourTransform())):
             table = _table(root, f"by_{name}", PartitionSpec(
                 PartitionField(source_id=3, field_id=1000, transform=transform, name=f"event_ts_{name}")))
-            groups = len(iceberg.partition_groups(rows, table))
-            seconds = _best(lambda t=table: iceberg.partition_groups(rows, t), 7)
-            print(f"partition_groups {name}: {args.rows:,} rows -> {groups} files in {seconds * 1000:.1f} ms")
+            groups = len(iceberg.partition_plan(rows, table)[0])
+            seconds = _best(lambda t=table: iceberg.partition_plan(rows, t), 7)
+            print(f"partition_plan {name}: {args.rows:,} rows -> {groups} files in {seconds * 1000:.1f} ms")
         table = _table(root, "seed", PartitionSpec(
             PartitionField(source_id=3, field_id=1000, transform=DayTransform(), name="event_ts_day")))
         now = datetime.now(UTC)

@@ -144,20 +144,18 @@ def test_filtered_reads_find_every_row_whatever_the_spec(transform: str, offsets
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(transform=st.sampled_from(sorted(TRANSFORMS)),
        offsets=st.lists(st.integers(0, 400 * 24 * 60), min_size=1, max_size=200))
-@example(transform="hour", offsets=[1020, 9240, 9300])  # pyarrow 26's group_by gives these hours out of order
-def test_each_group_holds_only_rows_of_its_partition(transform: str, offsets: list[int]) -> None:
-    """partition_groups: every row is in exactly one group, and each group's partition record is the value its
-    rows' event_ts gets from the spec's transform (a group in the wrong order would stamp a file with another
-    partition's value, and filtered reads would skip its rows)."""
+@example(transform="hour", offsets=[1020, 9240, 9300])  # pyarrow 26's group_by gave these hours out of order
+def test_each_row_is_planned_into_its_partition(transform: str, offsets: list[int]) -> None:
+    """partition_plan: each row's group names the partition record its event_ts gets from the spec's transform,
+    and the records are distinct and sorted (a wrong group would stamp a file with another partition's value,
+    and filtered reads would skip its rows)."""
     with tempfile.TemporaryDirectory() as tmp:
         _, table = _table(Path(tmp), transform)
         rows = _rows(offsets)
-        groups = iceberg.partition_groups(rows, table)
+        partitions, groups = iceberg.partition_plan(rows, table)
         field = table.spec().fields[0]
         to_partition = field.transform.transform(table.schema().find_field(field.source_id).field_type)
-        seen = []
-        for record, group in groups:
-            micros = [int(t.timestamp() * 1_000_000) for t in group["event_ts"].to_pylist()]
-            assert {to_partition(m) for m in micros} == {record[0]}
-            seen.extend(group["event_id"].to_pylist())
-        assert sorted(seen) == sorted(rows["event_id"].to_pylist())
+        values = [record[0] for record in partitions]
+        micros = [int(t.timestamp() * 1_000_000) for t in rows["event_ts"].to_pylist()]
+        assert [values[group] for group in groups.to_pylist()] == [to_partition(m) for m in micros]
+        assert values == sorted(set(values))

@@ -2,7 +2,7 @@
 commit c24b632): packed records split and prepared in Python, `process_batch`, lineage with pyarrow compute and the
 per-shard window in Python. Kept as the reference the property test compares `consume_batch` with, and as the
 "before" variant of bench/consumer.py. Also the core writer's commit path before `write_iceberg_parquet_groups`
-(`write_data_files_per_partition`). Not used by the consumer.
+(`partition_groups`, `write_data_files_per_partition`). Not used by the consumer.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import pyarrow.compute as pc
 from eventpipe_consumer.checkpoints import sequence_int
 from eventpipe_consumer.records import Segment, StreamRecord, _job_id_of  # unchanged by consume_batch
 from pyiceberg.manifest import DataFile
+from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
 from pyiceberg.table import Table
+from pyiceberg.typedef import Record
 
 JOB_ID_FIELD = "_job_id"
 # A line ingest refused travels as its own record (eventpipe_ingest.rejects): compact JSON starting with these
@@ -278,12 +280,44 @@ def _with_lineage(table: pa.Table, records: Sequence[StreamRecord], line_records
             .append_column("sequence_number", sequence_numbers))
 
 
+def partition_groups(rows: pa.Table, table: Table) -> list[tuple[Record, pa.Table]]:
+    """The rows split by the table's CURRENT partition spec, each group with its partition record (services/consumer
+    iceberg.py up to session 8; the consumer now computes only each row's partition, `iceberg.partition_plan`, and
+    the core writer places the rows). Vectorized: the partition values are computed per column, the rows sorted by
+    them once (not at all when they share one partition), and each run of equal values sliced out.
+    """
+    spec, schema = table.spec(), table.schema()
+    if not spec.fields:
+        return [(Record(), rows)]
+    names = [f"_p{n}" for n in range(len(spec.fields))]
+    keys = pa.table({name: field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
+        rows[schema.find_column_name(field.source_id) or ""]) for name, field in zip(names, spec.fields, strict=True)})
+    runs = keys.group_by(names, use_threads=False).aggregate([([], "count_all")])
+    if runs.num_rows > 1:
+        # group_by's own order is not the order of first appearance in every pyarrow release (pyarrow 26 swapped
+        # two hours' groups): the groups are sorted as the rows are, so group i is the i-th run of sorted rows.
+        sort_keys = [(name, "ascending") for name in names]
+        order = pc.sort_indices(keys, sort_keys=sort_keys)
+        rows = rows.combine_chunks().take(order)
+        runs = runs.sort_by(sort_keys)
+    groups = []
+    offset = 0
+    for run in runs.to_pylist():
+        partition = PartitionKey(
+            field_values=[PartitionFieldValue(field=field, value=run[name])
+                          for field, name in zip(spec.fields, names, strict=True)],
+            partition_spec=spec, schema=schema).partition
+        count = int(run["count_all"])
+        groups.append((partition, rows.slice(offset, count)))
+        offset += count
+    return groups
+
+
 def write_data_files_per_partition(table: Table, rows: pa.Table) -> list[DataFile]:
     """The core writer's commit path before `write_iceberg_parquet_groups` (services/consumer iceberg.py up to
-    session 7): rows sorted and taken per partition in Python (`iceberg.partition_groups`), then one
+    session 7): rows sorted and taken per partition in Python (`partition_groups` above), then one
     `write_iceberg_parquet` call per partition file. The reference tests/consumer/test_consumer_partition_files.py
     compares the one-call writer with, and the "core-packed-take" variant of bench/consumer.py."""
-    from eventpipe_consumer import iceberg
     from eventpipe_core.iceberg import to_data_file
 
     if rows.num_rows == 0:
@@ -291,7 +325,7 @@ def write_data_files_per_partition(table: Table, rows: pa.Table) -> list[DataFil
     rows = rows.select(table.schema().column_names)
     spec, schema = table.spec(), table.schema()
     files = []
-    for partition, group in iceberg.partition_groups(rows, table):
+    for partition, group in partition_groups(rows, table):
         location = table.location_provider().new_data_location(
             f"{spec.partition_to_path(partition, schema)}/{uuid.uuid4()}.parquet")
         local = urlparse(location).path

@@ -132,49 +132,11 @@ def conform(rows: pa.Table, table: Table) -> pa.Table:
     return rows.select(target.names).cast(target)
 
 
-def partition_groups(rows: pa.Table, table: Table) -> list[tuple[Record, pa.Table]]:
-    """The rows split by the table's CURRENT partition spec, each group with its partition record.
-
-    The spec is whatever the table says (the operator may create raw_events by hour, a later spec may change it):
-    every transform pyiceberg applies to Arrow (identity, year, month, day, hour, bucket, truncate) works, and the
-    record is built by pyiceberg's PartitionKey, as its own writer does. Vectorized: the partition values are
-    computed per column, the rows sorted by them once (not at all when they share one partition, the usual
-    commit), and each run of equal values sliced out.
-    """
-    spec, schema = table.spec(), table.schema()
-    if not spec.fields:
-        return [(Record(), rows)]
-    names = [f"_p{n}" for n in range(len(spec.fields))]
-    keys = pa.table({name: field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
-        rows[schema.find_column_name(field.source_id) or ""]) for name, field in zip(names, spec.fields, strict=True)})
-    runs = keys.group_by(names, use_threads=False).aggregate([([], "count_all")])
-    if runs.num_rows > 1:
-        # One take of one chunk (a take over many chunks costs several times more). The groups are sorted as the
-        # rows are, so group i is the i-th run of sorted rows: group_by's own order is not the order of first
-        # appearance in every pyarrow release (pyarrow 26 swapped two hours' groups, and with them the files'
-        # partition values; tests/consumer/test_consumer_partitions.py found it).
-        sort_keys = [(name, "ascending") for name in names]
-        order = pc.sort_indices(keys, sort_keys=sort_keys)
-        rows = rows.combine_chunks().take(order)
-        runs = runs.sort_by(sort_keys)
-    groups = []
-    offset = 0
-    for run in runs.to_pylist():
-        partition = PartitionKey(
-            field_values=[PartitionFieldValue(field=field, value=run[name])
-                          for field, name in zip(spec.fields, names, strict=True)],
-            partition_spec=spec, schema=schema).partition
-        count = int(run["count_all"])
-        groups.append((partition, rows.slice(offset, count)))
-        offset += count
-    return groups
-
-
 def partition_plan(rows: pa.Table, table: Table) -> tuple[list[Record], pa.Array]:
     """The partitions of `rows` under the table's CURRENT spec and each row's partition, as an index into them.
 
-    The partitions come in the order `partition_groups` gives them (sorted by value, nulls last), with the
-    records pyiceberg's PartitionKey builds; the rows are not moved here (the core's writer places each row in
+    The partitions are sorted by value (nulls last), with the records pyiceberg's PartitionKey builds, as its
+    own writer does; the rows are not moved here (the core's writer places each row in
     its partition's file in one pass). Per spec field, the transform's values are dictionary-encoded; several
     fields combine their codes into one number per row, encoded again.
     """
