@@ -87,6 +87,7 @@ def run_variant(variant: str, count: int, workdir: Path, serial: bool = False) -
     path makes more, smaller commits: the fixed cost per commit then weighs more per event)."""
     writer, pack = VARIANTS[variant]
     import eventpipe_core
+    from eventpipe_common.runtime import tune_gc
     from eventpipe_consumer import iceberg
     from eventpipe_consumer.records import DedupeWindow, process_records, rejects_table
 
@@ -108,6 +109,7 @@ def run_variant(variant: str, count: int, workdir: Path, serial: bool = False) -
     catalog = iceberg.open_catalog("bench", {"type": "sql", "uri": f"sqlite:///{workdir / 'catalog.db'}",
                                              "warehouse": (workdir / "warehouse").as_uri()})
     raw, rejected = iceberg.ensure_tables(catalog, "bench", schema.promoted)
+    tune_gc()  # as the consumer process does once started (eventpipe_consumer.app.run_consumer)
     windows: dict[str, DedupeWindow] = {}
     latencies: list[float] = []
     files: list[int] = []

@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-# The same values as eventpipe_ingest.__main__.GC_THRESHOLDS (not imported: the peer runs no project code).
+# The same values as eventpipe_common.runtime.GC_THRESHOLDS (not imported: the peer runs no project code).
 GC_THRESHOLDS = (10_000, 20, 20)
 
 app = FastAPI()

@@ -11,6 +11,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from aiobotocore.session import get_session
 from eventpipe_common.logging import configure_logging, get_logger
+from eventpipe_common.runtime import tune_gc
 from eventpipe_jobs.store import JobStore
 
 from eventpipe_consumer.consumer import Consumer
@@ -67,6 +68,7 @@ async def run_consumer(settings: ConsumerSettings) -> None:
         log.info("consumer_settings", **{k: v for k, v in settings.public_dict().items()
                                          if k != "catalog_properties" and "dsn" not in k})
         beat = asyncio.create_task(heartbeat(metrics), name="heartbeat")
+        tune_gc()
         try:
             await consumer.run()
         finally:

@@ -72,7 +72,17 @@ def _ensure_tables(catalog: Catalog, namespace: str, promoted: Sequence[tuple[st
     rejected = catalog.create_table_if_not_exists(
         f"{namespace}.{table_defs.RAW_EVENTS_REJECTED}", schema=table_defs.raw_events_rejected_schema(),
         partition_spec=table_defs.raw_events_rejected_partition_spec(), properties=CONSUMER_TABLE_PROPERTIES)
+    for table in (raw, rejected):
+        warm_up(table)
     return _without_pyiceberg_retries(raw), _without_pyiceberg_retries(rejected)
+
+
+def warm_up(table: Table) -> None:
+    """Load what a commit to `table` loads on first use (the core's Iceberg helpers; the partition transforms,
+    which import pyiceberg-core), so that the first commit after a start is not the slow one."""
+    import eventpipe_core.iceberg  # noqa: F401
+
+    partition_plan(schema_to_pyarrow(table.schema(), include_field_ids=False).empty_table(), table)
 
 
 def has_no_pyiceberg_retries(table: Table) -> bool:
@@ -113,6 +123,10 @@ class MetadataOnceTransaction(Transaction):
 
     @property
     def table_metadata(self) -> TableMetadata:
+        if not self._updates:
+            # Nothing staged: the table's own metadata, which pyiceberg's models never change in place (every
+            # update builds new ones); the copy below grows with the table's snapshots.
+            return self._table.metadata
         base, updates, built = self._built or (None, None, None)
         if built is None or base is not self._table.metadata or updates is not self._updates:
             built = super().table_metadata

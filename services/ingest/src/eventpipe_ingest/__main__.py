@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-
 import uvicorn
 from eventpipe_common.logging import configure_logging
+from eventpipe_common.runtime import tune_gc
 
 from eventpipe_ingest.app import create_app
 from eventpipe_ingest.settings import IngestSettings
-
-# Young-generation collections every 10,000 net container allocations instead of 700: a 500-event request
-# allocates thousands of short-lived objects that reference counting frees anyway, and the default threshold
-# ran a collection per request plus an occasional full one over the whole heap (docs/benchmarks.md, W2).
-# Garbage in reference cycles is still collected, only in larger steps.
-GC_THRESHOLDS = (10_000, 20, 20)
-
-
-def tune_gc() -> None:
-    """Fewer collections, and none over the objects that live as long as the process (modules, the app)."""
-    gc.set_threshold(*GC_THRESHOLDS)
-    gc.freeze()
 
 
 def main() -> None:
