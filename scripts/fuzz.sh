@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A bounded libFuzzer run of the core's parser target (rust/fuzz, cargo-fuzz, nightly Rust for the sanitizer
 # flags). cargo-fuzz is installed from crates.io into the cache once. The target builds the core without its
-# `parquet` feature (rust/fuzz/Cargo.toml): parquet under the sanitizer was half of a cold build.
+# `parquet` feature (rust/fuzz/Cargo.toml): with it, parquet under the sanitizer was two thirds of a cold build.
 # Usage: scripts/fuzz.sh [SECONDS] (default 45)
 source "$(dirname "$0")/common.sh"
 seconds="${1:-45}"
