@@ -29,8 +29,11 @@ pytest_in() {
   "$VENVS_DIR/$venv/bin/python" -m pytest "$@"
 }
 
+# The second clippy checks the core without its default `parquet` feature, as the fuzz crate builds it (only the
+# core itself is checked again: its dependencies keep their features).
 stage_rust() {
-  (cd rust && cargo test --workspace --quiet && cargo clippy --workspace --all-targets --quiet -- -D warnings)
+  (cd rust && cargo test --workspace --quiet && cargo clippy --workspace --all-targets --quiet -- -D warnings \
+    && cargo clippy -p eventpipe-core --no-default-features --all-targets --quiet -- -D warnings)
 }
 
 # mypy of a venv, its incremental cache kept outside the clone (one per venv: their dependencies differ), so a

@@ -356,12 +356,15 @@ impl IdStore {
         self.ends.len()
     }
 
+    // Only a stream (stream.rs, the `parquet` feature) keeps ids across chunks; the batch path reads an empty store.
+    #[cfg(feature = "parquet")]
     pub(crate) fn push(&mut self, id: &str) {
         self.bytes.extend_from_slice(id.as_bytes());
         self.ends.push(self.bytes.len());
     }
 
     /// Every event_id of `chunks` (records batches), in order.
+    #[cfg(feature = "parquet")]
     pub(crate) fn extend_from(&mut self, chunks: &[RecordBatch]) {
         for chunk in chunks {
             for id in chunk.column(0).as_string::<i32>().iter() {
