@@ -12,7 +12,6 @@
 //! Re-sends are dropped twice: within the batch (first wins, [`crate::batch`]) and against the shard's
 //! [`DedupeWindow`] of recently kept event ids, which is updated only when the whole batch succeeded.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -24,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::parse::{push_compact, Format};
 use crate::schema::Schema;
 use crate::validate::Violation;
+pub use crate::window::DedupeWindow;
 
 /// The first bytes of a reject record ingest published for a line it refused.
 pub const INGEST_REJECT_PREFIX: &[u8] = b"{\"_reject\":";
@@ -39,59 +39,6 @@ pub struct StreamRecord<'a> {
     pub sequence_number: &'a str,
     /// ApproximateArrivalTimestamp, UTC microseconds: the rows' `ingested_at`.
     pub arrival_us: i64,
-}
-
-/// The event ids kept last on one shard, so that a producer's re-send (same event_id) is dropped. Ids leave in
-/// the order they came once more than `capacity` were added (an id added twice leaves with its older copy).
-#[derive(Debug, Default)]
-pub struct DedupeWindow {
-    capacity: usize,
-    ids: HashSet<Arc<str>, ahash::RandomState>,
-    order: VecDeque<Arc<str>>,
-}
-
-impl DedupeWindow {
-    pub fn new(capacity: usize) -> Self {
-        DedupeWindow { capacity, ..Default::default() }
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    pub fn contains(&self, event_id: &str) -> bool {
-        self.ids.contains(event_id)
-    }
-
-    /// Remember `event_ids` (nothing when the capacity is 0), forgetting the oldest beyond the capacity.
-    pub fn add_all<'a>(&mut self, event_ids: impl IntoIterator<Item = &'a str>) {
-        if self.capacity == 0 {
-            return;
-        }
-        for id in event_ids {
-            let id: Arc<str> = Arc::from(id);
-            self.ids.insert(id.clone());
-            self.order.push_back(id);
-        }
-        while self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
-            }
-        }
-    }
-
-    pub fn clear(&mut self) {
-        self.ids.clear();
-        self.order.clear();
-    }
 }
 
 /// Why a record or line became a rejected row.
@@ -169,8 +116,17 @@ pub fn pack_lines(data: &[u8]) -> Option<Vec<&[u8]>> {
     if data.first() != Some(&b'{') || memchr::memchr(b'\n', data).is_none() {
         return None;
     }
-    let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
-    lines.iter().all(|line| line.first() == Some(&b'{')).then_some(lines)
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
+        let line = &data[start..end];
+        if line.first() != Some(&b'{') {
+            return None;
+        }
+        lines.push(line);
+        start = end + 1;
+    }
+    Some(lines)
 }
 
 /// The job id of an event record as ingest publishes it, from its first bytes; None without one.

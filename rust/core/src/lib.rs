@@ -19,6 +19,7 @@ pub mod schema;
 pub mod stream;
 pub mod transform;
 pub mod validate;
+pub mod window;
 
 pub use batch::{available_threads, process_batch, process_batch_threads, records_schema, BatchOptions, BatchOutput, Reject};
 pub use error::{Error, Result};
