@@ -464,39 +464,31 @@ fn write_parsed(
         Codec::Snappy => Compression::SNAPPY,
     };
     let mut batches = batches.into_iter();
-    // The first batches, up to a small file's worth of rows (a stream may start with small ones): when they are
-    // all there is, the file is small.
+    // The first batches, up to a dictionary sample's worth of rows (a stream may start with small ones).
     let mut first = Vec::new();
-    let mut held = 0;
-    while held < SMALL_FILE_ROWS {
+    let mut sampled = 0;
+    while sampled < DICTIONARY_SAMPLE {
         let Some(b) = batches.next() else { break };
         let b = conform(&b?, fields, target)?;
-        held += b.num_rows();
+        sampled += b.num_rows();
         first.push(b);
     }
-    let small = held < SMALL_FILE_ROWS;
     // Chunk-level statistics only: the manifest's bounds are computed here, and page statistics of long strings
     // cost time for nothing. Dictionary encoding only for columns whose first values repeat; the other strings
     // (ids, JSON text) are written DELTA_LENGTH_BYTE_ARRAY: lengths apart from the bytes, which ZSTD then
     // compresses faster and smaller than PLAIN's interleaved lengths (standard Parquet, read by pyarrow, DuckDB
-    // and Iceberg's Parquet readers). In a small file the dictionary-encoded columns are not compressed: their
-    // chunks are a few hundred bytes of small integers, compression saves little of that, and each compressed
-    // chunk costs a codec of its own (parquet creates ZSTD contexts per chunk: a fixed cost larger than the
-    // chunk's compression; docs/benchmarks.md, Consumer, session 10).
+    // and Iceberg's Parquet readers).
     let mut builder = WriterProperties::builder()
         .set_compression(compression)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_key_value_metadata(Some(vec![KeyValue::new("iceberg.schema".to_string(), iceberg_schema.to_string())]));
     if !first.is_empty() {
-        let sample = dictionary_sample(&first, target)?;
+        let sample = if first.len() == 1 { first[0].clone() } else { arrow_select::concat::concat_batches(target, &first)? };
         for (i, f) in fields.iter().enumerate() {
-            let column = ColumnPath::from(f.name.as_str());
             if !repeats(sample.column(i)) {
                 builder = builder
-                    .set_column_dictionary_enabled(column.clone(), false)
-                    .set_column_encoding(column, Encoding::DELTA_LENGTH_BYTE_ARRAY);
-            } else if small {
-                builder = builder.set_column_compression(column, Compression::UNCOMPRESSED);
+                    .set_column_dictionary_enabled(ColumnPath::from(f.name.as_str()), false)
+                    .set_column_encoding(ColumnPath::from(f.name.as_str()), Encoding::DELTA_LENGTH_BYTE_ARRAY);
             }
         }
     }
@@ -513,26 +505,6 @@ fn write_parsed(
 
 /// Rows whose values decide each string column's encoding.
 const DICTIONARY_SAMPLE: usize = 1024;
-/// A file of fewer rows is small: its dictionary-encoded columns are written uncompressed (see `write_parsed`).
-const SMALL_FILE_ROWS: usize = 16 * 1024;
-
-/// The first `DICTIONARY_SAMPLE` rows of `batches` as one batch.
-fn dictionary_sample(batches: &[RecordBatch], target: &SchemaRef) -> Result<RecordBatch> {
-    let mut parts = Vec::new();
-    let mut rows = 0;
-    for b in batches {
-        if rows >= DICTIONARY_SAMPLE {
-            break;
-        }
-        let take = b.num_rows().min(DICTIONARY_SAMPLE - rows);
-        parts.push(b.slice(0, take));
-        rows += take;
-    }
-    Ok(match parts.as_slice() {
-        [one] => one.clone(),
-        _ => arrow_select::concat::concat_batches(target, &parts)?,
-    })
-}
 
 /// Whether a string or binary column's first values repeat enough for a dictionary to pay (at most half of a
 /// sample of 1024 distinct). Other types always keep dictionary encoding. Each file of a commit decides for its
@@ -851,35 +823,6 @@ mod tests {
         assert!(err.to_string().contains("group numbers"), "{err}");
         let err = write_iceberg_parquet_groups(&batches, &groups, &paths[..2], ICEBERG, Codec::Zstd, 1).unwrap_err();
         assert!(err.to_string().contains("no path"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn small_files_leave_their_dictionary_columns_uncompressed() {
-        use parquet::file::reader::{FileReader, SerializedFileReader};
-        let schema = Schema::envelope();
-        let dir = std::env::temp_dir().join(format!("ep-small-files-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        for rows in [SMALL_FILE_ROWS - 1, SMALL_FILE_ROWS] {
-            // Unique ids (not dictionary-encoded), three event types (dictionary-encoded), in batches of 1000 rows.
-            let data: String = (0..rows)
-                .map(|i| format!("{{\"event_id\":\"e{i}\",\"event_type\":\"t{}\",\"timestamp\":\"2026-01-01T00:00:00Z\"}}\n", i % 3))
-                .collect();
-            let out = process_batch(data.as_bytes(), BatchOptions { format: Format::Ndjson, schema: &schema, job_id: None, include_raw: false }).unwrap();
-            let batches: Vec<RecordBatch> = out.records.iter().flat_map(|b| (0..b.num_rows()).step_by(1000).map(|s| b.slice(s, 1000.min(b.num_rows() - s)))).collect();
-            let path = dir.join(format!("rows-{rows}.parquet"));
-            write_iceberg_parquet(batches.into_iter().map(Ok), path.to_str().unwrap(), ICEBERG, Codec::Zstd).unwrap();
-            let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
-            let group = reader.metadata().row_group(0);
-            let codec = |name: &str| group.columns().iter().find(|c| c.column_path().string() == name).unwrap().compression();
-            let small = rows < SMALL_FILE_ROWS;
-            assert_eq!(codec("event_id"), Compression::ZSTD(ZstdLevel::try_new(1).unwrap()), "{rows} rows");
-            let dictionary = if small { Compression::UNCOMPRESSED } else { Compression::ZSTD(ZstdLevel::try_new(1).unwrap()) };
-            assert_eq!(codec("event_type"), dictionary, "{rows} rows");
-            assert_eq!(codec("event_ts"), dictionary, "{rows} rows");
-            let (_, read) = read_all(path.to_str().unwrap()).unwrap();
-            assert_eq!(read.iter().map(RecordBatch::num_rows).sum::<usize>(), rows);
-        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
