@@ -115,8 +115,8 @@ class MetadataOnceTransaction(Transaction):
 
     pyiceberg's `table_metadata` applies the staged updates to a deep copy of the whole table metadata on EVERY
     read, and one fast append reads it ~15 times: half of a consumer commit's CPU (docs/benchmarks.md, "commit
-    cycle"). Here the copy is made once and kept until an update is staged or the table's metadata changes,
-    so the transaction still never shares objects with the table it came from.
+    cycle"). Here the copy is made once and kept until an update is staged or the table's metadata changes, and
+    not at all while nothing is staged (the table's own metadata is read then: staging never changes it).
     """
 
     _built: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
