@@ -288,11 +288,17 @@ def test_lag_scales_consumer_pods_bounded_by_shards(pipeline: Cluster, services:
                         lambda: _config_interval(pipeline) == interval and config_hash() != before)
 
     def rolled_out(component: str) -> bool:
+        """The Deployment's new pods are all ready and its old pods are gone, not only terminating: until then the
+        Service may still send a connection to an old pod whose network is being torn down (seen: a POST to the
+        ClusterIP right after the rollout timed out)."""
         dep = pipeline.json("get", "deployment", f"{PIPELINE}-{component}", "-n", NS)
         want, status = dep["spec"].get("replicas"), dep["status"]
+        pods = pipeline.json("get", "pods", "-n", NS, "-l",
+                             f"app.kubernetes.io/instance={PIPELINE},app.kubernetes.io/component={component}")["items"]
         return bool(status.get("observedGeneration") == dep["metadata"]["generation"] and
                     status.get("updatedReplicas") == want and status.get("readyReplicas") == want and
-                    status.get("replicas") == want)
+                    status.get("replicas") == want and len(pods) == want and
+                    not any(pod["metadata"].get("deletionTimestamp") for pod in pods))
     # The settings ConfigMap changed, so both Deployments roll (their pod templates carry its hash).
     pipeline.wait_until("the ingest and consumer rollouts", 240,
                         lambda: rolled_out("consumer") and rolled_out("ingest"))
