@@ -305,7 +305,9 @@ def test_delete_policy_removes_stream_and_tables(operator: Any, custom: client.C
 def test_delete_policy_keeps_what_it_did_not_create(operator: Any, custom: client.CustomObjectsApi,
                                                     kinesis_endpoint: str, catalog_props: dict[str, str]) -> None:
     """A table replaced by someone else after the operator created it (a new UUID) is not dropped; an
-    existing stream the operator did not create is not deleted; the pipeline still goes."""
+    existing stream the operator did not create is not deleted; the pipeline still goes. Deleted as soon as
+    status records the tables: the finalizer must already be there (it once came one event later, and a
+    deletion in between skipped the cleanup)."""
     from eventpipe_common import tables as table_defs
 
     name = "shop-foreign"
@@ -317,6 +319,8 @@ def test_delete_policy_keeps_what_it_did_not_create(operator: Any, custom: clien
     custom.create_namespaced_custom_object(G, V, NS, P, doc)
     obj = wait_for("tables recorded", lambda: (lambda o: o if ((o.get("status") or {}).get("tables") or {}).get(
         "createdTables") else None)(get(custom, name)))
+    # The finalizer came before anything was provisioned: a deletion from here on cannot skip the cleanup.
+    assert "eventpipe.io/cleanup" in (obj["metadata"].get("finalizers") or [])
     assert obj["status"]["stream"]["createdByOperator"] is False
     catalog = load_catalog("eventpipe", **catalog_props)
     catalog.drop_table("shop_foreign.raw_events_rejected")

@@ -4,9 +4,9 @@
   every child with server-side apply, prune children the spec no longer wants, write status.
 - a timer -> `monitor`: read the Deployments and the consumers' lag, scale the consumers (scaling.decide),
   refresh the conditions; each replica change is a Kubernetes Event.
-- delete -> `cleanup`, registered only for objects whose deletionPolicy is Delete and for which the operator
-  created the stream or tables: kopf puts its finalizer on exactly those objects, so a Retain pipeline (or one
-  with nothing to clean) is deleted at once and its children go with it through their owner references.
+- delete -> `cleanup`, registered only for objects whose deletionPolicy is Delete: kopf puts its finalizer on
+  those before any handler provisions anything, so a deletion can never outrun the record of what to clean. A
+  Retain pipeline is deleted at once and its children go with it through their owner references.
 """
 
 from __future__ import annotations
@@ -450,11 +450,11 @@ _daemon_without_finalizer("monitor")
 # ------------------------------------------------------------------------------------------------- delete
 
 
-def _needs_cleanup(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
-    """The finalizer is wanted only while there is something outside Kubernetes to delete."""
-    if spec.get("deletionPolicy", "Retain") != "Delete":
-        return False
-    return bool(_previous(status, "stream", "createdByOperator") or _previous(status, "tables", "createdByOperator"))
+def _needs_cleanup(spec: kopf.Spec, **_: Any) -> bool:
+    """The finalizer is wanted on every Delete pipeline from its first event: kopf adds it before the create
+    handler runs. Waiting for status to record a creation left a window in which a deletion skipped the cleanup
+    and leaked the stream and tables just made."""
+    return bool(spec.get("deletionPolicy", "Retain") == "Delete")
 
 
 def _stop_writers(pipeline: Pipeline, kube: Kube) -> None:
