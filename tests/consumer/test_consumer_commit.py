@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from eventpipe_consumer import checkpoints, iceberg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -66,6 +68,47 @@ def test_concurrent_commit_is_retried_on_a_refreshed_table(tables: tuple[Catalog
     assert outcome.shard_ranges == {"b": (3, 4)}, "b's rows 1-2 were committed by the other writer"
     rows = raw.scan().to_arrow()
     assert sorted(rows["event_id"].to_pylist()) == sorted(["a-1", "a-2", "a-3", "b-1", "b-2", "b-3", "b-4"])
+
+
+def test_commit_on_metadata_another_process_made_stale_is_refused_and_retried(
+        tables: tuple[Catalog, Table, Table]) -> None:
+    """The first attempt trusts the metadata this process last saw (no refresh within METADATA_TRUSTED_SECONDS);
+    when a writer this process cannot see moved the branch since, the catalog refuses the commit and the retry on
+    a refreshed table keeps both writers' rows exactly once."""
+    catalog, raw, _ = tables
+    commit(raw, [piece("a", 1, 2)])
+    other = catalog.load_table("shop.raw_events")
+    commit(other, [piece("a", 1, 3), piece("b", 1, 2)])
+    # Another process's commit leaves no trace in this one: as far as this process knows, raw is the head.
+    iceberg._known_head[raw.name()] = (raw.metadata_location, time.monotonic())
+    outcome = commit(raw, [piece("a", 1, 4)])
+    assert outcome.conflicts == 1, "the stale commit must have been refused once"
+    assert outcome.checkpoint_map == {"a": 4, "b": 2}
+    assert outcome.shard_ranges == {"a": (4, 4)}
+    rows = raw.scan().to_arrow()
+    assert sorted(rows["event_id"].to_pylist()) == sorted(["a-1", "a-2", "a-3", "a-4", "b-1", "b-2"])
+
+
+def test_commit_skips_the_refresh_while_its_own_head_is_known(tables: tuple[Catalog, Table, Table],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back to back commits of one handle read the metadata once; past METADATA_TRUSTED_SECONDS it is read again."""
+    _, raw, _ = tables
+    refreshes: list[str] = []
+    refresh = Table.refresh
+
+    def counted(table: Table) -> Table:
+        refreshes.append(table.metadata_location)
+        return refresh(table)
+
+    monkeypatch.setattr(Table, "refresh", counted)
+    commit(raw, [piece("a", 1, 2)])
+    commit(raw, [piece("a", 3, 4)])
+    commit(raw, [piece("a", 5, 6)])
+    assert len(refreshes) == 1, "only the first commit reads the metadata"
+    monkeypatch.setattr(iceberg, "METADATA_TRUSTED_SECONDS", 0.0)
+    before = len(refreshes)
+    commit(raw, [piece("a", 7, 8)])
+    assert len(refreshes) == before + 1
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -40,6 +40,11 @@ from eventpipe_consumer import checkpoints
 NO_PYICEBERG_RETRIES = {"commit.retry.num-retries": "0"}
 CONSUMER_TABLE_PROPERTIES = {**table_defs.TABLE_PROPERTIES, **NO_PYICEBERG_RETRIES}
 MAX_CONFLICT_RETRIES = 20
+# How long the metadata this process last saw of a table (its own commit's, or a refresh) is taken as the base of
+# the next commit without reading it again. A commit on metadata that is no longer the catalog's head is refused
+# (CommitFailedException: the branch moved) and retried on a refreshed table, so this only bounds how late a change
+# that does not move the branch (a schema, spec or property change by another tool) is seen.
+METADATA_TRUSTED_SECONDS = 5.0
 
 Writer = Literal["core", "pyiceberg"]
 
@@ -325,6 +330,21 @@ def _kept(pieces: Sequence[Piece], current: Mapping[str, int]) -> list[Piece]:
     return kept
 
 
+# table name -> (metadata location, time.monotonic()) when this process last knew it was the catalog's head.
+_known_head: dict[tuple[str, ...], tuple[str, float]] = {}
+
+
+def _head_is_known(table: Table) -> bool:
+    """True while `table`'s metadata is what this process committed or read within METADATA_TRUSTED_SECONDS
+    (another handle of the same table committing in this process makes it False: the location differs)."""
+    location, seen = _known_head.get(table.name(), ("", float("-inf")))
+    return location == table.metadata_location and time.monotonic() - seen < METADATA_TRUSTED_SECONDS
+
+
+def _remember_head(table: Table) -> None:
+    _known_head[table.name()] = (table.metadata_location, time.monotonic())
+
+
 def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer: Writer,
                   sleep: Callable[[float], None] = time.sleep,
                   before_commit: Callable[[], None] | None = None,
@@ -333,7 +353,9 @@ def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer:
     """Write and commit the rows above the table's checkpoint map, and advance the map to the pieces' ends.
 
     Exactly once: the filter runs against the map of the very metadata the commit is based on; a concurrent
-    commit makes the catalog refuse ours (CommitFailedException), and we start over from a refreshed table.
+    commit makes the catalog refuse ours (CommitFailedException), and we start over from a refreshed table. The
+    first attempt skips the refresh while this process committed or read the table's head within
+    METADATA_TRUSTED_SECONDS (re-reading it on every commit shows in the consumer benchmark: docs/benchmarks.md).
     `before_commit` runs between writing the files and committing them (where a concurrent writer would race).
     `summary_for(ranges)` adds snapshot summary properties computed from the ranges this commit adds (the
     consumer's per-job counts, so that they can be reconciled from the table after a crash).
@@ -341,7 +363,9 @@ def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer:
     written: list[DataFile] = []
     written_for: tuple[tuple[str, int, int], ...] | None = None
     for attempt in range(MAX_CONFLICT_RETRIES):
-        table.refresh()
+        if attempt or not _head_is_known(table):
+            table.refresh()
+            _remember_head(table)
         _without_pyiceberg_retries(table)
         current = checkpoints.read_map(table.metadata, stream)
         kept = _kept(pieces, current)
@@ -370,6 +394,7 @@ def commit_pieces(table: Table, pieces: Sequence[Piece], *, stream: str, writer:
         except CommitFailedException:
             sleep(min(0.05 * 2 ** attempt, 1.0))
             continue
+        _remember_head(table)
         snapshot = table.metadata.current_snapshot()
         return CommitOutcome(
             table=table.name()[-1],
