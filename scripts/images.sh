@@ -141,6 +141,11 @@ build_one() {
       # Older archives of this image are stale: keep only the current one.
       find "$cache" -maxdepth 1 -name "$name-*.tar" ! -name "$name-$hash.tar" -delete
     fi
+  elif [ ! -f "$archive" ]; then
+    # podman still holds this very image but the cache lost its archive (moved aside or cleaned): the cluster
+    # imports the archive into containerd, so write it again.
+    podman save -q --format docker-archive -o "$archive.tmp" "$image" "$REGISTRY/$name:$hash" &&
+      mv "$archive.tmp" "$archive"
   fi
   echo "$name $archive"
 }
