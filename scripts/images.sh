@@ -111,6 +111,12 @@ inputs_of() {
 
 uses_core() { grep -q 'CORE_IMAGE' "envs/$1.Dockerfile"; }
 
+# An image's tags as a docker-archive (what the cluster imports into containerd), written whole or not at all.
+save_archive() {
+  local archive="$1"; shift
+  podman save -q --format docker-archive -o "$archive.tmp" "$@" && mv "$archive.tmp" "$archive"
+}
+
 build_one() {
   local name="$1" base_key="$2" core_image=""
   [ -f "envs/$name.Dockerfile" ] || { echo "no such image: envs/$name.Dockerfile" >&2; return 2; }
@@ -135,8 +141,7 @@ build_one() {
         --ignorefile "envs/$name.Dockerfile.dockerignore" -f "envs/$name.Dockerfile" \
         ${core_image:+--build-arg CORE_IMAGE="$core_image"} --label "eventpipe.inputs=$hash" \
         -t "$image" -t "$REGISTRY/$name:$hash" . >&2
-      podman save -q --format docker-archive -o "$archive.tmp" "$image" "$REGISTRY/$name:$hash" &&
-        mv "$archive.tmp" "$archive"
+      save_archive "$archive" "$image" "$REGISTRY/$name:$hash"
       log "image $name built in $((SECONDS - start))s: $(du -h "$archive" | cut -f1) (docker-archive)"
       # Older archives of this image are stale: keep only the current one.
       find "$cache" -maxdepth 1 -name "$name-*.tar" ! -name "$name-$hash.tar" -delete
@@ -144,8 +149,7 @@ build_one() {
   elif [ ! -f "$archive" ]; then
     # podman still holds this very image but the cache lost its archive (moved aside or cleaned): the cluster
     # imports the archive into containerd, so write it again.
-    podman save -q --format docker-archive -o "$archive.tmp" "$image" "$REGISTRY/$name:$hash" &&
-      mv "$archive.tmp" "$archive"
+    save_archive "$archive" "$image" "$REGISTRY/$name:$hash"
   fi
   echo "$name $archive"
 }
